@@ -1,0 +1,1 @@
+"""The ``neumo`` command line: a thin face over the library."""

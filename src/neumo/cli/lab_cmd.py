@@ -1,0 +1,55 @@
+"""``neumo lab``: run every study and write the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from neumo.cli.common import JsonFlag, RunsDir, console, emit_json, verdict_style
+
+
+def verdict_table(verdicts) -> Table:
+    t = Table(title="neumo verdicts", show_lines=False)
+    for col in ("study", "instrument", "verdict", "measured", "expected", "time"):
+        t.add_column(col, overflow="fold")
+    from neumo.studies import all_studies
+
+    studies = all_studies()
+    for v in verdicts:
+        v = v if isinstance(v, dict) else v.model_dump(mode="json")
+        meas = ", ".join(f"{k}={_f(v['measured'].get(k))}" for k in v.get("expected", {}))
+        exp = ", ".join(f"{k} {e}" for k, e in v.get("expected", {}).items())
+        inst = getattr(studies.get(v["study"]), "instrument", "?")
+        t.add_row(v["study"], inst, f"[{verdict_style(v['status'])}]{v['status']}[/]", meas or v.get("summary", "")[:80],
+                  exp, f"{v.get('elapsed_s', 0):.1f}s")
+    return t
+
+
+def _f(x):
+    return f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+def lab(quick: bool = typer.Option(False, "--quick", help="Run the quick preset of every study."),
+        study: Optional[List[str]] = typer.Option(None, "--study", "-s", help="Only these study ids."),
+        instrument: Optional[str] = typer.Option(None, "--instrument", help="Only studies of this instrument."),
+        seed: int = typer.Option(0, "--seed"),
+        runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None:
+    """Run every registered study (quick or full preset) and write report.html + report.json."""
+    from neumo.studies.lab import run_lab
+
+    def on_verdict(v):
+        if not json_out:
+            console.print(f"[{verdict_style(v.status)}]{v.status:>12}[/]  {v.study}  ({v.elapsed_s:.1f}s)")
+
+    lab_run, verdicts, html_path, json_path = run_lab(quick=quick, only=study, instrument=instrument,
+                                                      root=runs_dir, seed=seed, on_verdict=on_verdict,
+                                                      progress=False)
+    if json_out:
+        emit_json({"run": str(lab_run.dir), "report_html": str(html_path), "report_json": str(json_path),
+                   "verdicts": [v.model_dump(mode="json") for v in verdicts]})
+        return
+    console.print(verdict_table(verdicts))
+    console.print(f"report: {html_path}\njson:   {json_path}")

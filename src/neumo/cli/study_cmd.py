@@ -1,0 +1,89 @@
+"""``neumo study list|run|show``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from neumo.cli.common import JsonFlag, RunsDir, console, emit_json, verdict_style
+
+app = typer.Typer(no_args_is_help=True, help="List and run studies (claims -> experiments -> verdicts).")
+
+
+@app.command("list")
+def list_(runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None:
+    """Table of registered studies with their last verdict under the runs folder."""
+    from neumo.studies import all_studies
+    from neumo.studies.runner import last_verdicts
+
+    last = last_verdicts(runs_dir)
+    rows = [{"id": sid, "instrument": s.instrument, "claim": s.claim, "citation": s.citation,
+             "last_verdict": last.get(sid, {}).get("status")} for sid, s in all_studies().items()]
+    if json_out:
+        emit_json(rows)
+        return
+    t = Table(title="studies")
+    for c in ("id", "instrument", "claim", "last verdict"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        lv = r["last_verdict"] or "-"
+        t.add_row(r["id"], r["instrument"], r["claim"], f"[{verdict_style(lv)}]{lv}[/]")
+    console.print(t)
+
+
+@app.command("run")
+def run(study_id: Optional[str] = typer.Argument(None, help="Study id (see 'neumo study list')."),
+        full: bool = typer.Option(False, "--full", help="Run the full preset instead of the quick one."),
+        seeds: int = typer.Option(1, "--seeds", help="Number of seeds (seed, seed+1, ...)."),
+        seed: int = typer.Option(0, "--seed"),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML/TOML config for the study."),
+        set_: Optional[List[str]] = typer.Option(None, "--set", help="Override, e.g. train.lr=0.01 (repeatable)."),
+        resume: Optional[str] = typer.Option(None, "--resume", help="Resume an interrupted run (folder or id)."),
+        checkpoint_every: int = typer.Option(0, "--checkpoint-every", help="Checkpoint every N steps (resumable)."),
+        runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None:
+    """Run one study and print its verdict."""
+    from neumo.config import load_file, split_kind
+    from neumo.errors import NeumoError
+    from neumo.studies.runner import run_study
+
+    file_doc = None
+    if config is not None:
+        kind, file_doc = split_kind(load_file(config), str(config))
+        if study_id is None and kind.startswith("study:"):
+            study_id = kind.split(":", 1)[1]
+        if kind != f"study:{study_id}":
+            raise NeumoError(f"config {str(config)!r} is for {kind!r}, not study {study_id!r}")
+    if study_id is None and resume is None:
+        raise NeumoError("give a study id (see 'neumo study list') or --resume RUN")
+    v = run_study(study_id or "", preset="full" if full else "quick", overrides=set_, file_doc=file_doc,
+                  seeds=seeds, seed=seed, root=runs_dir, resume=resume, progress=(not json_out) and sys.stderr.isatty(),
+                  checkpoint_every=checkpoint_every)
+    if json_out:
+        emit_json(v.model_dump(mode="json"))
+        return
+    from neumo.cli.lab_cmd import verdict_table
+
+    console.print(verdict_table([v]))
+    console.print(v.summary)
+    console.print(f"run: {v.run_dir}")
+
+
+@app.command("show")
+def show(study_id: str, json_out: bool = JsonFlag) -> None:
+    """Claim, citation, presets and config schema of one study."""
+    from neumo.studies import get_study
+
+    s = get_study(study_id)
+    info = {"id": s.id, "instrument": s.instrument, "claim": s.claim, "citation": s.citation,
+            "presets": s.presets, "defaults": s.Config().model_dump(mode="json"), "doc": (s.__doc__ or "").strip()}
+    if json_out:
+        emit_json(info)
+        return
+    import yaml
+
+    console.print(f"[bold]{s.id}[/] ({s.instrument})\n{s.claim}\n[dim]{s.citation}[/]\n")
+    console.print(yaml.safe_dump({"presets": s.presets, "defaults": info["defaults"]}, sort_keys=False))

@@ -1,0 +1,174 @@
+"""Configs: pydantic v2 models that refuse unknown keys, loaded from YAML or TOML, with dotted overrides.
+
+A config file names what it configures with one top-level key, ``kind`` (``study:<id>`` for a study,
+or any kind registered with :func:`register_kind`), or ``study: <id>`` as a shorthand. Every run writes
+its resolved config next to its results (``config.yaml``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from neumo.errors import ConfigError, NeumoError
+
+
+class StrictModel(BaseModel):
+    """Base for every neumo config: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+# ---------------------------------------------------------------- files
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file into a dict."""
+    p = Path(path)
+    if not p.is_file():
+        raise NeumoError(f"config file {str(p)!r} does not exist; check the path")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif p.suffix in (".yaml", ".yml", ".json"):
+            data = yaml.safe_load(text) if p.suffix != ".json" else json.loads(text)
+        else:
+            raise NeumoError(f"config file {str(p)!r} must end in .yaml, .yml, .toml or .json")
+    except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+        first = str(e).strip().splitlines()[0]
+        raise NeumoError(f"config file {str(p)!r} is not valid {p.suffix[1:].upper()}: {first}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise NeumoError(f"config file {str(p)!r} must contain a mapping at the top level")
+    return data
+
+
+def dump_yaml(data: dict[str, Any], path: str | Path) -> None:
+    from neumo.runs.atomic import atomic_write_text
+
+    atomic_write_text(Path(path), yaml.safe_dump(data, sort_keys=False))
+
+
+# ---------------------------------------------------------------- overrides
+
+
+def _parse_value(raw: str) -> Any:
+    """``--set`` values are parsed as YAML scalars/lists (``3``, ``0.1``, ``true``, ``[1,2]``, ``null``)."""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` overrides to a nested dict (returns a copy)."""
+    out = copy.deepcopy(data)
+    for item in overrides or []:
+        if "=" not in item:
+            raise NeumoError(f"override {item!r} must look like key.path=value (e.g. train.lr=0.01)")
+        key, raw = item.split("=", 1)
+        parts = [k for k in key.strip().split(".") if k]
+        if not parts:
+            raise NeumoError(f"override {item!r} has an empty key")
+        node = out
+        for k in parts[:-1]:
+            nxt = node.get(k)
+            if nxt is None:
+                nxt = node[k] = {}
+            if not isinstance(nxt, dict):
+                raise NeumoError(f"override {item!r}: {k!r} is not a section")
+            node = nxt
+        node[parts[-1]] = _parse_value(raw)
+    return out
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+# ---------------------------------------------------------------- validation
+
+
+def format_errors(err: ValidationError) -> list[tuple[str, str]]:
+    out = []
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"]) or "<root>"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (misspelled?)"
+        out.append((path, msg))
+    return out
+
+
+def validate(model: type[StrictModel], data: dict[str, Any], source: str = "config") -> StrictModel:
+    """Validate ``data`` against ``model``; on failure raise :class:`ConfigError` listing every error."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        errs = format_errors(e)
+        listing = "; ".join(f"{p}: {m}" for p, m in errs)
+        raise ConfigError(f"{source} is invalid ({len(errs)} error(s)): {listing}", errs) from None
+
+
+# ---------------------------------------------------------------- kinds
+
+_KINDS: dict[str, Callable[[], type[StrictModel]]] = {}
+
+
+def register_kind(name: str, schema: Callable[[], type[StrictModel]]) -> None:
+    """Register a config kind (a name and a callable returning its pydantic model)."""
+    _KINDS[name] = schema
+
+
+def kinds() -> dict[str, Callable[[], type[StrictModel]]]:
+    from neumo.studies.registry import all_studies
+
+    out = dict(_KINDS)
+    for sid, study in all_studies().items():
+        out.setdefault(f"study:{sid}", lambda s=study: s.Config)
+    return out
+
+
+def split_kind(doc: dict[str, Any], source: str) -> tuple[str, dict[str, Any]]:
+    body = dict(doc)
+    if "kind" in body:
+        kind = str(body.pop("kind"))
+    elif "study" in body:
+        kind = f"study:{body.pop('study')}"
+    else:
+        raise ConfigError(f"{source}: say what it configures with a top-level 'kind:' (or 'study: ID')",
+                          [("kind", "missing")])
+    return kind, body
+
+
+def validate_document(doc: dict[str, Any], source: str = "config") -> tuple[str, StrictModel]:
+    kind, body = split_kind(doc, source)
+    known = kinds()
+    if kind not in known:
+        raise ConfigError(f"{source}: unknown kind {kind!r}; known kinds: {', '.join(sorted(known))}",
+                          [("kind", f"unknown kind {kind!r}")])
+    return kind, validate(known[kind](), body, source)
+
+
+def validate_file(path: str | Path) -> tuple[str, StrictModel]:
+    return validate_document(load_file(path), str(path))
+
+
+def shipped_configs() -> list[Path]:
+    """Every config file shipped inside the package (``neumo/configs``)."""
+    root = Path(__file__).parent / "configs"
+    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml", ".toml"))

@@ -1,0 +1,1 @@
+"""Seeded data generators and loaders (randomness always from an explicit seed)."""

@@ -1,0 +1,1 @@
+"""Figures (matplotlib, Agg) and the lab report (self-contained HTML + JSON)."""

@@ -1,0 +1,1 @@
+"""Spectral instrument: effective ranks, spectra, curvature and a training tracker."""

@@ -1,0 +1,32 @@
+"""The training config shared by studies, and optimizer construction (one place, so every instrument
+trains the same way)."""
+
+from __future__ import annotations
+
+from typing import Iterable, Literal
+
+import torch
+from pydantic import Field
+
+from neumo.config import StrictModel
+
+
+class TrainConfig(StrictModel):
+    steps: int = Field(1000, ge=0)
+    batch_size: int = Field(64, ge=1)
+    optimizer: Literal["sgd", "adam", "adamw"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    momentum: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    grad_clip: float | None = None
+    eval_every: int = Field(100, ge=0)
+    log_every: int = Field(10, ge=1)
+
+
+def make_optimizer(params: Iterable[torch.nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = list(params)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
