@@ -36,6 +36,7 @@ def lab(quick: bool = typer.Option(False, "--quick", help="Run the quick preset 
         study: Optional[List[str]] = typer.Option(None, "--study", "-s", help="Only these study ids."),
         instrument: Optional[str] = typer.Option(None, "--instrument", help="Only studies of this instrument."),
         seed: int = typer.Option(0, "--seed"),
+        jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Studies run in parallel (default: 2 or #cores)."),
         runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None:
     """Run every registered study (quick or full preset) and write report.html + report.json."""
     from neumo.studies.lab import run_lab
@@ -45,8 +46,8 @@ def lab(quick: bool = typer.Option(False, "--quick", help="Run the quick preset 
             console.print(f"[{verdict_style(v.status)}]{v.status:>12}[/]  {v.study}  ({v.elapsed_s:.1f}s)")
 
     lab_run, verdicts, html_path, json_path = run_lab(quick=quick, only=study, instrument=instrument,
-                                                      root=runs_dir, seed=seed, on_verdict=on_verdict,
-                                                      progress=False)
+                                                      root=runs_dir, seed=seed, jobs=jobs,
+                                                      on_verdict=on_verdict)
     if json_out:
         emit_json({"run": str(lab_run.dir), "report_html": str(html_path), "report_json": str(json_path),
                    "verdicts": [v.model_dump(mode="json") for v in verdicts]})

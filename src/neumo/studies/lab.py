@@ -1,9 +1,16 @@
-"""``neumo lab``: run every registered study (or a selection) into one lab run and write the report."""
+"""``neumo lab``: run every registered study (or a selection) into one lab run and write the report.
+
+Studies run in a local process pool (``jobs`` workers, one torch thread each); a study that crashes is
+reported as ``error`` and the others go on.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
@@ -15,10 +22,28 @@ from neumo.studies.registry import all_studies, get_study
 from neumo.studies.runner import run_study
 
 
+def _run_one(sid: str, preset: str, seed: int, parent: str, progress: bool = False) -> Verdict:
+    """Worker entry point: never raises, so one study cannot take the lab down."""
+    import torch
+
+    torch.set_num_threads(1)
+    t0 = time.monotonic()
+    try:
+        return run_study(sid, preset=preset, seed=seed, parent=Path(parent), progress=progress)
+    except Exception as e:  # reported in the verdict table as "error"
+        msg = "".join(traceback.format_exception_only(type(e), e)).strip()
+        return Verdict(study=sid, claim=all_studies()[sid].claim, status="error", summary=msg, preset=preset,
+                       seeds=[seed], elapsed_s=round(time.monotonic() - t0, 2))
+
+
+def default_jobs() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
 def run_lab(*, quick: bool = True, only: list[str] | None = None, instrument: str | None = None,
-            root: str | Path | None = None, seed: int = 0,
-            on_verdict: Callable[[Verdict], None] | None = None, progress: bool = False):
-    """Run the selected studies; a study that crashes is reported as ``error`` and the lab goes on."""
+            root: str | Path | None = None, seed: int = 0, jobs: int | None = None,
+            on_verdict: Callable[[Verdict], None] | None = None):
+    """Run the selected studies and write ``report.html`` / ``report.json`` into a new lab run."""
     preset = "quick" if quick else "full"
     ids = list(only) if only else list(all_studies())
     for sid in ids:
@@ -27,23 +52,32 @@ def run_lab(*, quick: bool = True, only: list[str] | None = None, instrument: st
         ids = [s for s in ids if all_studies()[s].instrument == instrument]
     if not ids:
         raise NeumoError("no study selected; see 'neumo study list'")
-    lab = Run.create("lab", {"kind": "lab", "preset": preset, "studies": ids, "seed": seed}, root=root, kind="lab")
-    verdicts = []
+    jobs = default_jobs() if jobs is None else int(jobs)
+    if jobs < 1:
+        raise NeumoError(f"--jobs must be >= 1, got {jobs}")
+    lab = Run.create("lab", {"kind": "lab", "preset": preset, "studies": ids, "seed": seed, "jobs": jobs},
+                     root=root, kind="lab")
+    parent = str(lab.dir / "studies")
     t0 = time.monotonic()
-    for sid in ids:
-        s0 = time.monotonic()
-        try:
-            v = run_study(sid, preset=preset, seed=seed, parent=lab.dir / "studies", progress=progress)
-        except Exception as e:  # a broken study must not hide the others' verdicts
-            msg = "".join(traceback.format_exception_only(type(e), e)).strip()
-            v = Verdict(study=sid, claim=all_studies()[sid].claim, status="error", summary=msg, preset=preset,
-                        seeds=[seed], elapsed_s=round(time.monotonic() - s0, 2))
-        verdicts.append(v)
-        lab.log(len(verdicts), {"study": sid, "verdict": v.status, "elapsed_s": v.elapsed_s})
+    done: dict[str, Verdict] = {}
+
+    def record(v: Verdict) -> None:
+        done[v.study] = v
+        lab.log(len(done), {"study": v.study, "verdict": v.status, "elapsed_s": v.elapsed_s})
         if on_verdict:
             on_verdict(v)
+
+    if jobs == 1 or len(ids) == 1:
+        for sid in ids:
+            record(_run_one(sid, preset, seed, parent))
+    else:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(ids)), mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(_run_one, sid, preset, seed, parent) for sid in ids]
+            for f in as_completed(futures):
+                record(f.result())
+    verdicts = [done[sid] for sid in ids]
     html_path, json_path = write_report(lab.dir, [v.model_dump(mode="json") for v in verdicts],
-                                        meta={"preset": preset, "seed": seed, "lab_run": lab.id,
+                                        meta={"preset": preset, "seed": seed, "lab_run": lab.id, "jobs": jobs,
                                               "elapsed_s": round(time.monotonic() - t0, 1)})
     lab.finish({s: sum(v.status == s for v in verdicts) for s in ("holds", "fails", "inconclusive", "error")})
     return lab, verdicts, html_path, json_path

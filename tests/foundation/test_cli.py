@@ -1,0 +1,81 @@
+"""The CLI is thin: tested by what it prints and calls, and by its error behaviour."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from neumo import __version__
+from neumo.cli.main import app, main
+
+runner = CliRunner()
+
+
+def run_main(args, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    out = capsys.readouterr()
+    return e.value.code, out.out, out.err
+
+
+def test_help_and_version(capsys):
+    code, out, _ = run_main(["--version"], capsys)
+    assert code == 0 and __version__ in out
+    for group in ([], ["study"], ["runs"], ["config"], ["lab"]):
+        res = runner.invoke(app, [*group, "--help"])
+        assert res.exit_code == 0, res.output
+        assert "Usage" in res.output
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["study", "run", "no-such-study"], "unknown study"),
+    (["study", "run", "F-mlp-digits", "--set", "train.stepz=3"], "train.stepz"),
+    (["study", "run", "F-mlp-digits", "--set", "nonsense"], "key.path=value"),
+    (["runs", "show", "../../etc"], "not a valid run id"),
+    (["config", "validate", "/no/such/file.yaml"], "does not exist"),
+    (["study", "run", "F-mlp-digits", "--resume", "nope"], "no run"),
+])
+def test_user_mistakes_are_one_line_exit_2(args, needle, capsys):
+    code, out, err = run_main(args, capsys)
+    assert code == 2
+    text = out + err
+    assert needle in text
+    assert "Traceback" not in text
+
+
+def test_config_validate_names_the_misspelled_key(tmp_path, capsys):
+    good = tmp_path / "good.yaml"
+    good.write_text("study: F-mlp-digits\ntrain:\n  steps: 10\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("study: F-mlp-digits\ntrain:\n  setps: 10\nactivaton: relu\n")
+    code, out, _ = run_main(["config", "validate", str(good), "--json"], capsys)
+    assert code == 0 and json.loads(out)[0]["ok"]
+    code, out, _ = run_main(["config", "validate", str(bad), "--json"], capsys)
+    assert code == 2
+    errs = {e["path"] for e in json.loads(out)[0]["errors"]}
+    assert errs == {"train.setps", "activaton"}
+
+
+def test_study_list_json_and_run_json(capsys):
+    code, out, _ = run_main(["study", "list", "--json"], capsys)
+    rows = json.loads(out)
+    assert code == 0 and "F-mlp-digits" in {r["id"] for r in rows}
+    code, out, _ = run_main(["study", "run", "F-mlp-digits", "--set", "train.steps=20", "--set",
+                             "hidden=[16]", "--set", "min_test_acc=0.0", "--json"], capsys)
+    v = json.loads(out)
+    assert code == 0 and v["study"] == "F-mlp-digits" and v["status"] in ("holds", "fails")
+    assert v["expected"]["test_acc"] == ">= 0"
+    code, out, _ = run_main(["study", "list", "--json"], capsys)
+    assert {r["id"]: r["last_verdict"] for r in json.loads(out)}["F-mlp-digits"] == v["status"]
+    code, out, _ = run_main(["runs", "list", "--json"], capsys)
+    (row,) = json.loads(out)
+    assert row["state"] == "complete"
+    code, out, _ = run_main(["runs", "compare", row["id"], "--json"], capsys)
+    assert json.loads(out)[row["id"]]["verdict"] == v["status"]
+
+
+def test_console_script_entry_point():
+    out = subprocess.run([sys.executable, "-m", "neumo.cli.main", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == f"neumo {__version__}"
