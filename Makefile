@@ -25,7 +25,7 @@ demo: setup
 	$(VENV)/bin/neumo lab --quick
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow
