@@ -1,0 +1,60 @@
+"""``neumo serve``: the local web page and JSON API (detection, runs, studies)."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from neumo.cli.common import RunsDir, err_console, root_or_default
+from neumo.errors import NeumoError
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def command(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything but loopback is reachable "
+                                                         "from other machines."),
+    port: int = typer.Option(8000, "--port", help="TCP port (0 picks a free one)."),
+    runs_dir: Optional[Path] = RunsDir,
+    model: str = typer.Option("smollm2", "--model", help="Scoring LM: smollm2, tiny, ngram or hf:<folder>; "
+                                                         "loaded on the first detect request."),
+    calibration: Optional[Path] = typer.Option(None, "--calibration", help="Calibration file for the verdict "
+                                                                           "threshold (neumo detect calibrate)."),
+    max_body_bytes: int = typer.Option(200_000, "--max-body-bytes", help="Largest request body."),
+    max_tokens: int = typer.Option(2048, "--max-tokens", help="Longest text /api/detect scores, in tokens."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Per-request budget of /api/detect, seconds."),
+) -> None:
+    """Serve the detection page, the runs and studies browser and the JSON API (OpenAPI at /docs)."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from neumo.server import Limits, create_app
+
+    if not 0 <= port <= 65535:
+        raise NeumoError(f"--port must be in 0..65535, got {port}")
+    if model.startswith("hf:") and not Path(model[3:]).is_dir():
+        raise NeumoError(f"--model {model!r}: folder {model[3:]!r} does not exist; give a local HF model folder")
+    if calibration is not None and not calibration.is_file():
+        raise NeumoError(f"--calibration {str(calibration)!r} does not exist; omit it or give a calibration file")
+    try:
+        limits = Limits(max_body_bytes=max_body_bytes, max_tokens=max_tokens, timeout_s=timeout)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise NeumoError(f"invalid limit {first['loc'][0]}: {first['msg']}") from None
+    if not is_loopback(host):
+        err_console.print(f"[yellow]warning:[/] binding {host}: the server is reachable from other machines "
+                          "and has no authentication; use --host 127.0.0.1 to keep it local")
+    root = root_or_default(runs_dir)
+    app = create_app(runs_dir=root, model=model, limits=limits, calibration=calibration)
+    err_console.print(f"neumo serve: http://{host}:{port}/  (runs: {root}, model: {model}, API docs: /docs)")
+    uvicorn.run(app, host=host, port=port, log_level="info")

@@ -1,0 +1,119 @@
+"""The shared scoring model behind ``/api/detect``: loaded once, lazily, and fed by one worker queue.
+
+One worker thread owns the model. Requests queue for it (at most ``max_queue`` at once), so concurrent
+clients take turns instead of running several forward passes that fight over the same CPU cores. Each
+request has a deadline: a request still waiting when its deadline passes is answered with a timeout and
+is dropped from the queue without being scored (a forward pass already running cannot be interrupted;
+it finishes and its result is discarded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import CancelledError, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from neumo.server.limits import ApiError, Limits, limit_error
+
+
+class _Expired(Exception):
+    """The request's deadline passed while it waited in the queue."""
+
+
+def _default_loader(model: str) -> Callable[[], Any]:
+    def load():
+        from neumo.detect.lm import load_lm
+
+        return load_lm(model)
+    return load
+
+
+def _default_analyzer(calibration: Optional[Path]) -> Callable[..., Any]:
+    cal_cache: list[Any] = []
+
+    def analyze(text: str, lm: Any, detectors: Optional[list[str]]):
+        from neumo.detect.analyze import analyze_text
+
+        if calibration is not None and not cal_cache:
+            from neumo.detect.evaluate import load_calibration
+
+            cal_cache.append(load_calibration(calibration))
+        return analyze_text(text, lm, detectors=detectors, calibration=cal_cache[0] if cal_cache else None)
+    return analyze
+
+
+def count_tokens(lm: Any, text: str) -> int:
+    """Tokens the model sees for ``text`` (the LM's own tokenizer)."""
+    return len(lm.encode(text))
+
+
+class Scorer:
+    """Lazily loaded model + single-worker queue. ``loader``/``analyzer``/``counter`` are injectable."""
+
+    def __init__(self, model: str, limits: Limits, calibration: Optional[Path] = None,
+                 loader: Optional[Callable[[], Any]] = None,
+                 analyzer: Optional[Callable[[str, Any, Optional[list[str]]], Any]] = None,
+                 counter: Callable[[Any, str], int] = count_tokens):
+        self.model, self.limits = model, limits
+        self._load = loader or _default_loader(model)
+        self._analyze = analyzer or _default_analyzer(calibration)
+        self._count = counter
+        self._lm: Any = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="neumo-scorer")
+        self._pending = 0
+        self._plock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._lm is not None
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def _job(self, text: str, detectors: Optional[list[str]], deadline: float):
+        # runs on the single worker thread: the model is loaded here, once, and only used here
+        if time.monotonic() > deadline:
+            raise _Expired()
+        if self._lm is None:
+            self._lm = self._load()
+        n = self._count(self._lm, text)
+        if n > self.limits.max_tokens:
+            raise limit_error(413, "max_tokens", self.limits.max_tokens,
+                              f"text is {n} tokens long, above the limit of {self.limits.max_tokens} tokens; "
+                              "split it or shorten it")
+        return self._analyze(text, self._lm, detectors)
+
+    def _done(self, _fut) -> None:
+        with self._plock:
+            self._pending -= 1
+
+    async def detect(self, text: str, detectors: Optional[list[str]] = None):
+        """Score ``text`` on the worker; raises :class:`ApiError` for a full queue or a timeout."""
+        lim = self.limits
+        with self._plock:
+            if self._pending >= lim.max_queue:
+                raise limit_error(429, "max_queue", lim.max_queue,
+                                  f"{lim.max_queue} detect requests are already queued; retry in a moment")
+            self._pending += 1
+        deadline = time.monotonic() + lim.timeout_s
+        try:
+            fut = self._pool.submit(self._job, text, detectors, deadline)
+        except RuntimeError:  # the pool is shut down: the server is stopping
+            self._done(None)
+            raise ApiError(503, "shutting_down", "the server is shutting down; retry later") from None
+        fut.add_done_callback(self._done)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(fut), timeout=lim.timeout_s)
+        except (asyncio.TimeoutError, _Expired, CancelledError):
+            fut.cancel()  # never starts if it is still queued
+            raise limit_error(408, "timeout_s", lim.timeout_s,
+                              f"scoring took longer than the limit of {lim.timeout_s:g} s "
+                              "(queue wait included); send a shorter text or retry when the server is idle") \
+                from None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,81 @@
+"""Fixtures for the server tests: a runs dir with known runs, an app factory, a live loopback server."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from neumo.runs import Run
+
+from serve_fixtures import FIXTURE_ROWS
+
+
+@pytest.fixture
+def runs_root(tmp_path) -> Path:
+    """A runs dir with a finished training run, a failed run and a lab run with a report and a verdict."""
+    root = tmp_path / "runs"
+    run = Run.create("train-mlp", {"model": {"hidden": 32}, "lr": 0.1}, root=root)
+    for step, row in enumerate(FIXTURE_ROWS):
+        run.log(step, row)
+    run.log(10, {"eval_acc": 0.9, "note": "text values are not plotted"})
+    run.finish({"test_acc": 0.9})
+    (run.dir / "artifacts" / "curve.txt").write_text("artifact body")
+    bad = Run.create("broken", {"x": 1}, root=root)
+    bad.fail("boom: diverged")
+    lab = Run.create("lab", {"kind": "lab"}, root=root, kind="lab")
+    study_dir = lab.dir / "studies" / "study-F-mlp-digits-1"
+    study_dir.mkdir(parents=True)
+    (study_dir / "verdict.json").write_text(json.dumps({
+        "study": "F-mlp-digits", "status": "holds", "summary": "fixture verdict", "measured": {"test_acc": 0.97},
+        "expected": {"test_acc": ">= 0.95"}, "preset": "quick", "elapsed_s": 1.5, "run_dir": str(study_dir)}))
+    (lab.dir / "report.html").write_text("<html><body>fixture lab report</body></html>")
+    lab.finish({"holds": 1})
+    return root
+
+
+@pytest.fixture
+def ids(runs_root) -> dict[str, str]:
+    out = {}
+    for d in runs_root.iterdir():
+        out[d.name.split("-")[0]] = d.name
+    return out
+
+
+class LiveServer:
+    """uvicorn on 127.0.0.1 in a thread, on a socket bound to a free port before it starts."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.sock.close()
+
+
+@pytest.fixture
+def live_server():
+    """Factory: ``with live_server(app) as srv: ... srv.url``; shut down on exit."""
+    return LiveServer
