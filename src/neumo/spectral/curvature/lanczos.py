@@ -1,0 +1,121 @@
+"""Lanczos with full reorthogonalisation: top-k eigenpairs of a symmetric operator.
+
+The Krylov basis is kept (k_max x size) and every new vector is orthogonalised against all previous
+ones twice ("twice is enough"), so Ritz values do not duplicate. Convergence is checked after every
+iteration from the Lanczos residual estimate |beta_m * s_{m,i}| = ||A x_i - theta_i x_i||.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from neumo.errors import NeumoError, check_choice
+from neumo.seeding import as_generator
+
+WHICH = ("LA", "SA", "LM")
+
+
+@dataclass(frozen=True)
+class EigenResult:
+    """Eigenpairs ordered by ``which`` (LA: descending, SA: ascending, LM: descending |lambda|)."""
+
+    eigenvalues: torch.Tensor          # (k,) float64
+    eigenvectors: torch.Tensor | None  # (size, k) or None
+    residuals: torch.Tensor            # (k,) ||A x - lambda x|| (Lanczos estimate)
+    matvecs: int
+    iterations: int
+    converged: bool
+    which: str = "LA"
+
+
+def _order(theta: torch.Tensor, which: str) -> torch.Tensor:
+    if which == "LA":
+        return torch.argsort(theta, descending=True)
+    if which == "SA":
+        return torch.argsort(theta)
+    return torch.argsort(theta.abs(), descending=True)
+
+
+def tridiagonal(alpha: list[float], beta: list[float]) -> torch.Tensor:
+    m = len(alpha)
+    T = torch.diag(torch.tensor(alpha, dtype=torch.float64))
+    if m > 1:
+        b = torch.tensor(beta[: m - 1], dtype=torch.float64)
+        T = T + torch.diag(b, 1) + torch.diag(b, -1)
+    return T
+
+
+def lanczos_basis(op, v0: torch.Tensor, steps: int, on_step=None):
+    """Run up to ``steps`` Lanczos iterations from ``v0``; returns (Q (m, size), alpha, beta).
+
+    ``on_step(Q, alpha, beta) -> bool`` may stop early (it is called after each iteration).
+    Stops on breakdown (an invariant subspace was found: the Ritz values are then exact).
+    """
+    n = op.size
+    steps = min(steps, n)
+    Q = torch.zeros(steps, n, dtype=op.dtype, device=op.device)
+    q = v0.to(op.dtype) / v0.norm()
+    alpha: list[float] = []
+    beta: list[float] = []
+    scale = 0.0
+    for j in range(steps):
+        Q[j] = q
+        w = op.matvec(q)
+        a = float(torch.dot(w, q))
+        alpha.append(a)
+        w = w - a * q - (beta[-1] * Q[j - 1] if j > 0 else 0.0)
+        for _ in range(2):  # full reorthogonalisation, twice
+            w = w - Q[: j + 1].T @ (Q[: j + 1] @ w)
+        b = float(w.norm())
+        scale = max(scale, abs(a), b)
+        beta.append(b)
+        if on_step is not None and on_step(Q[: j + 1], alpha, beta):
+            return Q[: j + 1], alpha, beta
+        if b <= 1e3 * torch.finfo(op.dtype).eps * max(scale, 1e-30):
+            beta[-1] = 0.0
+            return Q[: j + 1], alpha, beta
+        q = w / b
+    return Q, alpha, beta
+
+
+def lanczos(op, k: int = 1, which: str = "LA", *, tol: float = 1e-6, max_iter: int | None = None,
+            seed: int | torch.Generator = 0, return_vectors: bool = True) -> EigenResult:
+    """Top-k eigenpairs of ``op`` (``which``: LA largest, SA smallest algebraic, LM largest magnitude).
+
+    Converged when every wanted residual is <= ``tol`` * max |Ritz value|. ``max_iter`` defaults to
+    min(size, max(4k + 40, 80)).
+    """
+    check_choice("which", which, WHICH)
+    if not 1 <= k <= op.size:
+        raise NeumoError(f"The 'k' parameter must be in [1, {op.size}] (the operator size). Got {k} instead.")
+    max_iter = min(op.size, max_iter or max(4 * k + 40, 80))
+    g = as_generator(seed, "lanczos")
+    v0 = torch.randn(op.size, generator=g, dtype=torch.float64).to(device=op.device, dtype=op.dtype)
+    start = op.matvecs
+    state: dict = {}
+
+    def ritz(alpha, beta):
+        theta, S = torch.linalg.eigh(tridiagonal(alpha, beta))
+        idx = _order(theta, which)[:k]
+        res = abs(beta[-1]) * S[-1, idx].abs()
+        return theta, S, idx, res
+
+    def done(Q, alpha, beta):
+        if len(alpha) < k:
+            return False
+        theta, _, idx, res = ritz(alpha, beta)
+        state["ok"] = bool((res <= tol * max(float(theta.abs().max()), 1e-30)).all())
+        return state["ok"]
+
+    Q, alpha, beta = lanczos_basis(op, v0, max_iter, on_step=done)
+    theta, S, idx, res = ritz(alpha, beta)
+    breakdown = beta[-1] == 0.0
+    vecs = None
+    if return_vectors:
+        vecs = (Q.T.double() @ S[:, idx].to(Q.device)).to(op.dtype)
+    kk = len(idx)
+    return EigenResult(eigenvalues=theta[idx].clone(), eigenvectors=vecs, residuals=res.clone(),
+                       matvecs=op.matvecs - start, iterations=len(alpha),
+                       converged=(state.get("ok", False) or breakdown) and kk == k, which=which)
