@@ -1,0 +1,169 @@
+"""Evaluation: AUROC, TPR at fixed FPR, bootstrap intervals; data readers; calibrated thresholds.
+
+Labels: 1 = machine, 0 = human; scores: higher = more machine-like. A threshold is fitted on a named
+reference set so that at most ``target_fpr`` of its human texts score at or above it, and is saved as
+JSON with its provenance (reference name, sizes, model, detector, time) - never a constant in the code.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field, ValidationError
+
+from neumo.errors import NeumoError
+from neumo.seeding import numpy_rng
+
+
+def auroc(scores, labels) -> float:
+    """Area under the ROC curve = P(machine score > human score) + 0.5 P(tie) (Mann-Whitney U)."""
+    s, y = np.asarray(scores, np.float64), np.asarray(labels).astype(bool)
+    n1, n0 = int(y.sum()), int((~y).sum())
+    if n1 == 0 or n0 == 0:
+        raise NeumoError("AUROC needs both human (label 0) and machine (label 1) texts")
+    from scipy.stats import rankdata
+
+    r = rankdata(s)                                   # average ranks handle ties
+    return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def roc_points(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fpr, tpr, thresholds) for the rule "machine if score >= threshold", thresholds descending."""
+    s, y = np.asarray(scores, np.float64), np.asarray(labels).astype(bool)
+    thr = np.unique(s)[::-1]
+    tpr = np.array([np.mean(s[y] >= t) for t in thr])
+    fpr = np.array([np.mean(s[~y] >= t) for t in thr])
+    return np.r_[0.0, fpr], np.r_[0.0, tpr], np.r_[np.inf, thr]
+
+
+def tpr_at_fpr(scores, labels, fpr: float) -> float:
+    """Highest TPR of any threshold whose FPR is at most ``fpr``."""
+    f, t, _ = roc_points(scores, labels)
+    return float(t[f <= fpr + 1e-12].max())
+
+
+def bootstrap_ci(scores, labels, metric=auroc, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+                 ) -> tuple[float, float]:
+    """Percentile interval of ``metric`` over resamples of texts, stratified by label."""
+    s, y = np.asarray(scores, np.float64), np.asarray(labels).astype(int)
+    rng = numpy_rng(seed, "bootstrap")
+    i1, i0 = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    vals = []
+    for _ in range(n_boot):
+        idx = np.r_[rng.choice(i1, len(i1)), rng.choice(i0, len(i0))]
+        vals.append(metric(s[idx], y[idx]))
+    a = (1 - level) / 2
+    return float(np.quantile(vals, a)), float(np.quantile(vals, 1 - a))
+
+
+def summarize(scores, labels, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
+    lo, hi = bootstrap_ci(scores, labels, auroc, n_boot, seed=seed) if n_boot else (float("nan"),) * 2
+    return {"auroc": auroc(scores, labels), "auroc_lo": lo, "auroc_hi": hi,
+            "tpr_at_1fpr": tpr_at_fpr(scores, labels, 0.01), "tpr_at_5fpr": tpr_at_fpr(scores, labels, 0.05),
+            "n_human": int(np.sum(np.asarray(labels) == 0)), "n_machine": int(np.sum(np.asarray(labels) == 1))}
+
+
+# ---- data -------------------------------------------------------------------------------------------
+
+_LABELS = {"0": 0, "1": 1, "human": 0, "machine": 1, "ai": 1, "original": 0, "sampled": 1, "false": 0,
+           "true": 1, "generated": 1}
+
+
+def _label(v, where: str) -> int:
+    key = str(v).strip().lower()
+    if key not in _LABELS:
+        raise NeumoError(f"{where}: label {v!r} is not one of 0/1/human/machine")
+    return _LABELS[key]
+
+
+def load_labelled(path: str | Path, limit: int | None = None, text_field: str = "text",
+                  label_field: str = "label") -> tuple[list[str], list[int]]:
+    """Texts and labels from a Fast-DetectGPT ``{"original": [...], "sampled": [...]}`` JSON file (the first
+    ``limit`` pairs), or JSONL / CSV with a text and a label column (the first ``limit`` rows)."""
+    p = Path(path)
+    if not p.is_file():
+        raise NeumoError(f"data file {p} does not exist")
+    try:
+        if p.suffix == ".json":
+            d = json.loads(p.read_text(encoding="utf-8"))
+            if not isinstance(d, dict) or not {"original", "sampled"} <= set(d):
+                raise NeumoError(f"{p}: expected a JSON object with 'original' and 'sampled' lists")
+            h, m = list(d["original"])[:limit], list(d["sampled"])[:limit]
+            return h + m, [0] * len(h) + [1] * len(m)
+        if p.suffix == ".jsonl":
+            rows = [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+        elif p.suffix == ".csv":
+            with p.open(newline="", encoding="utf-8") as f:
+                rows = list(csv.DictReader(f))
+        else:
+            raise NeumoError(f"{p}: unsupported format {p.suffix!r}; use .json (original/sampled), .jsonl or .csv")
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise NeumoError(f"{p} is not valid UTF-8 JSON/CSV: {e}") from e
+    rows = rows[:limit]
+    for i, r in enumerate(rows):
+        if text_field not in r or label_field not in r:
+            raise NeumoError(f"{p} row {i}: needs '{text_field}' and '{label_field}' fields")
+    return [str(r[text_field]) for r in rows], [_label(r[label_field], f"{p} row {i}") for i, r in enumerate(rows)]
+
+
+# ---- calibration ------------------------------------------------------------------------------------
+
+class Calibration(BaseModel):
+    """A fitted threshold with its provenance, plus human reference statistics for explanations."""
+
+    detector: str
+    threshold: float
+    target_fpr: float
+    model: str
+    reference: str
+    n_human: int
+    n_machine: int
+    fitted_at: str
+    reference_auroc: float | None = None
+    max_tokens: int | None = None
+    human_reference: dict[str, float] = Field(default_factory=dict)
+
+
+def fit_threshold(human_scores, target_fpr: float) -> float:
+    """Smallest score t such that the share of human scores >= t is at most ``target_fpr``."""
+    h = np.sort(np.asarray(human_scores, np.float64))
+    if not len(h):
+        raise NeumoError("fitting a threshold needs human texts in the reference set")
+    if not 0 < target_fpr < 1:
+        raise NeumoError(f"The 'target_fpr' parameter must lie in (0, 1). Got {target_fpr!r} instead.")
+    for t in np.unique(h):
+        if np.mean(h >= t) <= target_fpr:
+            return float(t)
+    return float(np.nextafter(h[-1], np.inf))        # above every human score: FPR 0 on the reference
+
+
+def fit_calibration(scores, labels, *, detector: str, model: str, reference: str, target_fpr: float = 0.05,
+                    max_tokens: int | None = None, human_reference: dict[str, float] | None = None
+                    ) -> Calibration:
+    s, y = np.asarray(scores, np.float64), np.asarray(labels).astype(int)
+    return Calibration(detector=detector, threshold=fit_threshold(s[y == 0], target_fpr), target_fpr=target_fpr,
+                       model=model, reference=reference, n_human=int((y == 0).sum()), n_machine=int((y == 1).sum()),
+                       fitted_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                       reference_auroc=auroc(s, y) if (y == 1).any() and (y == 0).any() else None,
+                       max_tokens=max_tokens, human_reference=dict(human_reference or {}))
+
+
+def save_calibration(cal: Calibration, path: str | Path) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(cal.model_dump_json(indent=2), encoding="utf-8")
+    return p
+
+
+def load_calibration(path: str | Path) -> Calibration:
+    p = Path(path)
+    if not p.is_file():
+        raise NeumoError(f"calibration file {p} does not exist; fit one with 'neumo detect calibrate'")
+    try:
+        return Calibration.model_validate_json(p.read_text(encoding="utf-8"))
+    except (ValidationError, UnicodeDecodeError) as e:
+        raise NeumoError(f"{p} is not a neumo calibration file ({str(e).splitlines()[0]})") from e

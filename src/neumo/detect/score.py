@@ -1,0 +1,133 @@
+"""Score texts with a causal LM: one forward pass per window, every per-token statistic at once.
+
+Texts are tokenized, prefixed with the model's start token (so the first text token is scored too), and
+cut into windows of at most ``lm.max_len`` tokens. Windowing (documented, tested): the first window
+scores all its targets; each next window starts ``stride`` tokens later (the last one is pulled back to
+end exactly at the text's end) and scores only targets not scored before, so every target after the
+first window sees at least ``max_len - stride`` tokens of context. ``stride`` defaults to half the
+window. A text that fits in one window is scored exactly as in a single pass. Windows of all texts are
+batched together, right-padded and masked (padding never precedes a scored position).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from neumo.detect.lm.base import CausalLM
+from neumo.detect.stats import TOP_K, TOP_P, token_stats
+from neumo.errors import NeumoError
+
+
+@dataclass
+class TokenStats:
+    """Per-token statistics of one text; arrays have one entry per scored token (n,)."""
+
+    model: str
+    ids: np.ndarray
+    pieces: list[str]
+    logprob: np.ndarray
+    rank: np.ndarray
+    entropy: np.ndarray
+    var: np.ndarray
+    in_top_k: np.ndarray
+    in_top_p: np.ndarray
+    top_k: int = TOP_K
+    top_p: float = TOP_P
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.logprob)
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Expected log-prob under the model at each position (= -entropy)."""
+        return -self.entropy
+
+
+def plan_windows(length: int, window: int, stride: int) -> list[tuple[int, int, int]]:
+    """Windows over a sequence of ``length`` ids: (start, end, first_target) with targets in
+    [first_target, end) predicted from position target-1 inside [start, end)."""
+    if window < 2:
+        raise NeumoError(f"the model's window ({window} tokens) is too short to score anything")
+    if not 0 < stride <= window - 1:
+        raise NeumoError(f"The 'stride' parameter must lie in [1, {window - 1}]. Got {stride!r} instead.")
+    if length <= window:
+        return [(0, length, 1)]
+    out = [(0, window, 1)]
+    covered, start = window, 0
+    while covered < length:
+        start = min(start + stride, length - window)
+        out.append((start, start + window, covered))
+        covered = start + window
+    return out
+
+
+def _encode(lm: CausalLM, text: str, max_tokens: int | None) -> tuple[list[int], list[str]]:
+    ids, pieces = lm.encode(text)
+    if max_tokens is not None:
+        ids, pieces = ids[:max_tokens], pieces[:max_tokens]
+    return ids, pieces
+
+
+def score_ids(lm: CausalLM, sequences: list[list[int]], *, stride: int | None = None, batch_size: int = 8,
+              top_k: int = TOP_K, top_p: float = TOP_P, pieces: list[list[str]] | None = None,
+              window: int | None = None) -> list[TokenStats]:
+    """Statistics for id sequences (without the start token; it is prepended when the model has one)."""
+    W = int(window or lm.max_len)
+    S = int(stride or max(1, W // 2))
+    bos = [] if lm.bos_id is None else [lm.bos_id]
+    full = [bos + list(map(int, s)) for s in sequences]
+    jobs = []                                    # (text index, start, end, first_target)
+    for i, seq in enumerate(full):
+        if len(seq) >= 2:
+            jobs += [(i, *w) for w in plan_windows(len(seq), W, S)]
+    parts: list[dict[int, dict[str, torch.Tensor]]] = [dict() for _ in full]
+    for b in range(0, len(jobs), batch_size):
+        chunk = jobs[b: b + batch_size]
+        T = max(e - s for _, s, e, _ in chunk)
+        ids = torch.full((len(chunk), T), lm.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(chunk), T), dtype=torch.long)
+        for r, (i, s, e, _) in enumerate(chunk):
+            ids[r, : e - s] = torch.tensor(full[i][s:e])
+            mask[r, : e - s] = 1
+        with torch.no_grad():
+            logits = lm.forward(ids, mask)                       # (B, T, V)
+        for r, (i, s, e, first) in enumerate(chunk):
+            pos = torch.arange(first - 1 - s, e - 1 - s)          # positions predicting targets first..e-1
+            tgt = ids[r, pos + 1]
+            parts[i][first] = token_stats(logits[r, pos], tgt, top_k, top_p)
+    out = []
+    for i, seq in enumerate(full):
+        chunks = [parts[i][k] for k in sorted(parts[i])]
+        cat = {k: torch.cat([c[k] for c in chunks]).numpy() if chunks else np.zeros(0)
+               for k in ("logprob", "rank", "entropy", "var", "in_top_k", "in_top_p")}
+        targets = np.asarray(seq[1:], dtype=np.int64)
+        pcs = pieces[i] if pieces is not None else [str(t) for t in sequences[i]]
+        if len(bos) == 0:                                         # first token has no context: unscored
+            pcs = pcs[1:]
+        out.append(TokenStats(lm.name, targets, list(pcs), cat["logprob"].astype(np.float64),
+                              cat["rank"].astype(np.int64), cat["entropy"].astype(np.float64),
+                              cat["var"].astype(np.float64), cat["in_top_k"].astype(bool),
+                              cat["in_top_p"].astype(bool), top_k, top_p))
+    return out
+
+
+def score_texts(lm: CausalLM, texts: list[str], *, max_tokens: int | None = None, **kwargs) -> list[TokenStats]:
+    """Statistics for each text; ``max_tokens`` cuts texts to their first tokens (as evaluations do)."""
+    enc = []
+    for i, t in enumerate(texts):
+        if not isinstance(t, str) or not t.strip():
+            raise NeumoError(f"text {i} is empty or whitespace only; give at least one word to score")
+        ids, pcs = _encode(lm, t, max_tokens)
+        if len(ids) + (lm.bos_id is not None) < 2:
+            raise NeumoError(f"text {i} has a single token and {lm.name} has no start token; give a longer text")
+        enc.append((ids, pcs))
+    return score_ids(lm, [e[0] for e in enc], pieces=[e[1] for e in enc], **kwargs)
+
+
+def score_text(lm: CausalLM, text: str, **kwargs) -> TokenStats:
+    return score_texts(lm, [text], **kwargs)[0]
