@@ -14,7 +14,7 @@ import torch
 
 from neumo.errors import check_positive
 from neumo.seeding import as_generator
-from neumo.spectral.curvature.lanczos import lanczos_basis, tridiagonal
+from neumo.spectral.curvature.lanczos import eigh_tridiagonal, lanczos_basis
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def slq(op, n_probes: int = 8, steps: int = 40, seed: int | torch.Generator = 0)
     for _ in range(n_probes):
         v = (torch.randint(0, 2, (op.size,), generator=g).to(torch.float64) * 2 - 1)
         _, alpha, beta = lanczos_basis(op, v.to(device=op.device, dtype=op.dtype), steps)
-        theta, S = torch.linalg.eigh(tridiagonal(alpha, beta))
+        theta, S = eigh_tridiagonal(alpha, beta)
         nodes.append(theta)
         weights.append(S[0] ** 2)
     return SpectralDensity(nodes=nodes, weights=weights, matvecs=op.matvecs - start, steps=steps)

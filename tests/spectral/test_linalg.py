@@ -1,0 +1,79 @@
+"""Singular values by every method, and the no-SVD shortcuts, against exact SVDs."""
+
+import pytest
+import torch
+
+from neumo.errors import NeumoError
+from neumo.spectral.linalg import singular_values, weight_matrix
+from neumo.spectral.ranks import energy_rank, participation_ratio, stable_rank
+from neumo.spectral.shortcuts import energy_rank_fast, participation_ratio_fast, stable_rank_fast
+
+
+def planted(m=300, n=200, seed=0, decay=0.9):
+    g = torch.Generator().manual_seed(seed)
+    U, _ = torch.linalg.qr(torch.randn(m, n, generator=g, dtype=torch.float64))
+    V, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
+    s = 10 * decay ** torch.arange(n, dtype=torch.float64)
+    return U @ torch.diag(s) @ V.T, s
+
+
+@pytest.mark.parametrize("method", ["exact", "randomized", "lanczos", "auto"])
+def test_top_k_matches_planted_spectrum(method):
+    A, s = planted()
+    res = singular_values(A, k=8, method=method)
+    assert torch.allclose(res.values, s[:8], rtol=1e-6)
+    assert res.method == ("exact" if method == "auto" else method)  # 200 <= 512: auto picks exact
+
+
+def test_auto_picks_lanczos_for_a_few_values_of_a_large_matrix():
+    g = torch.Generator().manual_seed(1)
+    A = torch.randn(600, 700, generator=g, dtype=torch.float64)
+    res = singular_values(A, k=5)
+    assert res.method == "lanczos" and res.converged
+    assert torch.allclose(res.values, torch.linalg.svdvals(A)[:5], rtol=1e-8)
+    assert singular_values(A).method == "exact"
+
+
+def test_randomized_warm_start_reuses_basis_and_tracks_a_perturbed_matrix():
+    A, s = planted(decay=0.7)
+    first = singular_values(A, k=5, method="randomized", n_iter=1)
+    g = torch.Generator().manual_seed(5)
+    B = A + 1e-3 * torch.randn(A.shape, generator=g, dtype=torch.float64)
+    warm = singular_values(B, k=5, method="randomized", n_iter=0, warm=first.basis)
+    assert torch.allclose(warm.values, torch.linalg.svdvals(B)[:5], rtol=1e-4)
+    with pytest.raises(NeumoError, match="warm-start basis"):
+        singular_values(B.T, k=5, method="randomized", warm=first.basis)
+
+
+def test_float64_option_and_validation():
+    A = torch.randn(10, 6, generator=torch.Generator().manual_seed(0))
+    assert singular_values(A, method="exact", dtype=torch.float64).values.dtype == torch.float64
+    with pytest.raises(NeumoError, match="method"):
+        singular_values(A, method="qr")
+    with pytest.raises(NeumoError, match="pass k"):
+        singular_values(A, method="lanczos")
+    with pytest.raises(NeumoError, match="'k'"):
+        singular_values(A, k=7)
+    with pytest.raises(NeumoError, match="2-D"):
+        singular_values(torch.ones(2, 2, 2))
+
+
+def test_conv_reshape_policies():
+    w = torch.randn(8, 3, 3, 3, generator=torch.Generator().manual_seed(0))
+    assert weight_matrix(w).shape == (8, 27)
+    taps = weight_matrix(w, "per_tap")
+    assert taps.shape == (9, 8, 3) and torch.equal(taps[4], w[:, :, 1, 1])
+    assert weight_matrix(torch.ones(5)).shape == (1, 5)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_shortcuts_equal_exact_values(seed):
+    A, _ = planted(seed=seed, decay=0.95)
+    s = torch.linalg.svdvals(A)
+    assert stable_rank_fast(A) == pytest.approx(stable_rank(s), rel=1e-9)
+    assert participation_ratio_fast(A) == pytest.approx(participation_ratio(s), rel=1e-9)
+    for eps in (0.01, 0.1, 0.5):
+        assert energy_rank_fast(A, eps) == energy_rank(s, eps)
+    flat = torch.randn(120, 90, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    assert energy_rank_fast(flat, 0.01) == energy_rank(torch.linalg.svdvals(flat), 0.01)  # exact fallback
+    assert energy_rank_fast(torch.zeros(4, 4)) == 0.0
