@@ -1,0 +1,1 @@
+"""The memory instrument: how networks hold information (tasks, models' memory, sweeps, probes)."""

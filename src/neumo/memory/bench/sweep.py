@@ -1,0 +1,142 @@
+"""Sweeps: a base run config, a set of models and a grid of dotted overrides, expanded into one job per
+(model, grid point, seed). Jobs run serially, in a local process pool, or on Ray when an address is given
+(Ray is imported only then). Results are one tidy table: a row per job x eval length x metric.
+
+Curves: ``capacity`` (accuracy vs items vs state size), ``retention`` (vs delay), ``interference``
+(vs distractors), ``extrapolation`` (vs test length, trained on lengths <= L).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Literal
+
+import pandas as pd
+from pydantic import Field, model_validator
+
+from neumo.config import StrictModel, apply_overrides, register_kind, validate
+from neumo.errors import MissingDependencyError, NeumoError
+from neumo.memory.train import MemoryRunConfig, train_on_task
+
+
+class ModelSpec(StrictModel):
+    model: str
+    model_knobs: dict[str, Any] = Field(default_factory=dict)
+
+
+class SweepConfig(StrictModel):
+    name: str = "sweep"
+    curve: Literal["capacity", "retention", "interference", "extrapolation"] = "extrapolation"
+    base: MemoryRunConfig = MemoryRunConfig()
+    models: dict[str, ModelSpec] = Field(default_factory=lambda: {"lstm": ModelSpec(model="lstm")})
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="dotted key into base -> values")
+    x: str = Field("length", description="the curve's x axis: 'length' or a grid key")
+    seeds: int = Field(3, ge=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.x != "length" and self.x not in self.grid:
+            raise NeumoError(f"sweep x axis {self.x!r} must be 'length' or one of the grid keys "
+                             f"{sorted(self.grid)}")
+        if not self.models:
+            raise NeumoError("a sweep needs at least one entry under 'models'")
+        return self
+
+
+register_kind("memory-sweep", lambda: SweepConfig)
+register_kind("memory-run", lambda: MemoryRunConfig)
+
+
+def expand(cfg: SweepConfig) -> list[dict[str, Any]]:
+    """Jobs as plain dicts (picklable): label, grid point, seed and the validated run config."""
+    keys = list(cfg.grid)
+    jobs = []
+    for label, spec in cfg.models.items():
+        for point in itertools.product(*(cfg.grid[k] for k in keys)):
+            for i in range(cfg.seeds):
+                base = cfg.base.model_dump(mode="json")
+                base.update(model=spec.model, model_knobs={**base["model_knobs"], **spec.model_knobs},
+                            seed=cfg.seed + i)
+                over = [f"{k}={_yaml(v)}" for k, v in zip(keys, point)]
+                doc = apply_overrides(base, over)
+                run_cfg = validate(MemoryRunConfig, doc, f"sweep {cfg.name!r} point {dict(zip(keys, point))}")
+                jobs.append({"label": label, "point": dict(zip(keys, point)), "seed": cfg.seed + i,
+                             "config": run_cfg.model_dump(mode="json")})
+    return jobs
+
+
+def _yaml(v: Any) -> str:
+    import json
+
+    return json.dumps(v)
+
+
+def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """Train and evaluate one job; returns its tidy rows (runs in a worker process)."""
+    import torch
+
+    torch.set_num_threads(1)
+    cfg = MemoryRunConfig.model_validate(job["config"])
+    res = train_on_task(cfg)
+    info = {"label": job["label"], "seed": job["seed"], "model": cfg.model, "task": cfg.task,
+            "state_size": res.model.state_size(max(res.eval)), "n_params": res.model.num_parameters(),
+            "steps": res.steps, "stopped_early": res.stopped_early, **job["point"]}
+    return [{**info, **row} for row in res.rows()]
+
+
+def run_jobs(jobs: list[dict[str, Any]], workers: int = 1, ray_address: str | None = None,
+             on_done: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+    if ray_address:
+        return _run_ray(jobs, ray_address)
+    rows: list[dict[str, Any]] = []
+    if workers <= 1:
+        for j in jobs:
+            rows.extend(run_job(j))
+            if on_done:
+                on_done(1)
+        return rows
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+        for out in ex.map(run_job, jobs):
+            rows.extend(out)
+            if on_done:
+                on_done(1)
+    return rows
+
+
+def _run_ray(jobs: list[dict[str, Any]], address: str) -> list[dict[str, Any]]:
+    try:
+        import ray
+    except ImportError:
+        raise MissingDependencyError("--ray needs the 'ray' package: pip install 'ray[default]'") from None
+    ray.init(address=address, ignore_reinit_error=True)
+    remote = ray.remote(num_cpus=1)(run_job)
+    return [r for out in ray.get([remote.remote(j) for j in jobs]) for r in out]
+
+
+def run_sweep(cfg: SweepConfig, workers: int = 1, ray_address: str | None = None, run=None,
+              on_done: Callable[[int], None] | None = None) -> pd.DataFrame:
+    """Run every job; with ``run`` the table goes to ``tables/results.parquet`` and the curve to a PNG."""
+    if workers < 1:
+        raise NeumoError(f"workers must be >= 1; got {workers}")
+    rows = run_jobs(expand(cfg), workers, ray_address, on_done)
+    df = pd.DataFrame(rows)
+    df.insert(0, "curve", cfg.curve)
+    df.insert(0, "sweep", cfg.name)
+    if run is not None:
+        from neumo.memory.bench.plots import curve_figure
+        from neumo.memory.bench.stats import summarize
+
+        run.write_table("results", df)
+        by = ["label"] + [k for k in cfg.grid if k != cfg.x]
+        summ = summarize(df, cfg.x, by)
+        run.write_table("summary", summ)
+        fig, _ = curve_figure(summ, cfg.x, by, title=f"{cfg.name} ({cfg.curve})")
+        fig.savefig(run.artifact(f"{cfg.curve}.png"), dpi=110, bbox_inches="tight")
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    return df

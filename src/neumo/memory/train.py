@@ -1,0 +1,108 @@
+"""Train one registered model on one task: lengths sampled from a training range, held-out evaluation
+at other lengths, early stopping at a target accuracy, a step budget. Used by the sweeps, the studies
+and ``neumo memory run``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from pydantic import Field, model_validator
+
+from neumo.config import StrictModel
+from neumo.errors import NeumoError
+from neumo.memory.evaluate import evaluate, masked_ce
+from neumo.memory.tasks import Task, make_task, task_rng
+from neumo.nn import build_model
+from neumo.train import Trainer, TrainConfig, make_optimizer
+
+
+class MemoryRunConfig(StrictModel):
+    task: str = "parity"
+    task_knobs: dict[str, Any] = Field(default_factory=dict)
+    model: str = "lstm"
+    model_knobs: dict[str, Any] = Field(default_factory=dict)
+    train: TrainConfig = TrainConfig(steps=500, batch_size=64, lr=3e-3, eval_every=50, log_every=10)
+    train_lengths: list[int] | None = Field(None, description="lengths sampled during training "
+                                            "(default: the task's own length)")
+    eval_lengths: list[int] | None = Field(None, description="held-out lengths (default: train max)")
+    eval_size: int = Field(256, ge=1)
+    target_acc: float | None = Field(None, gt=0, le=1, description="early stop once reached")
+    stop_metric: str = "acc"
+    feed_back: bool = True
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _check(self):
+        for name in ("train_lengths", "eval_lengths"):
+            v = getattr(self, name)
+            if v is not None and (not v or min(v) < 1):
+                raise NeumoError(f"{name} must be a non-empty list of positive lengths; got {v}")
+        return self
+
+
+@dataclass
+class MemoryResult:
+    model: torch.nn.Module
+    task: Task
+    steps: int
+    stopped_early: bool
+    eval: dict[int, dict[str, float]]          # length -> metrics
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Tidy rows: one per (eval length, metric)."""
+        return [{"length": L, "metric": k, "value": v} for L, m in self.eval.items() for k, v in m.items()]
+
+
+def model_for_task(name: str, task: Task, seed: int, max_len: int, **knobs) -> torch.nn.Module:
+    """Build ``name`` with the task's vocabulary and classes; learned positions cover ``max_len``."""
+    knobs = dict(knobs)
+    if name in ("transformer",):
+        knobs.setdefault("max_len", max_len)
+    return build_model(name, seed=seed, vocab_size=task.vocab_size, out_dim=task.n_classes, **knobs)
+
+
+def train_on_task(cfg: MemoryRunConfig, run=None, progress: bool = False,
+                  model: torch.nn.Module | None = None) -> MemoryResult:
+    task = make_task(cfg.task, **cfg.task_knobs)
+    train_lengths = cfg.train_lengths or [task.default_length()]
+    eval_lengths = cfg.eval_lengths or [max(train_lengths)]
+    longest = max(_seq_len(task, L) for L in [*train_lengths, *eval_lengths])
+    model = model or model_for_task(cfg.model, task, cfg.seed, longest, **cfg.model_knobs)
+    opt = make_optimizer(model.parameters(), cfg.train)
+    bs = cfg.train.batch_size
+
+    def batch_fn(step: int):
+        rng = task_rng(cfg.seed, "train", step)
+        L = int(train_lengths[int(rng.integers(len(train_lengths)))])
+        return task.sample(bs, rng, L)
+
+    def loss_fn(m, batch):
+        return masked_ce(m(batch.inputs), batch.targets)
+
+    probe = task.sample(cfg.eval_size, task_rng(cfg.seed, "test", "stop"), max(train_lengths))
+
+    def eval_fn(m):
+        return evaluate(m, probe, cfg.feed_back)
+
+    stop = None
+    if cfg.target_acc is not None:
+        stop = lambda ev: ev.get(cfg.stop_metric, 0.0) >= cfg.target_acc  # noqa: E731
+    trainer = Trainer(model, opt, loss_fn, batch_fn, cfg.train.steps, eval_fn=eval_fn,
+                      eval_every=cfg.train.eval_every, log_every=cfg.train.log_every, run=run,
+                      grad_clip=cfg.train.grad_clip, progress=progress, stop_fn=stop)
+    trainer.fit()
+    steps = trainer.history[-1]["step"] if trainer.history else cfg.train.steps
+    results = {int(L): evaluate(model, task.sample(cfg.eval_size, task_rng(cfg.seed, "test", L), L),
+                                cfg.feed_back) for L in eval_lengths}
+    return MemoryResult(model, task, steps, trainer.stopped_early, results, trainer.history)
+
+
+def _seq_len(task: Task, L: int) -> int:
+    """Token length of a sample at size ``L`` (learned positions must cover it)."""
+    import numpy as np
+
+    return int(task.sample(1, np.random.default_rng(0), L).inputs.shape[1])
