@@ -79,3 +79,21 @@ class LiveServer:
 def live_server():
     """Factory: ``with live_server(app) as srv: ... srv.url``; shut down on exit."""
     return LiveServer
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium per test module (starting it is the slow part); pages are per test."""
+    from serve_browser import chromium
+
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def page(browser):
+    from serve_browser import new_page
+
+    p = new_page(browser)
+    yield p
+    p.close()

@@ -21,6 +21,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _check_model(model: str) -> None:
+    """Validate the model name without loading it (loading waits for the first detect request)."""
+    from neumo.detect.lm import LM_NAMES
+
+    if model.startswith("hf:"):
+        if not Path(model[3:]).is_dir():
+            raise NeumoError(f"--model {model!r}: folder {model[3:]!r} does not exist; give a local HF model folder")
+    elif model not in LM_NAMES:
+        raise NeumoError(f"unknown --model {model!r}; use one of: {', '.join(LM_NAMES)}")
+
+
 def command(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything but loopback is reachable "
                                                          "from other machines."),
@@ -42,10 +53,14 @@ def command(
 
     if not 0 <= port <= 65535:
         raise NeumoError(f"--port must be in 0..65535, got {port}")
-    if model.startswith("hf:") and not Path(model[3:]).is_dir():
-        raise NeumoError(f"--model {model!r}: folder {model[3:]!r} does not exist; give a local HF model folder")
-    if calibration is not None and not calibration.is_file():
-        raise NeumoError(f"--calibration {str(calibration)!r} does not exist; omit it or give a calibration file")
+    _check_model(model)
+    if calibration is not None:
+        from neumo.detect.evaluate import load_calibration
+
+        cal = load_calibration(calibration)  # a bad file fails now, not on the first request
+        if cal.max_tokens is not None and cal.max_tokens < max_tokens:
+            err_console.print(f"[yellow]note:[/] the calibration was fitted on texts of at most {cal.max_tokens} "
+                              "tokens; longer texts get a less reliable verdict")
     try:
         limits = Limits(max_body_bytes=max_body_bytes, max_tokens=max_tokens, timeout_s=timeout)
     except ValidationError as e:

@@ -46,8 +46,9 @@ def _default_analyzer(calibration: Optional[Path]) -> Callable[..., Any]:
 
 
 def count_tokens(lm: Any, text: str) -> int:
-    """Tokens the model sees for ``text`` (the LM's own tokenizer)."""
-    return len(lm.encode(text))
+    """Tokens the model scores for ``text`` (the LM's own tokenizer; ``encode`` gives ids and pieces)."""
+    ids, _pieces = lm.encode(text)
+    return len(ids)
 
 
 class Scorer:

@@ -63,8 +63,12 @@ function render(res) {
   v.textContent = res.verdict; v.className = `verdict ${res.verdict}`;
   const th = res.threshold;
   document.getElementById("threshold").textContent = th ?
-    `${res.model} · ${res.n_tokens} tokens · threshold on ${th.detector} = ${fmt(th.value)} (${th.provenance})` :
-    `${res.model} · ${res.n_tokens} tokens · no calibrated threshold: verdict undecided`;
+    `${res.model} · ${res.n_tokens} tokens · ${th.detector} = ${fmt(res.scores[th.detector])} against threshold ` +
+    `${fmt(th.value)}, calibrated on "${th.reference}" (${th.n} texts` +
+    (th.target_fpr !== null && th.target_fpr !== undefined ? `, target FPR ${fmt(th.target_fpr)}` : "") +
+    `, ${th.fitted_at})` :
+    `${res.model} · ${res.n_tokens} tokens · no calibration given (neumo serve --calibration FILE): verdict undecided`;
+  document.getElementById("notes").replaceChildren(...(res.notes || []).map(n => el("li", { text: n })));
   document.getElementById("scores").replaceChildren(table(["detector", "score"], Object.entries(res.scores)));
   document.getElementById("mechanisms").replaceChildren(table(["mechanism", "share"], Object.entries(res.mechanisms || {})));
   const counts = BUCKETS.map(([, cls, label]) => [label, res.tokens.filter(t => bucket(t.rank)[0] === cls).length]);
