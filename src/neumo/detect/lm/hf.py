@@ -36,6 +36,7 @@ def _transformers():
     except ImportError as e:  # pragma: no cover - transformers is a runtime dependency
         raise MissingDependencyError("Hugging Face models need transformers: pip install transformers") from e
     transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
     return transformers
 
 
