@@ -1,0 +1,243 @@
+"""A run is a folder: ``config.yaml``, ``metrics.jsonl``, Parquet tables, ``artifacts/``, ``checkpoints/``
+and ``status.json`` (always written atomically).
+
+Layout::
+
+    <root>/<name>-<YYYYmmdd-HHMMSS>-<6 hex>/
+        config.yaml        resolved config, written once at creation
+        status.json        {state, pid, step, final, error, ...}; rewritten atomically
+        metrics.jsonl      one JSON object per logged step, flushed per line
+        tables/*.parquet   tidy result tables
+        artifacts/         figures, reports, snapshots
+        checkpoints/       safetensors checkpoints (see neumo.train.checkpoint)
+
+A run whose status says ``running`` but whose process is gone is reported as ``interrupted``; it can be
+resumed from its last checkpoint, and :meth:`Run.rewind` drops metric rows logged after that checkpoint
+so no step is ever duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import socket
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from neumo.errors import RunError
+from neumo.runs.atomic import atomic_write_json, atomic_write_text, atomic_write_with
+from neumo.runs.sinks import JsonlSink, MetricSink, make_sink
+
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,200}$")
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("NEUMO_RUNS_DIR", "runs"))
+
+
+def _proc_start(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int, start: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if start is not None and _proc_start(pid) not in (None, start):
+        return False  # the pid was reused by another process
+    return True
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def safe_name(name: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9_.\-]+", "-", name).strip("-.") or "run"
+    return s[:80]
+
+
+class Run:
+    """Handle on a run folder. Create with :meth:`create`, reopen with :meth:`open`."""
+
+    def __init__(self, path: Path):
+        self.dir = Path(path)
+        self._jsonl: JsonlSink | None = None
+        self._sinks: list[MetricSink] = []
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def create(cls, name: str, config: dict[str, Any], root: str | Path | None = None,
+               kind: str = "run", sinks: tuple[str, ...] = (), parent: Path | None = None) -> "Run":
+        root = Path(parent) if parent is not None else Path(root) if root is not None else default_root()
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = root / f"{safe_name(name)}-{stamp}-{secrets.token_hex(3)}"
+        path.mkdir(parents=True, exist_ok=False)
+        for sub in ("artifacts", "tables", "checkpoints"):
+            (path / sub).mkdir()
+        run = cls(path)
+        atomic_write_text(path / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+        (path / "metrics.jsonl").touch()
+        run._write_status({"name": name, "kind": kind, "state": "running", "created": _now(),
+                           "step": 0, "final": {}, "error": None})
+        run._open_sinks(sinks)
+        return run
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Run":
+        p = Path(path)
+        if not (p / "status.json").is_file() or not (p / "config.yaml").is_file():
+            raise RunError(f"{str(p)!r} is not a neumo run folder (no status.json/config.yaml)")
+        return cls(p)
+
+    def _open_sinks(self, sinks: tuple[str, ...] = ()) -> None:
+        self._jsonl = JsonlSink(self.dir / "metrics.jsonl")
+        self._sinks = [make_sink(s, self.dir) for s in sinks]
+
+    # ------------------------------------------------------------ properties
+    @property
+    def id(self) -> str:
+        return self.dir.name
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return yaml.safe_load((self.dir / "config.yaml").read_text()) or {}
+
+    def status(self) -> dict[str, Any]:
+        try:
+            st = json.loads((self.dir / "status.json").read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise RunError(f"run {self.id!r} has an unreadable status.json: {e}") from None
+        if st.get("state") == "running":
+            same_host = st.get("host") == socket.gethostname()
+            if same_host and not _alive(int(st.get("pid", -1)), st.get("pid_start")):
+                st["state"] = "interrupted"
+        return st
+
+    def artifact(self, name: str) -> Path:
+        p = self.dir / "artifacts" / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.dir / "checkpoints"
+
+    # ------------------------------------------------------------ status
+    def _write_status(self, update: dict[str, Any]) -> None:
+        path = self.dir / "status.json"
+        st = json.loads(path.read_text()) if path.exists() else {}
+        st.update(update)
+        st.update({"pid": os.getpid(), "pid_start": _proc_start(os.getpid()),
+                   "host": socket.gethostname(), "updated": _now()})
+        atomic_write_json(path, st)
+
+    def mark_running(self, step: int = 0) -> None:
+        if self._jsonl is None:
+            self._open_sinks()
+        self._write_status({"state": "running", "step": int(step), "error": None})
+
+    def mark_step(self, step: int) -> None:
+        self._write_status({"step": int(step)})
+
+    def finish(self, final: dict[str, Any] | None = None) -> None:
+        self._write_status({"state": "complete", "final": final or {}, "finished": _now()})
+        self.close()
+
+    def fail(self, error: str, state: str = "failed") -> None:
+        self._write_status({"state": state, "error": error})
+        self.close()
+
+    def close(self) -> None:
+        if self._jsonl:
+            self._jsonl.close()
+        for s in self._sinks:
+            s.close()
+        self._jsonl, self._sinks = None, []
+
+    # ------------------------------------------------------------ metrics
+    def log(self, step: int, metrics: dict[str, Any]) -> None:
+        if self._jsonl is None:
+            self._open_sinks()
+        self._jsonl.log(step, metrics)
+        for s in self._sinks:
+            s.log(step, metrics)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        rows = []
+        path = self.dir / "metrics.jsonl"
+        if not path.exists():
+            return rows
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a torn last line from a kill
+        return rows
+
+    def rewind(self, step: int) -> None:
+        """Keep only metric rows with ``step <= step`` (atomically); used when resuming a checkpoint."""
+        self.close()
+        keep = [r for r in self.metrics() if int(r.get("step", 0)) <= step]
+        atomic_write_text(self.dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in keep))
+
+    # ------------------------------------------------------------ tables
+    def write_table(self, name: str, df) -> Path:
+        """Write a tidy pandas DataFrame as ``tables/<name>.parquet`` (atomically)."""
+        path = self.dir / "tables" / f"{safe_name(name)}.parquet"
+        atomic_write_with(path, lambda tmp: df.to_parquet(tmp, index=False))
+        return path
+
+    def read_table(self, name: str):
+        import pandas as pd
+
+        return pd.read_parquet(self.dir / "tables" / f"{safe_name(name)}.parquet")
+
+
+def find_run(ref: str | Path, root: str | Path | None = None) -> Run:
+    """Resolve a run by path or by id under ``root``; ids are validated (no path traversal)."""
+    p = Path(ref)
+    if p.is_dir() and (p / "status.json").exists():
+        return Run.open(p)
+    root = Path(root) if root is not None else default_root()
+    name = str(ref)
+    if not RUN_ID_RE.match(name) or ".." in name:
+        raise RunError(f"{name!r} is not a valid run id (letters, digits, '-', '_', '.')")
+    cand = root / name
+    if cand.is_dir():
+        return Run.open(cand)
+    matches = sorted(d for d in root.glob(f"{name}*") if (d / "status.json").exists()) if root.is_dir() else []
+    if len(matches) == 1:
+        return Run.open(matches[0])
+    if len(matches) > 1:
+        raise RunError(f"run id {name!r} is ambiguous under {str(root)!r}: {len(matches)} runs match")
+    raise RunError(f"no run {name!r} under {str(root)!r}; list runs with 'neumo runs list'")
+
+
+def list_runs(root: str | Path | None = None) -> list[Run]:
+    root = Path(root) if root is not None else default_root()
+    if not root.is_dir():
+        return []
+    runs = [Run(d) for d in root.iterdir() if d.is_dir() and (d / "status.json").exists()]
+    return sorted(runs, key=lambda r: (r.dir.stat().st_mtime, r.id))
+
+
+def wait_for(predicate, timeout: float = 30.0, every: float = 0.05) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False
