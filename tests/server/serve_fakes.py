@@ -34,7 +34,10 @@ class ScriptedModel:
         try:
             self.gate.wait(timeout=30)
             self.calls.append(text)
-            return {"n_tokens": len(text.split()), "detectors": detectors}
+            from neumo.detect.schema import DetectionResult
+
+            return DetectionResult(model="scripted", n_tokens=len(text.split()),
+                                   scores={d: 0.0 for d in detectors or ["scripted"]}, verdict="undecided")
         finally:
             with self._lock:
                 self.active -= 1
