@@ -1,0 +1,192 @@
+"""SpectralTracker: where does learning concentrate, measured during training.
+
+A :class:`neumo.train.Callback` (adapters for Lightning and the Hugging Face Trainer live in
+:mod:`neumo.spectral.adapters`). The framework-free core is four calls: ``start(model)``,
+``observe_gradients(model, step, batch, loss_fn)`` (parameter ``.grad`` holds the step's gradient),
+``observe_step(model, step)`` (parameters updated) and ``table()``.
+
+Per tracked weight (every >=2-D parameter, or those matching ``modules`` globs) it records, on the
+groups' schedules (:class:`TrackerSchedule`), rows ``(run, step, module, quantity, metric, value)``:
+
+- quantity ``W``, ``update`` (W_t - W_0), ``grad`` (step gradient), ``grad_accum`` (sum of step
+  gradients): the four effective ranks; gradients also each rank over its bound min(batch, m, n);
+- quantity ``energy``: ``update_share`` and ``grad_share`` per module; module ``*``:
+  ``effective_modules_update`` and ``effective_modules_grad`` (1 / Herfindahl);
+- quantities ``neurons_out`` / ``neurons_in`` / ``entries``: Gini, top-1% and top-10% shares, and
+  ``rich_get_richer`` (Spearman of strength at t vs growth to t + rich_lag) for neurons;
+- module ``*`` quantity ``hessian``: top-k eigenvalues ``eigenvalue_i``, ``grad_fraction_topk`` and its
+  chance level ``chance_fraction`` = k / P;
+- null baselines: at step 0 the same ranks and inequality of W_0, ranks of a Gaussian matrix of the same
+  shape (quantity ``W_random``); with ``shuffled_labels=True`` the ranks of the gradient under permuted
+  labels (quantity ``grad_shuffled``).
+
+State is fixed-size (W_0, the accumulated gradient, one strength snapshot per module); the table
+grows with the number of recorded steps only.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any, Callable, Sequence
+
+import torch
+
+from neumo.errors import NeumoError
+from neumo.seeding import make_generator
+from neumo.spectral.curvature import HessianOperator, gradient_fraction, lanczos
+from neumo.spectral.curvature.params import loss_value
+from neumo.spectral.inequality import neuron_strengths, spearman
+from neumo.spectral.schedule import TrackerSchedule
+from neumo.spectral.tracker_metrics import (energy_shares, gradient_rank_bound, inequality_rows, n_samples_of,
+                                            rank_metrics)
+from neumo.train.callbacks import Callback
+
+COLUMNS = ["run", "step", "module", "quantity", "metric", "value"]
+
+
+class SpectralTracker(Callback):
+    def __init__(self, modules: str | Sequence[str] | None = None, schedule: TrackerSchedule | dict | None = None,
+                 *, eps: float = 0.01, hessian_k: int = 10, hessian_batch: Any = None,
+                 hessian_params: str | Sequence[str] | None = None, loss_fn: Callable | None = None,
+                 shuffled_labels: bool = False, batch_size: int | None = None, seed: int = 0,
+                 run_name: str = "", table: str = "spectral"):
+        self.patterns = [modules] if isinstance(modules, str) else (list(modules) if modules else None)
+        self.schedule = schedule if isinstance(schedule, TrackerSchedule) else TrackerSchedule(**(schedule or {}))
+        self.eps, self.hessian_k, self.hessian_batch = eps, hessian_k, hessian_batch
+        self.hessian_params, self.loss_fn, self.shuffled_labels = hessian_params, loss_fn, shuffled_labels
+        self.batch_size, self.seed, self.run_name, self.table_name = batch_size, seed, run_name, table
+        self.rows: list[tuple] = []
+        self.last_step: int | None = None
+
+    # ------------------------------------------------------------------ core
+    def _select(self, model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
+        named = {n: p for n, p in model.named_parameters() if p.requires_grad and p.dim() >= 2}
+        if self.patterns is not None:
+            named = {n: p for n, p in named.items() if any(fnmatch.fnmatchcase(n, pat) for pat in self.patterns)}
+        if not named:
+            raise NeumoError(f"the spectral tracker found no >=2-D trainable weight matching {self.patterns!r}; "
+                             f"available: {', '.join(n for n, p in model.named_parameters() if p.dim() >= 2)}")
+        return named
+
+    def _add(self, step: int, module: str, quantity: str, metrics: dict[str, float]) -> None:
+        for k, v in metrics.items():
+            self.rows.append((self.run_name, int(step), module, quantity, k, float(v)))
+
+    def start(self, model: torch.nn.Module) -> None:
+        self.params = self._select(model)
+        self.w0 = {n: p.detach().clone() for n, p in self.params.items()}
+        self.accum = {n: torch.zeros_like(p, memory_format=torch.contiguous_format) for n, p in self.params.items()}
+        self.snapshot = {n: neuron_strengths(p) for n, p in self.params.items()}
+        self._grad_energy: dict[str, float] = {}
+        for i, (n, p) in enumerate(self.params.items()):
+            g = make_generator(self.seed, "tracker-random", i)
+            rand = torch.randn(p.shape, generator=g, dtype=torch.float64)
+            self._add(0, n, "W", rank_metrics(p, self.eps))
+            self._add(0, n, "W_random", rank_metrics(rand, self.eps))
+            for (q, m), v in inequality_rows(p).items():
+                self._add(0, n, q, {m: v})
+
+    def observe_gradients(self, model: torch.nn.Module, step: int, batch: Any = None,
+                          loss_fn: Callable | None = None, last: bool = False) -> None:
+        """Call with the step's gradient in ``.grad`` (before the optimizer step)."""
+        sch, loss_fn = self.schedule, loss_fn or self.loss_fn
+        n_samples = self.batch_size or (n_samples_of(batch) if batch is not None else None)
+        want_ranks, want_energy = sch.due("ranks", step, last), sch.due("energy", step, last)
+        for n, p in self.params.items():
+            if p.grad is None:
+                continue
+            self.accum[n].add_(p.grad.detach())
+            if want_energy:
+                self._grad_energy[n] = float(p.grad.detach().double().pow(2).sum())
+            if want_ranks:
+                bound = gradient_rank_bound(p.shape, n_samples)
+                self._add(step, n, "grad", rank_metrics(p.grad, self.eps, bound))
+                self._add(step, n, "grad_accum", rank_metrics(self.accum[n], self.eps, bound))
+        if want_ranks and self.shuffled_labels:
+            self._shuffled(model, step, batch, loss_fn, n_samples)
+        if sch.due("hessian", step, last):
+            self._hessian(model, step, batch, loss_fn)
+
+    def observe_step(self, model: torch.nn.Module, step: int, last: bool = False) -> None:
+        """Call after the optimizer step (parameters hold W_step)."""
+        sch = self.schedule
+        if sch.due("energy", step, last):
+            upd = {n: float((p.detach() - self.w0[n]).double().pow(2).sum()) for n, p in self.params.items()}
+            for name, energies in (("update", upd), ("grad", self._grad_energy)):
+                if not energies:
+                    continue
+                shares, eff = energy_shares(energies)
+                for n, s in shares.items():
+                    self._add(step, n, "energy", {f"{name}_share": s})
+                self._add(step, "*", "energy", {f"effective_modules_{name}": eff})
+        for n, p in self.params.items():
+            if sch.due("ranks", step, last):
+                self._add(step, n, "W", rank_metrics(p, self.eps))
+                self._add(step, n, "update", rank_metrics(p.detach() - self.w0[n], self.eps))
+            if sch.due("inequality", step, last):
+                for (q, m), v in inequality_rows(p).items():
+                    self._add(step, n, q, {m: v})
+            if sch.rich_lag and step % sch.rich_lag == 0:
+                now = neuron_strengths(p)
+                for side in ("out", "in"):
+                    growth = now[side] - self.snapshot[n][side]
+                    self._add(step, n, f"neurons_{side}", {"rich_get_richer": spearman(self.snapshot[n][side], growth)})
+                self.snapshot[n] = now
+        self.last_step = step
+
+    # ------------------------------------------------------------------ optional measurements
+    def _hessian(self, model, step, batch, loss_fn) -> None:
+        hb = self.hessian_batch if self.hessian_batch is not None else batch
+        if loss_fn is None or hb is None:
+            raise NeumoError("the Hessian schedule needs a loss_fn and a batch: pass loss_fn= (and hessian_batch=) "
+                             "to SpectralTracker, or set schedule hessian=0")
+        op = HessianOperator(model, loss_fn, hb, params=self.hessian_params)
+        res = lanczos(op, k=min(self.hessian_k, op.size), which="LA", tol=1e-4, seed=self.seed)
+        grads = [p.grad for p in op.params]
+        g = (torch.cat([(torch.zeros_like(p) if gr is None else gr).reshape(-1) for gr, p in zip(grads, op.params)])
+             if self.hessian_batch is None else op.gradient())
+        vals = {f"eigenvalue_{i + 1}": float(v) for i, v in enumerate(res.eigenvalues)}
+        vals.update(grad_fraction_topk=gradient_fraction(g, res.eigenvectors), chance_fraction=len(vals) / op.size,
+                    hessian_matvecs=res.matvecs, hessian_converged=float(res.converged))
+        self._add(step, "*", "hessian", vals)
+
+    def _shuffled(self, model, step, batch, loss_fn, n_samples) -> None:
+        if loss_fn is None or not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+            raise NeumoError("shuffled_labels=True needs a loss_fn and batches of the form (inputs, labels)")
+        x, y = batch
+        perm = torch.randperm(y.shape[0], generator=make_generator(self.seed, "shuffled-labels", step))
+        with torch.enable_grad():
+            loss = loss_value(loss_fn(model, (x, y[perm])))
+            grads = torch.autograd.grad(loss, list(self.params.values()), allow_unused=True)
+        for (n, p), g in zip(self.params.items(), grads):
+            if g is not None:
+                self._add(step, n, "grad_shuffled", rank_metrics(g, self.eps, gradient_rank_bound(p.shape, n_samples)))
+
+    # ------------------------------------------------------------------ output
+    def table(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=COLUMNS)
+
+    def write(self, run) -> None:
+        if run is not None:
+            run.write_table(self.table_name, self.table())
+
+    # ------------------------------------------------------------------ neumo.train hooks
+    def on_fit_start(self, trainer, state) -> None:
+        self.run_name = self.run_name or (getattr(trainer.run, "id", "") if trainer.run is not None else "")
+        if not getattr(self, "params", None):
+            self.start(trainer.model)
+
+    def on_after_backward(self, trainer, state) -> None:
+        self.observe_gradients(trainer.model, state.step, state.batch, self.loss_fn or trainer.loss_fn,
+                               last=state.step == trainer.steps)
+
+    def on_after_optimizer_step(self, trainer, state) -> None:
+        self.observe_step(trainer.model, state.step, last=state.step == trainer.steps)
+
+    def on_fit_end(self, trainer, state) -> None:
+        self.write(trainer.run)
+
+
+__all__ = ["SpectralTracker", "TrackerSchedule", "COLUMNS"]
