@@ -30,7 +30,7 @@ def test_sigkill_then_resume(tmp_path):
         deadline = time.monotonic() + 120
         run_dir = None
         while time.monotonic() < deadline:
-            dirs = [d for d in root.glob("study-*") if (d / "checkpoints").is_dir()]
+            dirs = [d for d in root.glob("study-*") if (d / "status.json").is_file()]
             if dirs:
                 run_dir = dirs[0]
                 ckpts = list((run_dir / "checkpoints").glob("step-*.safetensors"))
