@@ -70,7 +70,7 @@ function render(res) {
     `${res.model} · ${res.n_tokens} tokens · no calibration given (neumo serve --calibration FILE): verdict undecided`;
   document.getElementById("notes").replaceChildren(...(res.notes || []).map(n => el("li", { text: n })));
   document.getElementById("scores").replaceChildren(table(["detector", "score"], Object.entries(res.scores)));
-  document.getElementById("mechanisms").replaceChildren(table(["mechanism", "share"], Object.entries(res.mechanisms || {})));
+  document.getElementById("mechanisms").replaceChildren(table(["mechanism", "value"], Object.entries(res.mechanisms || {})));
   const counts = BUCKETS.map(([, cls, label]) => [label, res.tokens.filter(t => bucket(t.rank)[0] === cls).length]);
   document.getElementById("buckets").replaceChildren(table(["bucket", "tokens"], counts));
   document.getElementById("sentences").replaceChildren(table(["#", "score", "", "sentence"],
