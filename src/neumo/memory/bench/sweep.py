@@ -85,6 +85,11 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
     return [{**info, **row} for row in res.rows()]
 
 
+# imported once by the fork server, so that workers start warm (torch._dynamo alone takes seconds)
+_PRELOAD = ["torch._dynamo", "neumo.memory.bench.sweep", "neumo.nn.recurrent", "neumo.nn.transformer",
+            "neumo.nn.linear_attention", "neumo.nn.memory_transformer", "neumo.nn.mlp"]
+
+
 def run_jobs(jobs: list[dict[str, Any]], workers: int = 1, ray_address: str | None = None,
              on_done: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     if ray_address:
@@ -99,7 +104,13 @@ def run_jobs(jobs: list[dict[str, Any]], workers: int = 1, ray_address: str | No
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+    # forkserver: children fork from a clean server that imported torch once (fast, and safe with
+    # OpenMP, unlike forking this process); spawn elsewhere
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(_PRELOAD)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
         for out in ex.map(run_job, jobs):
             rows.extend(out)
             if on_done:
