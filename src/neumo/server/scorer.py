@@ -4,7 +4,8 @@ One worker thread owns the model. Requests queue for it (at most ``max_queue`` a
 clients take turns instead of running several forward passes that fight over the same CPU cores. Each
 request has a deadline: a request still waiting when its deadline passes is answered with a timeout and
 is dropped from the queue without being scored (a forward pass already running cannot be interrupted;
-it finishes and its result is discarded).
+it finishes and its result is discarded). Loading the model is not counted against the timeout: the first
+request waits for the load (tens of seconds the first time SmolLM2 is converted), then for its scoring.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from concurrent.futures import CancelledError, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from neumo.errors import NeumoError
 from neumo.server.limits import ApiError, Limits, limit_error
 
 
@@ -79,14 +81,28 @@ class Scorer:
         # runs on the single worker thread: the model is loaded here, once, and only used here
         if time.monotonic() > deadline:
             raise _Expired()
-        if self._lm is None:
-            self._lm = self._load()
+        self._ensure_loaded()
         n = self._count(self._lm, text)
         if n > self.limits.max_tokens:
             raise limit_error(413, "max_tokens", self.limits.max_tokens,
                               f"text is {n} tokens long, above the limit of {self.limits.max_tokens} tokens; "
                               "split it or shorten it")
         return self._analyze(text, self._lm, detectors)
+
+    def _ensure_loaded(self) -> None:
+        # worker thread only; a model that cannot load is the server's problem, not the request's: 503
+        if self._lm is None:
+            try:
+                self._lm = self._load()
+            except NeumoError as e:
+                raise ApiError(503, "model_unavailable", f"the scoring model {self.model!r} cannot load: {e}") \
+                    from None
+
+    def _submit(self, fn, *args):
+        try:
+            return self._pool.submit(fn, *args)
+        except RuntimeError:  # the pool is shut down: the server is stopping
+            raise ApiError(503, "shutting_down", "the server is shutting down; retry later") from None
 
     def _done(self, _fut) -> None:
         with self._plock:
@@ -100,12 +116,14 @@ class Scorer:
                 raise limit_error(429, "max_queue", lim.max_queue,
                                   f"{lim.max_queue} detect requests are already queued; retry in a moment")
             self._pending += 1
-        deadline = time.monotonic() + lim.timeout_s
         try:
-            fut = self._pool.submit(self._job, text, detectors, deadline)
-        except RuntimeError:  # the pool is shut down: the server is stopping
+            if self._lm is None:  # the first request waits for the load; the timeout covers scoring only
+                await asyncio.wrap_future(self._submit(self._ensure_loaded))
+            deadline = time.monotonic() + lim.timeout_s
+            fut = self._submit(self._job, text, detectors, deadline)
+        except BaseException:
             self._done(None)
-            raise ApiError(503, "shutting_down", "the server is shutting down; retry later") from None
+            raise
         fut.add_done_callback(self._done)
         try:
             return await asyncio.wait_for(asyncio.wrap_future(fut), timeout=lim.timeout_s)
