@@ -1,0 +1,47 @@
+"""Shared setup of the spectral studies: pinned digits MLPs, their losses and small helpers."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from neumo.data.digits import load_digits_split
+from neumo.nn import build_model
+
+
+def cross_entropy(model, batch):
+    x, y = batch
+    return F.cross_entropy(model(x), y)
+
+
+def half_mse(model, batch):
+    """0.5 * mean over samples of ||f(x) - onehot(y)||^2 (Cohen et al. 2021's square loss)."""
+    x, y = batch
+    out = model(x)
+    return 0.5 * ((out - F.one_hot(y, out.shape[-1]).to(out.dtype)) ** 2).sum(1).mean()
+
+
+LOSSES = {"cross_entropy": cross_entropy, "mse": half_mse}
+
+
+def digits(seed: int, n: int | None = None, center: bool = False):
+    """Train inputs in [0, 1] (optionally centred by their mean), labels, and the test split."""
+    d = load_digits_split(seed)
+    x, y = d.x_train, d.y_train
+    if n is not None:
+        x, y = x[:n], y[:n]
+    if center:
+        x = x - x.mean(0, keepdim=True)
+    return x, y, d
+
+
+def digits_mlp(seed: int, hidden: list[int], activation: str = "relu"):
+    return build_model("mlp", seed=seed, in_dim=64, out_dim=10, hidden=hidden, activation=activation)
+
+
+def sgd_steps(model, loss_fn, batch_fn, start: int, stop: int, lr: float) -> None:
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    for s in range(start, stop):
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model, batch_fn(s)).backward()
+        opt.step()
