@@ -134,8 +134,17 @@ def register_kind(name: str, schema: Callable[[], type[StrictModel]]) -> None:
     _KINDS[name] = schema
 
 
+# Modules that register config kinds at import (imported lazily, the first time kinds are listed).
+_KIND_PROVIDERS = ("neumo.memory.bench.sweep",)
+
+
 def kinds() -> dict[str, Callable[[], type[StrictModel]]]:
+    import importlib
+
     from neumo.studies.registry import all_studies
+
+    for mod in _KIND_PROVIDERS:
+        importlib.import_module(mod)
 
     out = dict(_KINDS)
     for sid, study in all_studies().items():
