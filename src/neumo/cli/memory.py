@@ -1,0 +1,142 @@
+"""``neumo memory tasks|run|sweep|extract``: the memory instrument's face (parse, call, render)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from neumo.cli.common import JsonFlag, RunsDir, console, emit_json
+
+app = typer.Typer(no_args_is_help=True, help="Memory: procedural tasks, memory sweeps, automaton extraction.")
+
+
+def task_listing() -> list[dict]:
+    from neumo.memory.tasks import task_class, task_names
+
+    out = []
+    for name in task_names():
+        cls = task_class(name)
+        knobs = {k: f.default for k, f in cls.model_fields.items()}
+        out.append({"task": name, "family": cls.family, "knobs": knobs,
+                    "description": " ".join((cls.__doc__ or "").split())})
+    return out
+
+
+@app.command("tasks")
+def tasks(json_out: bool = JsonFlag) -> None:
+    """List the tasks with their knobs (and defaults)."""
+    rows = task_listing()
+    if json_out:
+        emit_json(rows)
+        return
+    t = Table(title="memory tasks")
+    for c in ("task", "family", "knobs", "description"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(r["task"], r["family"], ", ".join(f"{k}={v}" for k, v in r["knobs"].items()), r["description"])
+    console.print(t)
+
+
+@app.command("run")
+def run(task: str = typer.Argument(..., help="Task name (see 'neumo memory tasks')."),
+        model: str = typer.Option("lstm", "--model", "-m", help="Registered model (lstm, gru, rnn, transformer, "
+                                  "linear_attention, memory_transformer)."),
+        set_: Optional[List[str]] = typer.Option(None, "--set", help="k=v: a task knob, a run field (train.lr, "
+                                                 "eval_lengths, target_acc) or a model option (repeatable)."),
+        progress: bool = typer.Option(False, "--progress", help="Show a progress bar."),
+        runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None:
+    """Train MODEL on TASK and report accuracy per evaluation length."""
+    from neumo.memory.workflow import resolve_run_config, result_summary, train_run
+
+    cfg = resolve_run_config(task, model, set_)
+    r, res = train_run(cfg, root=runs_dir, progress=progress)
+    out = {"run": str(r.dir), **result_summary(res)}
+    if json_out:
+        emit_json(out)
+        return
+    t = Table(title=f"{task} / {model}: {res.steps} steps, state size {out['state_size']}, "
+                    f"{out['n_params']} parameters")
+    for c in ("length", "acc", "final_acc", "seq_acc"):
+        t.add_column(c)
+    for L, m in out["eval"].items():
+        t.add_row(str(L), *(f"{m[k]:.3f}" for k in ("acc", "final_acc", "seq_acc")))
+    console.print(t)
+    console.print(f"run: {r.dir}")
+
+
+@app.command("sweep")
+def sweep(config: Path = typer.Argument(..., help="A 'kind: memory-sweep' YAML/TOML file."),
+          workers: int = typer.Option(1, "--workers", "-j", help="Local worker processes."),
+          ray: Optional[str] = typer.Option(None, "--ray", help="Ray cluster address (e.g. auto, ray://host:10001)."),
+          set_: Optional[List[str]] = typer.Option(None, "--set", help="Override, e.g. seeds=5 (repeatable)."),
+          runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None:
+    """Run a sweep: one job per (model, grid point, seed); a tidy Parquet table and a curve with 95% bands."""
+    from neumo.config import apply_overrides, load_file, split_kind, validate
+    from neumo.errors import NeumoError
+    from neumo.memory.bench import SweepConfig, expand, run_sweep, summarize
+    from neumo.runs import Run
+
+    kind, body = split_kind(load_file(config), str(config))
+    if kind != "memory-sweep":
+        raise NeumoError(f"{config} has kind {kind!r}; 'neumo memory sweep' needs 'kind: memory-sweep'")
+    cfg = validate(SweepConfig, apply_overrides(body, set_), str(config))
+    n = len(expand(cfg))
+    run = Run.create(f"memory-sweep-{cfg.name}", {"kind": "memory-sweep", **cfg.model_dump(mode="json")},
+                     root=runs_dir, kind="memory-sweep")
+    from tqdm.auto import tqdm
+
+    with tqdm(total=n, disable=json_out, leave=False, desc=cfg.name) as bar:
+        try:
+            df = run_sweep(cfg, workers=workers, ray_address=ray, run=run, on_done=bar.update)
+        except BaseException as e:
+            run.fail(str(e) or type(e).__name__)
+            raise
+    summ = summarize(df, cfg.x, ["label"] + [k for k in cfg.grid if k != cfg.x])
+    run.finish({"jobs": n})
+    if json_out:
+        emit_json({"run": str(run.dir), "jobs": n, "summary": summ.to_dict(orient="records")})
+        return
+    t = Table(title=f"{cfg.name} ({cfg.curve}): {n} jobs, mean acc and 95% interval")
+    for c in summ.columns:
+        t.add_column(str(c))
+    for row in summ.itertuples(index=False):
+        t.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+    console.print(t)
+    console.print(f"run: {run.dir}")
+
+
+@app.command("extract")
+def extract(run: str = typer.Argument(..., help="A 'neumo memory run' folder or id (recurrent model, "
+                                      "finite-state task)."),
+            method: str = typer.Option("kmeans", "--method", help="kmeans or grid (PCA + grid)."),
+            k: int = typer.Option(8, "--k", help="Clusters for k-means (minimisation merges extras)."),
+            bins: int = typer.Option(4, "--bins", help="Grid cells per principal component."),
+            no_draw: bool = typer.Option(False, "--no-draw", help="Do not draw the automaton."),
+            runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None:
+    """Print the automaton extracted from a trained run's hidden states and compare it with the true one."""
+    from neumo.errors import check_choice
+    from neumo.memory.workflow import extract_run
+
+    check_choice("method", method, ("kmeans", "grid"))
+    out = extract_run(run, runs_dir, method=method, k=k, bins=bins, draw=not no_draw)
+    if json_out:
+        emit_json(out)
+        return
+    n_sym = len(out["transitions"][0])
+    t = Table(title=f"extracted automaton ({out['n_states']} states, start {out['start']}; "
+                    f"true machine {out['true_states']} states)")
+    t.add_column("state")
+    t.add_column("output")
+    for a in range(n_sym):
+        t.add_column(f"on {a}")
+    for q, row in enumerate(out["transitions"]):
+        t.add_row(str(q) + (" (start)" if q == out["start"] else ""), str(out["outputs"][q]), *map(str, row))
+    console.print(t)
+    eq = "[green]equivalent[/]" if out["equivalent"] else f"[red]differs on {out['counterexample']}[/]"
+    console.print(f"{eq} to the true machine; state-mapping accuracy {out['state_map_acc']:.3f}, "
+                  f"held-out agreement {out['heldout_agreement']:.3f}")
+    if "figure" in out:
+        console.print(f"figure: {out['figure']}")
