@@ -108,3 +108,14 @@ def test_score_ids_without_start_token_skips_first(table_lm):
     table_lm.bos_id = None
     s = score_ids(table_lm, [[0, 1, 2]])[0]
     assert s.n == 2
+
+
+def test_binoculars_with_one_model_is_loglik_over_entropy(ngram_lm, table_lm):
+    from neumo.detect.binoculars import binoculars
+
+    text = "The council met on Monday."
+    s = score_text(ngram_lm, text)
+    got = binoculars(ngram_lm, ngram_lm, [text])[0]
+    assert got == pytest.approx(np.mean(s.logprob) / np.mean(s.entropy), rel=1e-5)
+    with pytest.raises(NeumoError, match="one tokenizer"):
+        binoculars(ngram_lm, table_lm, [text])

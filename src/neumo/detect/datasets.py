@@ -1,0 +1,66 @@
+"""Where the labelled detection data live, and one function that evaluates detectors on such files.
+
+The Fast-DetectGPT pairs are looked up in ``$NEUMO_DATA_DIR`` first, then in ``../shared/data`` relative
+to the current directory and to the repository; nothing requires them (callers handle ``None``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neumo.detect.evaluate import load_labelled, summarize
+from neumo.detect.lm.base import CausalLM
+from neumo.detect.registry import compute_scores, resolve
+from neumo.detect.score import score_texts
+
+FDG_SUBDIR = Path("detect") / "fast-detect-gpt"
+
+
+def default_data_dir() -> Path | None:
+    """The shared data folder (containing ``detect/fast-detect-gpt``), or ``None`` when absent."""
+    env = os.environ.get("NEUMO_DATA_DIR")
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parents[3]
+    for base in (Path.cwd(), Path.cwd().parent, repo, repo.parent):
+        for cand in (base / "shared" / "data", base / ".." / "shared" / "data"):
+            if (cand / FDG_SUBDIR).is_dir():
+                return cand.resolve()
+    return None
+
+
+def fdg_file(data_dir: Path, dataset: str, generator: str) -> Path:
+    return Path(data_dir) / FDG_SUBDIR / f"{dataset}_{generator}.raw_data.json"
+
+
+@dataclass
+class FileEval:
+    rows: list[dict]                   # one per detector: AUROC, its CI, TPR at 1% / 5% FPR
+    scores: dict[str, np.ndarray]      # detector -> score per text
+    labels: np.ndarray                 # 1 = machine
+    human_reference: dict[str, float]  # mean per-text mechanisms over the human texts
+
+
+def evaluate_file(lm: CausalLM, path: Path, detectors: list[str] | None = None, limit: int | None = None,
+                  max_tokens: int | None = None, n_boot: int = 1000, seed: int = 0, batch_size: int = 8
+                  ) -> FileEval:
+    """Score every text of a labelled file once and evaluate each detector on the same statistics."""
+    names = resolve(detectors)
+    texts, labels = load_labelled(path, limit=limit)
+    stats = score_texts(lm, texts, max_tokens=max_tokens, batch_size=batch_size)
+    per = [compute_scores(s, names) for s in stats]
+    scores = {n: np.array([p[n] for p in per]) for n in names}
+    y = np.asarray(labels)
+    rows = [{"file": Path(path).name, "detector": n, **summarize(scores[n], y, n_boot=n_boot, seed=seed)}
+            for n in names]
+    human = [s for s, lab in zip(stats, y) if lab == 0]
+    ref = {"mean_logprob": float(np.mean([np.mean(s.logprob) for s in human])),
+           "frac_outside_top_p": float(np.mean([np.mean(~s.in_top_p) for s in human])),
+           "frac_outside_top_k": float(np.mean([np.mean(~s.in_top_k) for s in human])),
+           "frac_long_tail": float(np.mean([np.mean(s.rank > 1000) for s in human])),
+           "mean_entropy": float(np.mean([np.mean(s.entropy) for s in human]))} if human else {}
+    return FileEval(rows, scores, y, ref)

@@ -1,0 +1,100 @@
+"""S-detect-real: one-pass detectors with SmolLM2 on the Fast-DetectGPT pairs (xsum, writing, squad).
+
+Setup: the ``{dataset}_gpt-neo-2.7B`` files of ``../shared/data/detect/fast-detect-gpt`` (human text vs
+GPT-Neo-2.7B continuations of the same prefix), the first ``n_pairs`` pairs, texts cut to ``max_tokens``
+SmolLM2 tokens. Each text is scored once; every one-pass detector is computed from that pass.
+Compared with the figures the Fast-DetectGPT authors published for GPT-Neo-2.7B scoring its own text
+(white-box); SmolLM2 is a different (smaller, instruction-tuned) scoring model, so lower AUROC is expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from neumo.config import StrictModel
+from neumo.studies.base import Study, StudyContext, Verdict, check, judge
+from neumo.studies.registry import register_study
+
+# AUROC published by Bao et al. (2024) for GPT-Neo-2.7B as scoring (and source) model on the same files:
+# the "roc_auc" field of exp_main/results/{dataset}_gpt-neo-2.7B.{logrank,sampling_discrepancy}.json in
+# github.com/baoguangsheng/fast-detect-gpt (commit 7aeeb49). Only values read from those files are listed.
+PUBLISHED_GPT_NEO = {
+    ("xsum", "logrank"): 0.8949, ("xsum", "fast_detectgpt"): 0.9885, ("squad", "logrank"): 0.9054,
+}
+PUBLISHED_SOURCE = "Bao et al. 2024 (ICLR), github.com/baoguangsheng/fast-detect-gpt exp_main/results @7aeeb49"
+
+
+class DetectRealConfig(StrictModel):
+    model: str = "smollm2"
+    data_dir: str | None = None          # folder holding detect/fast-detect-gpt; default: found automatically
+    generator: str = "gpt-neo-2.7B"
+    datasets: list[str] = ["xsum", "writing", "squad"]
+    n_pairs: int | None = None           # None = every pair in the file
+    max_tokens: int | None = 512
+    n_boot: int = 1000
+    claim_detectors: list[str] = ["logrank", "fast_detectgpt"]
+    claim_datasets: list[str] = ["xsum", "writing"]
+    min_auroc: float = 0.85
+
+
+@register_study
+class DetectReal(Study):
+    id = "S-detect-real"
+    instrument = "detect"
+    claim = ("With SmolLM2-135M as scoring model, log-rank and Fast-DetectGPT reach AUROC >= 0.85 on the "
+             "xsum and writing GPT-Neo-2.7B pairs of Fast-DetectGPT.")
+    citation = "Bao et al. 2024 (Fast-DetectGPT, ICLR); Mitchell et al. 2023 (DetectGPT)"
+    Config = DetectRealConfig
+    presets = {"quick": {"n_pairs": 50, "max_tokens": 128, "n_boot": 200}, "full": {}}
+
+    def run(self, cfg: DetectRealConfig, ctx: StudyContext) -> Verdict:
+        from neumo.detect.datasets import default_data_dir, evaluate_file, fdg_file
+        from neumo.detect.lm import load_lm
+
+        data = Path(cfg.data_dir) if cfg.data_dir else default_data_dir()
+        files = {d: fdg_file(data, d, cfg.generator) for d in cfg.datasets} if data else {}
+        missing = [str(p) for p in files.values() if not p.is_file()]
+        if data is None or missing:
+            where = ", ".join(missing) if missing else "detect/fast-detect-gpt under $NEUMO_DATA_DIR or ../shared/data"
+            return judge(self.id, [], summary=f"data missing: {where}; set data_dir or NEUMO_DATA_DIR",
+                         inconclusive_if=True)
+        lm = load_lm(cfg.model)
+        rows = []
+        for d, path in files.items():
+            fe = evaluate_file(lm, path, limit=cfg.n_pairs, max_tokens=cfg.max_tokens, n_boot=cfg.n_boot,
+                               seed=ctx.seed)
+            for r in fe.rows:
+                r["dataset"] = d
+                r["published_gpt_neo_2.7B"] = PUBLISHED_GPT_NEO.get((d, r["detector"]))
+                rows.append(r)
+        import pandas as pd
+
+        ctx.run.write_table("detectors", pd.DataFrame(rows))
+        ctx.save_figure("auroc_by_detector", _figure(rows, cfg.datasets))
+        checks = [check(f"auroc_{r['detector']}_{r['dataset']}", r["auroc"], ">=", cfg.min_auroc)
+                  for r in rows if r["detector"] in cfg.claim_detectors and r["dataset"] in cfg.claim_datasets]
+        best = max(rows, key=lambda r: r["auroc"])
+        summary = (f"{lm.name} on {len(cfg.datasets)} files x {rows[0]['n_human']} pairs, {cfg.max_tokens} tokens: "
+                   + "; ".join(f"{r['dataset']}/{r['detector']} {r['auroc']:.3f}" for r in rows
+                               if r["detector"] in cfg.claim_detectors)
+                   + f". Best: {best['dataset']}/{best['detector']} {best['auroc']:.3f}. Published GPT-Neo-2.7B "
+                   f"(white-box) figures: {PUBLISHED_SOURCE}.")
+        v = judge(self.id, checks, summary=summary,
+                  measured={f"tpr1_{r['detector']}_{r['dataset']}": r["tpr_at_1fpr"] for r in rows})
+        v.tables["detectors"] = [{k: (round(x, 4) if isinstance(x, float) else x) for k, x in r.items()}
+                                 for r in rows]
+        return v
+
+
+def _figure(rows, datasets):
+    from neumo.report.figures import heatmap
+
+    dets = list(dict.fromkeys(r["detector"] for r in rows))
+    m = [[next(r["auroc"] for r in rows if r["dataset"] == d and r["detector"] == k) for k in dets] for d in datasets]
+    fig, _ = heatmap(m, row_labels=datasets, col_labels=dets, title="AUROC, SmolLM2 scoring", cbar_label="AUROC")
+    return fig
+
+
+__all__ = ["DetectReal", "DetectRealConfig", "PUBLISHED_GPT_NEO"]
