@@ -23,8 +23,10 @@ const MAX_PLOTS = 12;
       plots.append(el("p", { class: "muted", text: `${r.metric_keys.length - MAX_PLOTS} more metrics in /api${base}/metrics` }));
     }
     document.getElementById("final").replaceChildren(table(["metric", "value"], Object.entries(r.final)));
-    document.getElementById("artifacts").replaceChildren(...r.artifacts.map(a =>
-      el("div", {}, el("a", { href: `${base}/artifacts/${encodeURIComponent(a)}`, text: a }))));
+    const figs = r.artifacts.filter(a => /\.(png|svg)$/i.test(a)).map(a => el("figure", {},
+      el("img", { class: "artifact", alt: a, src: `${base}/artifacts/${encodeURIComponent(a)}` })));
+    document.getElementById("artifacts").replaceChildren(el("div", { class: "plots" }, ...figs),
+      ...r.artifacts.map(a => el("div", {}, el("a", { href: `${base}/artifacts/${encodeURIComponent(a)}`, text: a }))));
     document.getElementById("config").textContent = JSON.stringify(r.config, null, 2);
   } catch (e) {
     document.getElementById("summary").replaceChildren(el("span", { class: "error", text: e.message }));
