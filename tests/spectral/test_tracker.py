@@ -137,3 +137,17 @@ def test_bad_selection_and_missing_loss_are_one_line_errors():
         tr.observe_gradients(model, 1, batch=None)
     with pytest.raises(Exception, match="greater than or equal"):
         SpectralTracker(schedule={"ranks": -1})
+
+
+def test_plots_draw_every_module_and_refuse_unknown_metrics():
+    from neumo.spectral.plots import metric_vs_step, module_heatmap
+
+    tr = SpectralTracker(schedule={"ranks": 2, "inequality": 0, "rich_lag": 0})
+    fit(tr, steps=4)
+    df = tr.table()
+    fig, ax = metric_vs_step(df, "update", "stable_rank")
+    assert len(ax.get_lines()) == 2
+    fig, ax = module_heatmap(df, "energy", "update_share")
+    assert ax.images[0].get_array().shape == (2, 4)
+    with pytest.raises(NeumoError, match="no rows for"):
+        metric_vs_step(df, "update", "nonsense")
