@@ -39,8 +39,9 @@ def command(
     runs_dir: Optional[Path] = RunsDir,
     model: str = typer.Option("smollm2", "--model", help="Scoring LM: smollm2, tiny, ngram or hf:<folder>; "
                                                          "loaded on the first detect request."),
-    calibration: Optional[Path] = typer.Option(None, "--calibration", help="Calibration file for the verdict "
-                                                                           "threshold (neumo detect calibrate)."),
+    calibration: Optional[Path] = typer.Option(None, "--calibration", help="Calibration JSON for the verdict "
+                                               "threshold (neumo.detect.evaluate.save_calibration); without "
+                                               "one the verdict is 'undecided'."),
     max_body_bytes: int = typer.Option(200_000, "--max-body-bytes", help="Largest request body."),
     max_tokens: int = typer.Option(2048, "--max-tokens", help="Longest text /api/detect scores, in tokens."),
     timeout: float = typer.Option(120.0, "--timeout", help="Per-request budget of /api/detect, seconds."),
