@@ -45,7 +45,8 @@ def projected_training(model, batch_fn, start, cfg, mode, data) -> list[float]:
     (``bulk``); returns the full training loss before and after."""
     m = copy.deepcopy(model)
     params = list(m.parameters())
-    before = float(cross_entropy(m, data))
+    with torch.no_grad():
+        before = float(cross_entropy(m, data))
     V = None
     for s in range(start, start + cfg.ablation_steps):
         if mode != "sgd" and (s - start) % cfg.refresh == 0:
