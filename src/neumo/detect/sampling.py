@@ -44,7 +44,7 @@ def generate(lm: CausalLM, prompts: list[list[int]], n_new: int, seed: int, **de
     if x.shape[1] == 0:
         raise NeumoError(f"{lm.name} has no start token: give a non-empty prompt")
     for _ in range(n_new):
-        ctx = x[:, -lm.max_len:]
+        ctx = x[:, -getattr(lm, "context_len", lm.max_len):]                      # what the next token sees
         logits = lm.forward(ctx, torch.ones_like(ctx))[:, -1]                      # (B, V)
         probs = transform_logits(logits, **decoding).exp()
         nxt = torch.multinomial(probs.float(), 1, generator=g)                     # (B, 1)

@@ -116,6 +116,11 @@ class NgramLM(CausalLM):
     def order(self) -> int:
         return self.counts.order
 
+    @property
+    def context_len(self) -> int:
+        """Tokens that determine the last position's prediction (generation feeds only these)."""
+        return self.counts.order
+
     def encode(self, text: str) -> tuple[list[int], list[str]]:
         return [self.index.get(c, 0) for c in text], list(text)
 
