@@ -31,6 +31,7 @@ test-slow: setup
 	$(PY) -m pytest -q -m slow
 
 bench: setup
+	$(PIP) install -q --disable-pip-version-check -e '.[test,text,bench]'
 	for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
