@@ -1,0 +1,161 @@
+"""``neumo detect score|explain|eval|calibrate``: thin faces over neumo.detect."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from neumo.cli.common import JsonFlag, console, emit_json
+from neumo.errors import NeumoError
+
+app = typer.Typer(no_args_is_help=True, help="Score text with a causal LM, detect machine text, explain why.")
+
+ModelOpt = typer.Option("smollm2", "--model", "-m", help="smollm2 | ngram | tiny | hf:<folder>.")
+DetectorOpt = typer.Option(None, "--detector", "-d", help="Detector name (repeatable; default: all one-pass).")
+CalOpt = typer.Option(None, "--calibration", help="Calibration JSON (from 'neumo detect calibrate') for a verdict.")
+MaxTokOpt = typer.Option(None, "--max-tokens", help="Score only the first N tokens of each text.")
+
+
+def _read_text(source: str) -> str:
+    try:
+        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except FileNotFoundError:
+        raise NeumoError(f"file {source} does not exist")
+    except IsADirectoryError:
+        raise NeumoError(f"{source} is a folder; give a text file or '-' for stdin")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise NeumoError(f"{source} is not UTF-8 text (byte {e.start}); convert it, e.g. iconv -t utf-8")
+
+
+def _texts(source: str, lines: bool) -> list[str]:
+    if source != "-" and Path(source).suffix in (".json", ".jsonl", ".csv"):
+        from neumo.detect.evaluate import load_labelled
+
+        return load_labelled(source)[0]
+    text = _read_text(source)
+    texts = [t for t in text.splitlines() if t.strip()] if lines else [text]
+    if not texts or not any(t.strip() for t in texts):
+        raise NeumoError(f"{'stdin' if source == '-' else source} is empty; give text to score")
+    return texts
+
+
+@app.command("score")
+def score(source: str = typer.Argument("-", help="Text file, .json/.jsonl/.csv of texts, or '-' for stdin."),
+          model: str = ModelOpt, detector: Optional[List[str]] = DetectorOpt,
+          calibration: Optional[Path] = CalOpt, max_tokens: Optional[int] = MaxTokOpt,
+          lines: bool = typer.Option(False, "--lines", help="Each non-empty line is a separate text."),
+          json_out: bool = JsonFlag) -> None:
+    """Print one verdict line per text with its detector scores."""
+    from neumo.detect.analyze import analyze_text
+    from neumo.detect.lm import load_lm
+    from neumo.detect.registry import resolve
+
+    texts = _texts(source, lines)
+    resolve(detector)
+    lm = load_lm(model)
+    results = [analyze_text(t, lm, detector, calibration, max_tokens=max_tokens) for t in texts]
+    if json_out:
+        emit_json([r.model_dump(exclude={"tokens"}) for r in results])
+        return
+    for i, r in enumerate(results):
+        s = {"machine": "red", "human": "green"}.get(r.verdict, "yellow")
+        sc = "  ".join(f"{k}={v:.3f}" for k, v in r.scores.items())
+        console.print(f"[{s}]{r.verdict:9s}[/] text {i} ({r.n_tokens} tokens)  {sc}", highlight=False)
+
+
+@app.command("explain")
+def explain(source: str = typer.Argument(..., help="Text file or '-' for stdin."), model: str = ModelOpt,
+            calibration: Optional[Path] = CalOpt, max_tokens: Optional[int] = MaxTokOpt,
+            html: Optional[Path] = typer.Option(None, "--html", help="Write a token heat map to this HTML file."),
+            top: int = typer.Option(8, "--top", help="Show the N most machine-like tokens and sentences."),
+            json_out: bool = JsonFlag) -> None:
+    """Per-token evidence, per-sentence scores and the mechanism summary of one text."""
+    from neumo.detect.analyze import analyze_text
+    from neumo.detect.lm import load_lm
+
+    text = _texts(source, False)[0]
+    r = analyze_text(text, load_lm(model), None, calibration, max_tokens=max_tokens)
+    if html:
+        from neumo.detect.html import render_html
+
+        Path(html).write_text(render_html(r, title=f"neumo detect: {source}"), encoding="utf-8")
+    if json_out:
+        emit_json(r.model_dump())
+        return
+    console.print(f"verdict [bold]{r.verdict}[/] - model {r.model}, {r.n_tokens} tokens", highlight=False)
+    for n in r.notes:
+        console.print(f"  - {n}", highlight=False)
+    t = Table(title="most machine-like sentences")
+    for c in ("score", "tokens", "sentence"):
+        t.add_column(c)
+    for s in sorted(r.sentences, key=lambda s: -s.score)[:top]:
+        t.add_row(f"{s.score:+.2f}", f"{s.start_token}-{s.end_token}", s.text.strip()[:90])
+    console.print(t)
+    if html:
+        console.print(f"heat map: {html}")
+
+
+@app.command("eval")
+def eval_(data: List[Path] = typer.Argument(..., help="Labelled files: Fast-DetectGPT .json, .jsonl or .csv."),
+          model: str = ModelOpt, detector: Optional[List[str]] = DetectorOpt,
+          limit: Optional[int] = typer.Option(None, "--limit", help="First N pairs (JSON) or rows per file."),
+          max_tokens: Optional[int] = MaxTokOpt, n_boot: int = typer.Option(1000, "--n-boot"),
+          seed: int = typer.Option(0, "--seed"), json_out: bool = JsonFlag) -> None:
+    """AUROC (bootstrap 95% CI) and TPR at 1% / 5% FPR of each detector on each file (one pass per text)."""
+    from neumo.detect.datasets import evaluate_file
+    from neumo.detect.lm import load_lm
+    from neumo.detect.registry import resolve
+
+    resolve(detector)
+    for p in data:
+        if not Path(p).is_file():
+            raise NeumoError(f"data file {p} does not exist")
+    lm = load_lm(model)
+    rows = []
+    for p in data:
+        rows += evaluate_file(lm, p, detector, limit=limit, max_tokens=max_tokens, n_boot=n_boot, seed=seed).rows
+    if json_out:
+        emit_json(rows)
+        return
+    t = Table(title=f"detection with {lm.name}")
+    for c in ("file", "detector", "AUROC [95% CI]", "TPR@1%FPR", "TPR@5%FPR", "n"):
+        t.add_column(c)
+    for r in rows:
+        t.add_row(r["file"], r["detector"], f"{r['auroc']:.3f} [{r['auroc_lo']:.3f}, {r['auroc_hi']:.3f}]",
+                  f"{r['tpr_at_1fpr']:.3f}", f"{r['tpr_at_5fpr']:.3f}", f"{r['n_human']}+{r['n_machine']}")
+    console.print(t)
+
+
+@app.command("calibrate")
+def calibrate(data: Path = typer.Argument(..., help="Labelled reference set (.json pairs, .jsonl, .csv)."),
+              out: Path = typer.Option(..., "--out", "-o", help="Where to write the calibration JSON."),
+              model: str = ModelOpt, detector: str = typer.Option("fast_detectgpt", "--detector", "-d"),
+              target_fpr: float = typer.Option(0.05, "--target-fpr", help="Allowed share of human texts flagged."),
+              name: Optional[str] = typer.Option(None, "--name", help="Reference set name (default: file name)."),
+              limit: Optional[int] = typer.Option(None, "--limit"), max_tokens: Optional[int] = MaxTokOpt,
+              json_out: bool = JsonFlag) -> None:
+    """Fit a threshold on a named reference set and save it with its provenance."""
+    from neumo.detect.datasets import evaluate_file
+    from neumo.detect.evaluate import fit_calibration, save_calibration
+    from neumo.detect.lm import load_lm
+    from neumo.detect.registry import resolve
+
+    resolve([detector])
+    lm = load_lm(model)
+    fe = evaluate_file(lm, data, [detector], limit=limit, max_tokens=max_tokens, n_boot=0)
+    cal = fit_calibration(fe.scores[detector], fe.labels, detector=detector, model=lm.name,
+                          reference=name or Path(data).name, target_fpr=target_fpr, max_tokens=max_tokens,
+                          human_reference=fe.human_reference)
+    save_calibration(cal, out)
+    if json_out:
+        emit_json(cal.model_dump())
+        return
+    console.print(f"{detector} >= {cal.threshold:.4f} flags machine text (reference {cal.reference}: "
+                  f"{cal.n_human} human, {cal.n_machine} machine, AUROC {cal.reference_auroc:.3f}); saved {out}",
+                  highlight=False)
