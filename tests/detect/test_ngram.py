@@ -57,3 +57,18 @@ def test_ngram_bad_inputs():
         NgramLM.fit(["abc"], discount=1.5)
     with pytest.raises(NeumoError, match="unknown model"):
         load_lm("gpt-17")
+
+
+def test_load_lm_rejects_unknown_options():
+    with pytest.raises(NeumoError, match="no option"):
+        load_lm("ngram", temperature=2)
+
+
+def test_tiny_lm_save_load_roundtrip(tmp_path):
+    from neumo.detect.lm.tiny import TinyLM, train_tiny_on_text
+    from neumo.detect.score import score_text
+
+    lm = train_tiny_on_text(["abcabcabd " * 20], steps=5, seed=0, d_model=16, n_layers=1, seq_len=16)
+    again = load_lm("tiny", path=lm.save(tmp_path / "tiny"))
+    assert isinstance(again, TinyLM)
+    np.testing.assert_allclose(score_text(lm, "abcab").logprob, score_text(again, "abcab").logprob, rtol=1e-6)

@@ -119,3 +119,15 @@ def test_binoculars_with_one_model_is_loglik_over_entropy(ngram_lm, table_lm):
     assert got == pytest.approx(np.mean(s.logprob) / np.mean(s.entropy), rel=1e-5)
     with pytest.raises(NeumoError, match="one tokenizer"):
         binoculars(ngram_lm, table_lm, [text])
+
+
+def test_stats_chunking_and_batch_budget_do_not_change_results(ngram_lm, monkeypatch):
+    import neumo.detect.score as sc
+
+    texts = ["A first text about rain in Sydney.", "Second one, a little longer than the first text."]
+    ref = score_texts(ngram_lm, texts)
+    monkeypatch.setattr(sc, "STATS_ROWS", 7)
+    monkeypatch.setattr(sc, "LOGIT_BUDGET", 1)
+    for a, b in zip(ref, score_texts(ngram_lm, texts)):
+        np.testing.assert_allclose(a.logprob, b.logprob, rtol=1e-6)
+        np.testing.assert_array_equal(a.rank, b.rank)

@@ -6,7 +6,9 @@ scores all its targets; each next window starts ``stride`` tokens later (the las
 end exactly at the text's end) and scores only targets not scored before, so every target after the
 first window sees at least ``max_len - stride`` tokens of context. ``stride`` defaults to half the
 window. A text that fits in one window is scored exactly as in a single pass. Windows of all texts are
-batched together, right-padded and masked (padding never precedes a scored position).
+batched together, right-padded and masked (padding never precedes a scored position). Memory stays
+bounded: a batch holds at most ``LOGIT_BUDGET`` logits (B x T x V) and statistics are computed on at most
+``STATS_ROWS`` positions at a time.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ import torch
 from neumo.detect.lm.base import CausalLM
 from neumo.detect.stats import TOP_K, TOP_P, token_stats
 from neumo.errors import NeumoError
+
+DEFAULT_WINDOW = 1024
+LOGIT_BUDGET = 1 << 26          # floats per batch of logits (256 MiB in float32)
+STATS_ROWS = 256
 
 
 @dataclass
@@ -77,7 +83,7 @@ def score_ids(lm: CausalLM, sequences: list[list[int]], *, stride: int | None = 
               top_k: int = TOP_K, top_p: float = TOP_P, pieces: list[list[str]] | None = None,
               window: int | None = None) -> list[TokenStats]:
     """Statistics for id sequences (without the start token; it is prepended when the model has one)."""
-    W = int(window or lm.max_len)
+    W = int(window or min(lm.max_len, DEFAULT_WINDOW))
     S = int(stride or max(1, W // 2))
     bos = [] if lm.bos_id is None else [lm.bos_id]
     full = [bos + list(map(int, s)) for s in sequences]
@@ -86,8 +92,9 @@ def score_ids(lm: CausalLM, sequences: list[list[int]], *, stride: int | None = 
         if len(seq) >= 2:
             jobs += [(i, *w) for w in plan_windows(len(seq), W, S)]
     parts: list[dict[int, dict[str, torch.Tensor]]] = [dict() for _ in full]
-    for b in range(0, len(jobs), batch_size):
-        chunk = jobs[b: b + batch_size]
+    per_batch = max(1, min(batch_size, LOGIT_BUDGET // max(1, W * lm.vocab_size)))
+    for b in range(0, len(jobs), per_batch):
+        chunk = jobs[b: b + per_batch]
         T = max(e - s for _, s, e, _ in chunk)
         ids = torch.full((len(chunk), T), lm.pad_id, dtype=torch.long)
         mask = torch.zeros((len(chunk), T), dtype=torch.long)
@@ -99,7 +106,9 @@ def score_ids(lm: CausalLM, sequences: list[list[int]], *, stride: int | None = 
         for r, (i, s, e, first) in enumerate(chunk):
             pos = torch.arange(first - 1 - s, e - 1 - s)          # positions predicting targets first..e-1
             tgt = ids[r, pos + 1]
-            parts[i][first] = token_stats(logits[r, pos], tgt, top_k, top_p)
+            pieces_ = [token_stats(logits[r, pos[c: c + STATS_ROWS]], tgt[c: c + STATS_ROWS], top_k, top_p)
+                       for c in range(0, len(pos), STATS_ROWS)]
+            parts[i][first] = {k: torch.cat([p[k] for p in pieces_]) for k in pieces_[0]}
     out = []
     for i, seq in enumerate(full):
         chunks = [parts[i][k] for k in sorted(parts[i])]

@@ -40,16 +40,21 @@ def load_lm(name: str = "smollm2", **kwargs) -> CausalLM:
     - ``smollm2``: ``cache=`` the conversion folder (default ``$NEUMO_CACHE/smollm2-135m-instruct``);
     - ``hf:<folder>``: ``bos_token=`` the start token to prepend (default: the tokenizer's BOS).
     """
+    allowed = {"ngram": {"corpus", "order", "discount"}, "tiny": {"path", "corpus", "steps", "seed"},
+               "smollm2": {"cache"}}.get(name, {"bos_token", "name"})
+    unknown = sorted(set(kwargs) - allowed)
+    if unknown:
+        raise NeumoError(f"model {name!r} has no option(s) {', '.join(unknown)}; options: {', '.join(sorted(allowed))}")
     if name == "ngram":
-        return _ngram(kwargs.pop("corpus", "lee_background"), int(kwargs.pop("order", 5)),
-                      float(kwargs.pop("discount", 0.75)), **kwargs)
+        return _ngram(kwargs.get("corpus", "lee_background"), int(kwargs.get("order", 5)),
+                      float(kwargs.get("discount", 0.75)))
     if name == "tiny":
         if kwargs.get("path"):
             from neumo.detect.lm.tiny import TinyLM
 
             return TinyLM.load(kwargs["path"])
-        return _tiny_default(kwargs.pop("corpus", "lee_background"), int(kwargs.pop("steps", 300)),
-                             int(kwargs.pop("seed", 0)), **kwargs)
+        return _tiny_default(kwargs.get("corpus", "lee_background"), int(kwargs.get("steps", 300)),
+                             int(kwargs.get("seed", 0)))
     if name == "smollm2":
         from neumo.detect.lm.hf import load_smollm2
 
