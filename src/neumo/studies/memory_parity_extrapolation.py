@@ -41,7 +41,9 @@ class ParityExtrapolation(Study):
     citation = "Deletang et al. (2023) ICLR 'Neural Networks and the Chomsky Hierarchy'; Hahn (2020) TACL"
     Config = ParityExtrapolationConfig
     presets = {"quick": {"train_max_len": 16, "positions": ["learned", "sinusoidal"],
-                         "rnn_train": {"steps": 400}, "transformer_train": {"steps": 200},
+                         # nested configs are replaced whole by a preset: repeat every field
+                         "rnn_train": {"steps": 400, "batch_size": 64, "lr": 1e-2, "eval_every": 50},
+                         "transformer_train": {"steps": 200, "batch_size": 64, "lr": 3e-3, "eval_every": 100},
                          "eval_size": 256},
                "full": {}}
 

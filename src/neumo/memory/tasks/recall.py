@@ -103,7 +103,10 @@ class MQAR(Task):
     """Multi-query associative recall (Arora et al. 2023): ``n_pairs`` key-value pairs, then queries
     (keys seen before) at positions spread over ``seq_len`` by the gap distribution; the target at a
     query is its value. Keys are tokens [0, n_keys), values [n_keys, n_keys + n_values), then noise.
-    With ``overwrite`` a key may be rebound; the last binding is the answer."""
+    With ``overwrite`` a key may be rebound; the last binding is the answer. With ``fused_pairs`` each
+    pair is one token (id n_keys + n_values + 1 + key * n_values + value), so that recall needs no
+    previous-token circuit: one attention layer can match the key; the state a recurrent model needs is
+    the same."""
     name: ClassVar[str] = "mqar"
     family: ClassVar[str] = "recall"
     length_knob: ClassVar[str] = "seq_len"
@@ -115,14 +118,15 @@ class MQAR(Task):
     gap: Literal["uniform", "power", "end"] = "uniform"
     power_a: float = Field(0.01, gt=0)
     overwrite: bool = False
+    fused_pairs: bool = False
 
     @model_validator(mode="after")
     def _check(self):
         if not self.overwrite and self.n_pairs > self.n_keys:
             raise NeumoError(f"n_pairs ({self.n_pairs}) > n_keys ({self.n_keys}): raise n_keys or set overwrite")
-        if 2 * self.n_pairs + self.queries > self.seq_len:
-            raise NeumoError(f"seq_len {self.seq_len} too short for {self.n_pairs} pairs and "
-                             f"{self.queries} queries; raise seq_len to {2 * self.n_pairs + self.queries}")
+        if self.width * self.n_pairs + self.queries > self.seq_len:
+            raise NeumoError(f"seq_len {self.seq_len} too short for {self.n_pairs} pairs and {self.queries} "
+                             f"queries; raise seq_len to {self.width * self.n_pairs + self.queries}")
         return self
 
     @property
@@ -130,8 +134,12 @@ class MQAR(Task):
         return self.n_queries or self.n_pairs
 
     @property
+    def width(self) -> int:
+        return 1 if self.fused_pairs else 2
+
+    @property
     def vocab_size(self) -> int:
-        return self.n_keys + self.n_values + 1
+        return self.n_keys + self.n_values + 1 + (self.n_keys * self.n_values if self.fused_pairs else 0)
 
     @property
     def n_classes(self) -> int:
@@ -149,8 +157,8 @@ class MQAR(Task):
         return np.sort(np.stack([start + rng.choice(span, size=q, replace=False, p=w) for _ in range(n)]), 1)
 
     def sample(self, n: int, rng: np.random.Generator, length: int | None = None) -> TaskBatch:
-        L, P, q = int(length or self.seq_len), self.n_pairs, self.queries
-        if 2 * P + q > L:
+        L, P, q, W = int(length or self.seq_len), self.n_pairs, self.queries, self.width
+        if W * P + q > L:
             raise NeumoError(f"length {L} too short for {P} pairs and {q} queries")
         if self.overwrite:
             keys = rng.integers(0, self.n_keys, size=(n, P))
@@ -159,8 +167,11 @@ class MQAR(Task):
         vals = rng.integers(0, self.n_values, size=(n, P))
         noise = self.n_keys + self.n_values
         ids = np.full((n, L), noise, dtype=np.int64)
-        ids[:, 0:2 * P:2], ids[:, 1:2 * P:2] = keys, self.n_keys + vals
-        qpos = self._query_positions(n, 2 * P, L, q, rng)
+        if self.fused_pairs:
+            ids[:, :P] = noise + 1 + keys * self.n_values + vals
+        else:
+            ids[:, 0:2 * P:2], ids[:, 1:2 * P:2] = keys, self.n_keys + vals
+        qpos = self._query_positions(n, W * P, L, q, rng)
         pick = rng.integers(0, P, size=(n, q))                # which pair each query asks for
         qkeys = np.take_along_axis(keys, pick, 1)
         # last binding of each queried key (overwrite): the largest pair index with that key
@@ -170,7 +181,7 @@ class MQAR(Task):
         y = np.full((n, L), IGNORE, dtype=np.int64)
         np.put_along_axis(y, qpos, np.take_along_axis(vals, last, 1), 1)
         wpos = np.full((n, L), -1, dtype=np.int64)
-        np.put_along_axis(wpos, qpos, 2 * last + 1, 1)
+        np.put_along_axis(wpos, qpos, last if self.fused_pairs else 2 * last + 1, 1)
         isq = np.zeros((n, L), dtype=np.int64)
         np.put_along_axis(isq, qpos, 1, 1)
         return make_batch(ids, y, {"write_pos": wpos, "is_query": isq})
