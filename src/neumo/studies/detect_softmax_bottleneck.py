@@ -90,6 +90,11 @@ class SoftmaxBottleneck(Study):
                    f"n-gram on the same contexts: centred rank {r_ngram:.0f}. Rank-{r_target:.0f} targets: "
                    f"softmax d={cfg.target_d} KL floor {kl_soft:.3f} nats, MoS(K={cfg.n_mix}) {kl_mos:.3f}. "
                    f"Exact parallelogram: {viol:.4f} of random h violate (control {viol_ctrl:.3f}).")
+        if "smollm2_defect_king-queen" in measured:
+            summary += (f" SmolLM2 output embeddings: |queen+man-king-woman| / mean norm = "
+                        f"{measured['smollm2_defect_king-queen']:.2f} (random quadruples: median "
+                        f"{measured['smollm2_defect_random_median']:.2f}); {measured['smollm2_violations_king-queen']:.1%} "
+                        f"of random h rank queen and man above king and woman.")
         return judge(self.id, checks, summary=summary, measured=measured)
 
 
