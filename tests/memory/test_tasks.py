@@ -160,3 +160,17 @@ def test_nback_and_dms():
     assert torch.equal(d.targets[:, -1], (d.inputs[:, -1] == d.inputs[:, 0]).long())
     assert 0.35 < d.targets[:, -1].float().mean() < 0.65
     assert (d.inputs[:, 1:7] < 8).any()      # some distractors
+
+
+def test_mqar_gap_distributions():
+    """Power-law gaps put queries nearer the pairs than uniform ones; 'end' puts them last."""
+    kw = dict(n_pairs=2, n_queries=2, seq_len=64, n_keys=8, n_values=8)
+    mean_pos = {}
+    for gap in ("uniform", "power"):
+        b = make_task("mqar", gap=gap, **kw).sample(400, np.random.default_rng(0))
+        pos = torch.nonzero(b.meta["is_query"])[:, 1].float()
+        mean_pos[gap] = float(pos.mean())
+    assert abs(mean_pos["uniform"] - (4 + 63) / 2) < 2.0          # uniform over positions 4..63
+    assert mean_pos["power"] < mean_pos["uniform"] - 10
+    e = make_task("mqar", gap="end", **kw).sample(3, np.random.default_rng(0))
+    assert torch.nonzero(e.meta["is_query"][0]).flatten().tolist() == [62, 63]

@@ -153,8 +153,10 @@ class MQAR(Task):
             w = np.ones(span)
         else:                                          # zoology's power law over distance
             w = self.power_a * np.arange(1, span + 1) ** (self.power_a - 1)
-        w = w / w.sum()
-        return np.sort(np.stack([start + rng.choice(span, size=q, replace=False, p=w) for _ in range(n)]), 1)
+        # q distinct positions per row drawn in proportion to w (Gumbel top-k: successive sampling
+        # without replacement, vectorised over the batch)
+        keys = np.log(w)[None, :] + rng.gumbel(size=(n, span))
+        return np.sort(start + np.argsort(-keys, axis=1)[:, :q], 1)
 
     def sample(self, n: int, rng: np.random.Generator, length: int | None = None) -> TaskBatch:
         L, P, q, W = int(length or self.seq_len), self.n_pairs, self.queries, self.width
