@@ -54,3 +54,14 @@ def test_detect_real_quick_with_smollm2(shared_data):
     assert v.status == "fails", v.summary
     assert v.measured["auroc_logrank_writing"] >= 0.85
     assert v.measured["auroc_logrank_xsum"] < 0.85
+
+
+def test_long_tail_bands_partition_the_text():
+    from neumo.studies.detect_long_tail import _bands
+
+    rows = [{"weight": w, "auroc_best": a, "kl_per_token": 0.1} for w, a in ((0.89, 0.5), (0.07, 0.7), (0.03, 0.8),
+                                                                           (0.005, 0.9), (0.005, 1.0))]
+    b = _bands(rows, [0.01, 0.1])
+    assert [x["n_styles"] for x in b] == [2, 2, 1]
+    assert sum(x["share_of_text"] for x in b) == pytest.approx(1.0)
+    assert b[0]["mean_auroc_best"] == pytest.approx(0.95)

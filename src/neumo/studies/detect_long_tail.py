@@ -32,6 +32,7 @@ class LongTailConfig(StrictModel):
     prefix_len: int = 8
     detectors: list[str] = ["likelihood", "logrank", "fast_detectgpt"]
     max_spearman: float = -0.3          # the claim: frequency and detectability are anti-correlated
+    band_edges: list[float] = [0.01, 0.1]   # frequency bands for the share-of-text table
 
 
 @register_study
@@ -66,6 +67,7 @@ class LongTail(Study):
         rho_kl = float(spearmanr(freq, kl).statistic)
         head, tail = rows[0], rows[1:]
         share_head = float(freq[0])
+        bands = _bands(rows, cfg.band_edges)
         import pandas as pd
 
         ctx.run.write_table("styles", pd.DataFrame(rows))
@@ -81,8 +83,25 @@ class LongTail(Study):
                             "auroc_chat_mean": float(np.mean([r["auroc_best"] for r in tail])),
                             "kl_formal": head["kl_per_token"],
                             "kl_chat_mean": float(np.mean([r["kl_per_token"] for r in tail]))})
+        v.tables["bands"] = bands
+        v.summary += " By band: " + "; ".join(f"{b['band']}: {b['share_of_text']:.1%} of text, {b['n_styles']} styles, "
+                                              f"AUROC {b['mean_auroc_best']:.3f}" for b in bands) + "."
         v.tables["styles"] = [{k: (round(x, 4) if isinstance(x, float) else x) for k, x in r.items()} for r in rows]
         return v
+
+
+def _bands(rows: list[dict], edges: list[float]) -> list[dict]:
+    """Share of text and mean best AUROC of styles grouped by frequency band (as in the essay's 99% example)."""
+    cuts = [0.0] + sorted(edges) + [1.0 + 1e-12]
+    out = []
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        sel = [r for r in rows if lo <= r["weight"] < hi]
+        if sel:
+            out.append({"band": f"[{lo:g}, {min(hi, 1.0):g})", "n_styles": len(sel),
+                        "share_of_text": float(sum(r["weight"] for r in sel)),
+                        "mean_auroc_best": float(np.mean([r["auroc_best"] for r in sel])),
+                        "mean_kl_per_token": float(np.mean([r["kl_per_token"] for r in sel]))})
+    return out
 
 
 def _style_row(lang, lm, k: int, cfg: LongTailConfig, seed: int) -> dict:
