@@ -38,9 +38,9 @@ def scores(pred: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
     last = mask.shape[1] - 1 - mask.flip(1).int().argmax(1)        # index of the last target per row
     rows = torch.arange(len(targets))
     has = mask.any(1)
-    return {"acc": float(hit.sum() / mask.sum().clamp(min=1)),
-            "final_acc": float(hit[rows, last][has].float().mean()) if has.any() else float("nan"),
-            "seq_acc": float(((hit | ~mask).all(1))[has].float().mean()) if has.any() else float("nan")}
+    return {"acc": int(hit.sum()) / max(int(mask.sum()), 1),
+            "final_acc": float(hit[rows, last][has].double().mean()) if has.any() else float("nan"),
+            "seq_acc": float(((hit | ~mask).all(1))[has].double().mean()) if has.any() else float("nan")}
 
 
 def evaluate(model: torch.nn.Module, batch: TaskBatch, feed_back: bool = True) -> dict[str, float]:

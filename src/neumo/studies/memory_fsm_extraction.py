@@ -4,6 +4,7 @@ For parity (2 states), Z_3 counting (3 states) and a random minimal 4-state DFA 
 LSTM on running labels, collect hidden states on fresh strings, cluster them (k-means, and PCA + grid),
 build the majority transition table, minimise, and check equivalence with the true machine on every
 string (product-automaton search), plus agreement on held-out strings 4x longer than the training ones.
+The effective rank (participation ratio) of the centred hidden states is reported alongside.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from neumo.config import StrictModel
-from neumo.memory.probes import compare, extract, model_states
+from neumo.memory.probes import compare, extract, hidden_effective_rank, model_states
 from neumo.memory.tasks import task_rng
 from neumo.memory.train import MemoryRunConfig, train_on_task
 from neumo.studies.base import Study, StudyContext, Verdict, check, judge
@@ -61,6 +62,7 @@ class FSMExtraction(Study):
             h, pred = model_states(res.model, b.inputs)
             held = task_rng(ctx.seed, "probe", name, "held").integers(0, dfa.n_symbols,
                                                                      size=(256, 4 * cfg.train_max_len))
+            ranks = hidden_effective_rank(h)     # how many directions the LSTM uses for its states
             for method in ("kmeans", "grid"):
                 ex = extract(h, b.inputs.numpy(), pred, dfa.n_symbols, method=method, k=cfg.k,
                              bins=cfg.grid_bins, n_components=2, seed=ctx.seed)
@@ -70,6 +72,8 @@ class FSMExtraction(Study):
                              "state_map_acc": c.state_map_acc, "heldout_agreement": c.heldout_agreement,
                              "transition_consistency": ex.transition_consistency,
                              "model_acc_4x": res.eval[4 * cfg.train_max_len]["acc"],
+                             "hidden_participation_ratio": ranks["participation_ratio"],
+                             "hidden_entropy_rank": ranks["entropy_rank"],
                              "counterexample": "" if c.counterexample is None else str(c.counterexample)})
         ctx.run.write_table("extraction", pd.DataFrame(rows))
         km = [r for r in rows if r["method"] == "kmeans"]
@@ -81,7 +85,8 @@ class FSMExtraction(Study):
                   summary="; ".join(f"{r['machine']}/{r['method']}: {r['states_extracted']} vs "
                                     f"{r['states_true']} states, equivalent={r['equivalent']}, "
                                     f"map acc {r['state_map_acc']:.3f}" for r in rows),
-                  measured={"machines_equivalent_grid": sum(r["equivalent"] for r in rows if r["method"] == "grid")})
+                  measured={"machines_equivalent_grid": sum(r["equivalent"] for r in rows if r["method"] == "grid"),
+                            "hidden_participation_ratio": {r["machine"]: r["hidden_participation_ratio"] for r in km}})
         v.tables["extraction"] = rows
         return v
 
