@@ -73,7 +73,8 @@ class LongTail(Study):
         ctx.run.write_table("styles", pd.DataFrame(rows))
         ctx.save_figure("auroc_vs_frequency", _figure(freq, best, kl))
         summary = (f"{lang.n_styles} styles; the formal style holds {share_head:.0%} of the text, the "
-                   f"{len(tail)} chat styles {1 - share_head:.0%}. Best-detector AUROC: formal {head['auroc_best']:.3f}, "
+                   f"{len(tail)} chat styles {1 - share_head:.0%}. Best-detector AUROC: "
+                   f"formal {head['auroc_best']:.3f}, "
                    f"chat mean {np.mean([r['auroc_best'] for r in tail]):.3f}; KL(p||q) per token: formal "
                    f"{head['kl_per_token']:.3f}, chat mean {np.mean([r['kl_per_token'] for r in tail]):.3f}. "
                    f"Spearman(frequency, AUROC) = {rho:.2f}; Spearman(frequency, KL) = {rho_kl:.2f}.")

@@ -81,8 +81,8 @@ class DetectReal(Study):
         summary = (f"{lm.name} on {len(cfg.datasets)} files x {rows[0]['n_human']} pairs, {cfg.max_tokens} tokens: "
                    + "; ".join(f"{r['dataset']}/{r['detector']} {r['auroc']:.3f}" + _published(r) for r in rows
                                if r["detector"] in cfg.claim_detectors)
-                   + f". Best: {best['dataset']}/{best['detector']} {best['auroc']:.3f}. Published: GPT-Neo-2.7B scoring "
-                   f"its own text, all pairs, full texts ({PUBLISHED_SOURCE}).")
+                   + f". Best: {best['dataset']}/{best['detector']} {best['auroc']:.3f}. "
+                   f"Published: GPT-Neo-2.7B scoring its own text, all pairs, full texts ({PUBLISHED_SOURCE}).")
         v = judge(self.id, checks, summary=summary,
                   measured={f"tpr1_{r['detector']}_{r['dataset']}": r["tpr_at_1fpr"] for r in rows})
         v.tables["detectors"] = [{k: (round(x, 4) if isinstance(x, float) else x) for k, x in r.items()}

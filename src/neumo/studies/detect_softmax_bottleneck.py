@@ -93,7 +93,8 @@ class SoftmaxBottleneck(Study):
         if "smollm2_defect_king-queen" in measured:
             summary += (f" SmolLM2 output embeddings: |queen+man-king-woman| / mean norm = "
                         f"{measured['smollm2_defect_king-queen']:.2f} (random quadruples: median "
-                        f"{measured['smollm2_defect_random_median']:.2f}); {measured['smollm2_violations_king-queen']:.1%} "
+                        f"{measured['smollm2_defect_random_median']:.2f}); "
+                        f"{measured['smollm2_violations_king-queen']:.1%} "
                         f"of random h rank queen and man above king and woman.")
         return judge(self.id, checks, summary=summary, measured=measured)
 
