@@ -103,6 +103,4 @@ def train_on_task(cfg: MemoryRunConfig, run=None, progress: bool = False,
 
 def _seq_len(task: Task, L: int) -> int:
     """Token length of a sample at size ``L`` (learned positions must cover it)."""
-    import numpy as np
-
-    return int(task.sample(1, np.random.default_rng(0), L).inputs.shape[1])
+    return int(task.sample(1, task_rng(0, "probe", "shape"), L).inputs.shape[1])

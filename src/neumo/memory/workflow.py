@@ -29,7 +29,8 @@ def resolve_run_config(task: str, model: str, overrides: list[str] | None = None
             elif key not in MemoryRunConfig.model_fields:
                 item = f"model_knobs.{item.strip()}"
         dotted.append(item)
-    doc = apply_overrides({"task": task, "model": model}, dotted)
+    # start from the full defaults so that `train.lr=...` keeps the other training defaults
+    doc = apply_overrides(MemoryRunConfig(task=task, model=model).model_dump(mode="json"), dotted)
     return validate(MemoryRunConfig, doc, "memory run config")
 
 

@@ -58,7 +58,7 @@ def expand(cfg: SweepConfig) -> list[dict[str, Any]]:
                 base = cfg.base.model_dump(mode="json")
                 base.update(model=spec.model, model_knobs={**base["model_knobs"], **spec.model_knobs},
                             seed=cfg.seed + i)
-                over = [f"{k}={_yaml(v)}" for k, v in zip(keys, point)]
+                over = [f"{k}={_literal(v)}" for k, v in zip(keys, point)]
                 doc = apply_overrides(base, over)
                 run_cfg = validate(MemoryRunConfig, doc, f"sweep {cfg.name!r} point {dict(zip(keys, point))}")
                 jobs.append({"label": label, "point": dict(zip(keys, point)), "seed": cfg.seed + i,
@@ -66,7 +66,8 @@ def expand(cfg: SweepConfig) -> list[dict[str, Any]]:
     return jobs
 
 
-def _yaml(v: Any) -> str:
+def _literal(v: Any) -> str:
+    """A value as text that ``apply_overrides`` parses back to the same value (JSON is valid YAML)."""
     import json
 
     return json.dumps(v)
