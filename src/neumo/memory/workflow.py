@@ -127,7 +127,7 @@ def draw_automaton(dfa, title: str = "extracted automaton"):
             if r == q:
                 ax.annotate(str(a), xy[q] * 1.28, ha="center", fontsize=8, color="C1")
                 continue
-            ax.annotate("", xy=xy[r], xytext=xy[q], arrowprops=dict(arrowstyle="->", color="gray",
+            ax.annotate("", xy=xy[r], xytext=xy[q], arrowprops=dict(arrowstyle="-|>", color="gray", shrinkA=16, shrinkB=16,
                                                                    connectionstyle=f"arc3,rad={0.15 + 0.1 * a}"))
             mid = (xy[q] + xy[r]) / 2 + 0.08 * (a + 1) * np.array([xy[r][1] - xy[q][1], xy[q][0] - xy[r][0]])
             ax.annotate(str(a), mid, fontsize=8, color="C1")

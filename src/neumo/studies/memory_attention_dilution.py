@@ -84,7 +84,7 @@ def _figure(rows, train_len):
     ax2.plot(L, [r["acc"] for r in rows], "s-", color="C3", label="accuracy")
     ax2.set_ylabel("read accuracy")
     ax.axvline(train_len, ls=":", color="gray")
-    fig.legend(fontsize=7, loc="lower left")
+    fig.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 0.88))
     fig.tight_layout()
     return fig
 

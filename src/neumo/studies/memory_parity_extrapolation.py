@@ -40,11 +40,10 @@ class ParityExtrapolation(Study):
              "Transformer of similar size stays near chance beyond L with learned or sinusoidal positions.")
     citation = "Deletang et al. (2023) ICLR 'Neural Networks and the Chomsky Hierarchy'; Hahn (2020) TACL"
     Config = ParityExtrapolationConfig
-    presets = {"quick": {"train_max_len": 16, "positions": ["learned", "sinusoidal"],
+    presets = {"quick": {"train_max_len": 16,
                          # nested configs are replaced whole by a preset: repeat every field
                          "rnn_train": {"steps": 400, "batch_size": 64, "lr": 1e-2, "eval_every": 50},
-                         "transformer_train": {"steps": 200, "batch_size": 64, "lr": 3e-3, "eval_every": 100},
-                         "eval_size": 256},
+                         "transformer_train": {"steps": 200, "batch_size": 64, "lr": 3e-3, "eval_every": 100}},
                "full": {}}
 
     def run(self, cfg: ParityExtrapolationConfig, ctx: StudyContext) -> Verdict:
@@ -79,7 +78,8 @@ class ParityExtrapolation(Study):
             f"whole-string parity accuracy at {far} (trained <= {L}): " +
             ", ".join(f"{r['model']} {r[f'acc_at_{cfg.factor}L']:.3f} (at L {r['acc_at_L']:.3f})" for r in table) +
             f". Encodings above {cfg.max_transformer_acc} out of length: {changed or 'none'}."),
-            measured={"params": {r["model"]: r["n_params"] for r in table}, "positions_that_extrapolate": changed})
+            measured={"params": {r["model"]: r["n_params"] for r in table}, "positions_that_extrapolate": changed,
+                      "acc_out_of_length": {r["model"]: r[f"acc_at_{cfg.factor}L"] for r in table}})
         v.tables["parity_extrapolation"] = table
         return v
 
