@@ -49,7 +49,7 @@ def test_detect_real_pipeline_with_ngram(shared_data):
 
 @pytest.mark.slow
 def test_detect_real_quick_with_smollm2(shared_data):
-    # measured on 2 CPU cores under load: about 15 minutes; logrank AUROC 0.75 on xsum -> the claim fails
+    # measured on 2 shared CPU cores under load: 641 s; logrank AUROC 0.752 on xsum -> the claim fails
     v = _run("S-detect-real")
     assert v.status == "fails", v.summary
     assert v.measured["auroc_logrank_writing"] >= 0.85
