@@ -65,3 +65,23 @@ def test_long_tail_bands_partition_the_text():
     assert [x["n_styles"] for x in b] == [2, 2, 1]
     assert sum(x["share_of_text"] for x in b) == pytest.approx(1.0)
     assert b[0]["mean_auroc_best"] == pytest.approx(0.95)
+
+
+def test_cli_eval_reproduces_the_study_table(shared_data, capsys):
+    import json
+
+    from neumo.cli.main import main
+
+    v = _run("S-detect-real", overrides=[f"data_dir={shared_data}", "model=ngram", "n_pairs=6", "max_tokens=48",
+                                         "n_boot=30"])
+    files = [str(shared_data / f"detect/fast-detect-gpt/{d}_gpt-neo-2.7B.raw_data.json")
+             for d in ("xsum", "writing", "squad")]
+    with pytest.raises(SystemExit):
+        main(["detect", "eval", *files, "-m", "ngram", "--limit", "6", "--max-tokens", "48", "--n-boot", "30",
+              "--json"])
+    cli = json.loads(capsys.readouterr().out)
+    assert len(cli) == len(v.tables["detectors"])
+    for a, b in zip(cli, v.tables["detectors"]):
+        assert a["detector"] == b["detector"]
+        for k in ("auroc", "auroc_lo", "auroc_hi", "tpr_at_1fpr"):
+            assert a[k] == pytest.approx(b[k], abs=1e-4)          # the study table rounds to 4 decimals
