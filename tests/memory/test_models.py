@@ -71,3 +71,11 @@ def test_models_learn_a_trivial_task(model, knobs):
                           target_acc=0.97, eval_size=128)
     r = train_on_task(cfg)
     assert r.eval[6]["acc"] >= 0.95, r.eval
+
+
+@pytest.mark.parametrize("name,knobs", [("linear_attention", {}), ("memory_transformer", {"segment_len": 3})])
+def test_memory_spec_names_returned_tensors(name, knobs):
+    m = build_model(name, seed=0, vocab_size=4, d_model=8, n_heads=2, **knobs)
+    _, mem = m(torch.zeros(2, 5, dtype=torch.long), return_memory=True)
+    named = {n for role in m.memory_spec().values() for n in role if n != "parameters"}
+    assert named == set(mem)

@@ -174,3 +174,18 @@ def test_mqar_gap_distributions():
     assert mean_pos["power"] < mean_pos["uniform"] - 10
     e = make_task("mqar", gap="end", **kw).sample(3, np.random.default_rng(0))
     assert torch.nonzero(e.meta["is_query"][0]).flatten().tolist() == [62, 63]
+
+
+@pytest.mark.parametrize("name,n", [("s5", 120), ("a5", 60)])
+def test_group_word_problem_labels_are_permutation_products(name, n):
+    from neumo.memory.automata import permutation_group
+
+    perms = permutation_group(5, alternating=name == "a5")
+    assert len(perms) == n
+    b = make_task(name, length=6).sample(4, np.random.default_rng(0))
+    for ids, y in zip(b.inputs.numpy(), b.targets.numpy()):
+        cur = tuple(range(5))
+        for t, a in enumerate(ids):
+            g = perms[a]
+            cur = tuple(g[cur[i]] for i in range(5))
+            assert perms[y[t]] == cur

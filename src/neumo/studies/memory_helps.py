@@ -45,7 +45,7 @@ class MemoryHelps(Study):
              "or memory tokens raise its out-of-length accuracy.")
     citation = "Nye et al. (2021) 'Show Your Work'; Bulatov et al. (2022) NeurIPS 'Recurrent Memory Transformer'"
     Config = MemoryHelpsConfig
-    presets = {"quick": {"train_max_len": 8, "eval_size": 128,
+    presets = {"quick": {"eval_size": 128,
                          "train": {"steps": 300, "batch_size": 64, "lr": 3e-3, "eval_every": 50}},  # whole
                "full": {}}
 
