@@ -72,3 +72,17 @@ def test_tiny_lm_save_load_roundtrip(tmp_path):
     again = load_lm("tiny", path=lm.save(tmp_path / "tiny"))
     assert isinstance(again, TinyLM)
     np.testing.assert_allclose(score_text(lm, "abcab").logprob, score_text(again, "abcab").logprob, rtol=1e-6)
+
+
+def test_default_tiny_is_cached_on_disk(tmp_path, monkeypatch):
+    from neumo.detect.lm import _tiny_default
+    from neumo.detect.score import score_text
+
+    monkeypatch.setenv("NEUMO_CACHE", str(tmp_path))
+    _tiny_default.cache_clear()
+    a = load_lm("tiny", steps=3, seed=1)
+    assert (tmp_path / "tiny-lee_background-3-1" / "model.safetensors").is_file()
+    _tiny_default.cache_clear()
+    b = load_lm("tiny", steps=3, seed=1)
+    np.testing.assert_allclose(score_text(a, "The man.").logprob, score_text(b, "The man.").logprob, rtol=1e-6)
+    _tiny_default.cache_clear()

@@ -26,17 +26,31 @@ def _ngram(corpus: str, order: int, discount: float) -> NgramLM:
 
 @lru_cache(maxsize=4)
 def _tiny_default(corpus: str, steps: int, seed: int):
-    from neumo.data.text import human_documents
-    from neumo.detect.lm.tiny import train_tiny_on_text
+    """Trained once per (corpus, steps, seed) and kept in ``$NEUMO_CACHE`` (training is deterministic)."""
+    import shutil
 
-    return train_tiny_on_text(human_documents(corpus), steps=steps, seed=seed)
+    from neumo.data.text import human_documents
+    from neumo.detect.lm.hf import cache_dir
+    from neumo.detect.lm.tiny import TinyLM, train_tiny_on_text
+
+    folder = cache_dir() / f"tiny-{corpus}-{steps}-{seed}"
+    if (folder / "model.safetensors").is_file():
+        return TinyLM.load(folder)
+    lm = train_tiny_on_text(human_documents(corpus), steps=steps, seed=seed)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    lm.save(tmp)
+    if not folder.exists():
+        tmp.rename(folder)
+    return lm
 
 
 def load_lm(name: str = "smollm2", **kwargs) -> CausalLM:
     """A scoring model by name. A missing model raises ``MissingDependencyError`` with an install hint.
 
     - ``ngram``: ``corpus="lee_background"``, ``order=5``, ``discount=0.75`` (cached per process);
-    - ``tiny``: ``path=`` a folder written by ``TinyLM.save``, or ``corpus``, ``steps=300``, ``seed=0``;
+    - ``tiny``: ``path=`` a folder written by ``TinyLM.save``, or ``corpus``, ``steps=300``, ``seed=0`` (trained
+      once, then read from ``$NEUMO_CACHE``);
     - ``smollm2``: ``cache=`` the conversion folder (default ``$NEUMO_CACHE/smollm2-135m-instruct``);
     - ``hf:<folder>``: ``bos_token=`` the start token to prepend (default: the tokenizer's BOS).
     """
