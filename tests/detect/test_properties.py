@@ -43,5 +43,13 @@ def test_sentence_spans_cover_all_tokens():
     assert sentence_spans(pieces) == [("No punctuation here at all", 0, len(pieces))]
     pieces = ["Hi", ".", " ", "Bye", "!", "\n\n", "End"]
     spans = sentence_spans(pieces)
-    assert [s[0] for s in spans] == ["Hi. ", "Bye!\n\n", "End"]
+    assert [s[0] for s in spans] == ["Hi.", " Bye!", "\n\nEnd"]
     assert spans[0][1] == 0 and spans[-1][2] == len(pieces)
+
+
+def test_sentences_end_at_their_punctuation_with_bpe_leading_spaces():
+    pieces = ["The", " sky", " is", " blue", ".", " During", " the", " day", "!", "\n\n", "New", " para", "."]
+    assert sentence_spans(pieces) == [("The sky is blue.", 0, 5), (" During the day!", 5, 9),
+                                      ("\n\nNew para.", 9, 13)]
+    chars = list('Hi there. "Quoted." Next')
+    assert [t for t, _, _ in sentence_spans(chars)] == ["Hi there.", ' "Quoted."', " Next"]

@@ -23,7 +23,10 @@ import numpy as np
 from neumo.detect.detectors import gltr_buckets
 from neumo.detect.score import TokenStats
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n\s*\n")
+# A sentence ends after its punctuation (and closing quotes) when whitespace follows, or at a blank line.
+# Cuts sit before the whitespace: BPE tokens carry their leading space (" During"), so a cut after the
+# space would fall inside the next sentence's first token.
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s)|\n\s*\n")
 
 
 def token_evidence(s: TokenStats) -> np.ndarray:
@@ -41,7 +44,7 @@ def sentence_spans(pieces: list[str]) -> list[tuple[str, int, int]]:
     """Split the scored text into sentences on token boundaries: (text, start_token, end_token)."""
     text = "".join(pieces)
     starts = np.cumsum([0] + [len(p) for p in pieces])           # char offset of each token
-    cuts = [m.end() for m in _SENTENCE_END.finditer(text)]
+    cuts = [m.start() if m.group().startswith("\n") else m.end() for m in _SENTENCE_END.finditer(text)]
     bounds = sorted({int(np.searchsorted(starts, c, side="left")) for c in cuts} | {0, len(pieces)})
     spans = []
     for a, b in zip(bounds[:-1], bounds[1:]):
