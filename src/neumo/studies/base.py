@@ -108,6 +108,8 @@ class Study:
     citation: ClassVar[str] = ""
     Config: ClassVar[type[StrictModel]]
     presets: ClassVar[dict[str, dict[str, Any]]] = {"quick": {}, "full": {}}
+    # Rough seconds of the quick preset on one thread; the lab starts the longest studies first.
+    quick_cost_s: ClassVar[float] = 20.0
 
     def run(self, cfg: StrictModel, ctx: StudyContext) -> Verdict:  # pragma: no cover - abstract
         raise NotImplementedError

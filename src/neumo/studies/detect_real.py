@@ -50,6 +50,7 @@ class DetectReal(Study):
     citation = "Bao et al. 2024 (Fast-DetectGPT, ICLR); Mitchell et al. 2023 (DetectGPT)"
     Config = DetectRealConfig
     presets = {"quick": {"n_pairs": 50, "max_tokens": 128, "n_boot": 200}, "full": {}}
+    quick_cost_s = 300.0  # 300 texts x 128 tokens through a 135M model on one thread
 
     def run(self, cfg: DetectRealConfig, ctx: StudyContext) -> Verdict:
         from neumo.detect.datasets import default_data_dir, evaluate_file, fdg_file

@@ -72,7 +72,9 @@ def run_lab(*, quick: bool = True, only: list[str] | None = None, instrument: st
             record(_run_one(sid, preset, seed, parent))
     else:
         with ProcessPoolExecutor(max_workers=min(jobs, len(ids)), mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(_run_one, sid, preset, seed, parent) for sid in ids]
+            # longest first, so a long study overlaps with the short ones instead of running last
+            order = sorted(ids, key=lambda s: -all_studies()[s].quick_cost_s)
+            futures = [pool.submit(_run_one, sid, preset, seed, parent) for sid in order]
             for f in as_completed(futures):
                 record(f.result())
     verdicts = [done[sid] for sid in ids]
