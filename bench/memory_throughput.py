@@ -72,7 +72,7 @@ def run_suite() -> float:
             v = run_study(sid, preset="quick", root=root)
             dt = time.perf_counter() - t0
             total += dt
-            print(f"  {sid:28s} {v.status:8s} {dt:6.1f} s")
+            print(f"  {sid:28s} {v.status:8s} {dt:6.1f} s  {v.summary}")
     print(f"memory quick suite: {total:.1f} s (goal < 300 s)")
     return total
 
