@@ -93,3 +93,15 @@ def test_hidden_effective_rank_against_planted_spectrum():
     r = hidden_effective_rank(h, center=False)
     assert r["stable_rank"] == pytest.approx((9 + 4 + 1) / 9)
     assert r["participation_ratio"] == pytest.approx(14 ** 2 / (81 + 16 + 1))
+
+
+def test_model_states_shapes_for_every_memory_layout():
+    ids = torch.zeros(3, 5, dtype=torch.long)
+    for name, key, knobs in [("lstm", "hidden", {"hidden_size": 6}), ("transformer", "residual", {"d_model": 8}),
+                             ("linear_attention", "state", {"d_model": 8, "n_heads": 2})]:
+        m = build_model(name, seed=0, vocab_size=2, out_dim=2, **({"n_heads": 2} if name == "transformer" else {}),
+                        **knobs)
+        h, p = model_states(m, ids, key)
+        assert h.shape[:2] == (3, 5) and h.ndim == 3 and p.shape == (3, 5)
+    with pytest.raises(Exception, match="no memory tensor 'cell'"):
+        model_states(build_model("gru", seed=0, vocab_size=2, hidden_size=4), ids, "cell")

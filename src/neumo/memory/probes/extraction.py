@@ -115,4 +115,6 @@ def model_states(model: torch.nn.Module, ids: torch.Tensor, key: str = "hidden")
     h = mem[key]
     if h.dim() == 4:                          # (L+1, B, T, D): take the last layer
         h = h[-1]
+    elif h.dim() == 6:                        # linear attention state (L, B, H, T, hs, hs): last layer
+        h = h[-1].permute(0, 2, 1, 3, 4).reshape(h.shape[1], h.shape[3], -1)
     return h.double().numpy(), logits.argmax(-1).numpy()
