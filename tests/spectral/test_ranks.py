@@ -57,7 +57,8 @@ def test_identity_energy_rank_follows_ceil_formula():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.floats(0.0, 1e3), min_size=1, max_size=40), st.floats(1e-3, 1e3))
+# zeros or normal floats: c * s must not underflow to 0 (5e-324 * 0.5 == 0 changes the rank honestly)
+@given(st.lists(st.one_of(st.just(0.0), st.floats(1e-200, 1e3)), min_size=1, max_size=40), st.floats(1e-3, 1e3))
 def test_ranks_are_scale_invariant_and_bounded(vals, c):
     s = torch.tensor(vals, dtype=torch.float64)
     nnz = int((s > 0).sum())
