@@ -26,7 +26,7 @@ class RecallCapacityConfig(StrictModel):
     n_values: int = 16
     fused_pairs: bool = True
     recurrent: str = "lstm"
-    hidden_sizes: list[int] = [8, 32, 128, 512]
+    hidden_sizes: list[int] = [8, 32, 128]
     rnn_train: TrainConfig = TrainConfig(steps=1500, batch_size=64, lr=1e-2, eval_every=50)
     d_model: int = 32
     n_heads: int = 2
