@@ -52,3 +52,21 @@ def test_every_study_declares_claim_presets_and_valid_configs():
         from neumo.studies.runner import resolve_config
 
         resolve_config(s, "quick")
+
+
+def test_presets_and_overrides_keep_the_studys_nested_defaults():
+    from neumo.config import StrictModel
+    from neumo.studies.runner import resolve_config
+    from neumo.train import TrainConfig
+
+    class Cfg(StrictModel):
+        train: TrainConfig = TrainConfig(steps=500, lr=0.5, batch_size=7)
+
+    class Fake:
+        id = "fake"
+        Config = Cfg
+        presets = {"quick": {"train": {"steps": 3}}, "full": {}}
+
+    cfg = resolve_config(Fake, "quick", ["train.batch_size=9"])
+    assert (cfg.train.steps, cfg.train.lr, cfg.train.batch_size) == (3, 0.5, 9)  # lr is the study's, not 1e-3
+    assert resolve_config(Fake, "full").train.steps == 500

@@ -23,7 +23,10 @@ def resolve_config(study: type[Study], preset: str, overrides: list[str] | None 
 
     if preset not in ("quick", "full"):
         raise NeumoError(f"preset must be 'quick' or 'full', got {preset!r}")
-    data = deep_merge(study.presets.get(preset, {}), file_doc or {})
+    # merge onto the study's own defaults, so a preset that sets one field of a nested section keeps the
+    # study's values for the others (not the section class's defaults)
+    data = deep_merge(study.Config().model_dump(mode="json"), study.presets.get(preset, {}))
+    data = deep_merge(data, file_doc or {})
     data = apply_overrides(data, overrides)
     return validate(study.Config, data, f"config of study {study.id!r}")
 
