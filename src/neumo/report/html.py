@@ -15,7 +15,7 @@ from neumo.runs.atomic import atomic_write_json, atomic_write_text
 _COLOURS = {"holds": "#1b7f3b", "fails": "#b3261e", "inconclusive": "#8a6d00", "error": "#6b1e8f"}
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1250px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.45}
 h1{margin-bottom:.2em} .sub{color:#666;margin-top:0}
 table{border-collapse:collapse;width:100%;font-size:.9em;margin:1em 0}
@@ -24,6 +24,7 @@ th{background:#f4f4f4} .st{font-weight:600;text-transform:uppercase;font-size:.8
 section{border-top:2px solid #eee;margin-top:2em;padding-top:.5em}
 figure{display:inline-block;margin:.5em} figure img{max-width:520px;border:1px solid #eee}
 code{background:#f4f4f4;padding:0 .2em} .small{font-size:.85em;color:#555}
+table.verdicts{table-layout:fixed} .num{font-size:.8em;font-family:ui-monospace,monospace;overflow-wrap:anywhere}
 """
 
 
@@ -74,7 +75,8 @@ def build_report(verdicts: list[dict[str, Any]], title: str = "neumo lab report"
         colour = _COLOURS.get(v["status"], "#333")
         rows.append(
             f"<tr><td><a href='#{html.escape(v['study'])}'>{html.escape(v['study'])}</a></td>"
-            f"<td>{html.escape(v.get('claim', ''))}</td><td>{_measured_cell(v)}</td><td>{_expected_cell(v)}</td>"
+            f"<td class='claim'>{html.escape(v.get('claim', ''))}</td><td class='num'>{_measured_cell(v)}</td>"
+            f"<td class='num'>{_expected_cell(v)}</td>"
             f"<td class='st' style='color:{colour}'>{v['status']}</td><td>{v.get('elapsed_s', 0):.1f}s</td></tr>")
     sections = []
     for v in verdicts:
@@ -102,8 +104,9 @@ def build_report(verdicts: list[dict[str, Any]], title: str = "neumo lab report"
            f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
            f"<p class='sub'>neumo {html.escape(meta['neumo_version'])} · {html.escape(meta['generated'])} · "
            f"{len(verdicts)} studies: {summary}</p>"
-           f"<table><tr><th>study</th><th>claim</th><th>measured</th><th>expected</th><th>verdict</th>"
-           f"<th>time</th></tr>{''.join(rows)}</table>{''.join(sections)}</body></html>")
+           f"<table class='verdicts'><tr><th style='width:11%'>study</th><th style='width:30%'>claim</th>"
+           f"<th style='width:25%'>measured</th><th style='width:22%'>expected</th><th style='width:7%'>verdict</th>"
+           f"<th style='width:5%'>time</th></tr>{''.join(rows)}</table>{''.join(sections)}</body></html>")
     return doc, {"meta": meta, "counts": counts, "verdicts": verdicts}
 
 
