@@ -61,3 +61,15 @@ def test_readers(tmp_path):
 def test_shared_fast_detectgpt_file(shared_data):
     texts, labels = load_labelled(shared_data / "detect/fast-detect-gpt/xsum_gpt-neo-2.7B.raw_data.json", limit=5)
     assert len(texts) == 10 and sum(labels) == 5
+
+
+def test_shipped_calibration_has_its_provenance():
+    from neumo.detect.evaluate import load_calibration, shipped_calibration
+
+    assert shipped_calibration("ngram") is None
+    path = shipped_calibration("smollm2")
+    assert path is not None, "neumo ships a calibration for its default scoring model"
+    cal = load_calibration(path)
+    assert cal.detector in __import__("neumo.detect.registry", fromlist=["x"]).detector_names()
+    assert "writing_gpt-neo-2.7B" in cal.reference and cal.n_human == cal.n_machine == 100
+    assert cal.target_fpr == 0.05 and cal.max_tokens == 128 and cal.reference_auroc > 0.5

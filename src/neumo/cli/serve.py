@@ -40,8 +40,8 @@ def command(
     model: str = typer.Option("smollm2", "--model", help="Scoring LM: smollm2, tiny, ngram or hf:<folder>; "
                                                          "loaded on the first detect request."),
     calibration: Optional[Path] = typer.Option(None, "--calibration", help="Calibration JSON for the verdict "
-                                               "threshold (neumo.detect.evaluate.save_calibration); without "
-                                               "one the verdict is 'undecided'."),
+                                               "threshold ('neumo detect calibrate'); default for smollm2: the "
+                                               "shipped one; other models without one: verdict 'undecided'."),
     max_body_bytes: int = typer.Option(200_000, "--max-body-bytes", help="Largest request body."),
     max_tokens: int = typer.Option(2048, "--max-tokens", help="Longest text /api/detect scores, in tokens."),
     timeout: float = typer.Option(120.0, "--timeout", help="Per-request budget of /api/detect, seconds."),
@@ -55,6 +55,12 @@ def command(
     if not 0 <= port <= 65535:
         raise NeumoError(f"--port must be in 0..65535, got {port}")
     _check_model(model)
+    if calibration is None:
+        from neumo.detect.evaluate import shipped_calibration
+
+        calibration = shipped_calibration(model)
+        if calibration is not None:
+            err_console.print(f"calibration: {calibration} (shipped; --calibration FILE to use your own)")
     if calibration is not None:
         from neumo.detect.evaluate import load_calibration
 

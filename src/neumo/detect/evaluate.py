@@ -159,6 +159,15 @@ def save_calibration(cal: Calibration, path: str | Path) -> Path:
     return p
 
 
+def shipped_calibration(model: str) -> Path | None:
+    """The calibration that ships with neumo for ``model`` (``neumo/detect/calibrations/<model>.json``), if any.
+
+    Fitted with ``neumo detect calibrate`` on a named reference set; its provenance is inside the file.
+    """
+    p = Path(__file__).parent / "calibrations" / f"{model}.json"
+    return p if p.is_file() else None
+
+
 def load_calibration(path: str | Path) -> Calibration:
     p = Path(path)
     if not p.is_file():
