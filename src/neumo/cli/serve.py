@@ -55,6 +55,11 @@ def command(
     if not 0 <= port <= 65535:
         raise NeumoError(f"--port must be in 0..65535, got {port}")
     _check_model(model)
+    try:
+        limits = Limits(max_body_bytes=max_body_bytes, max_tokens=max_tokens, timeout_s=timeout)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise NeumoError(f"invalid limit {first['loc'][0]}: {first['msg']}") from None
     if calibration is None:
         from neumo.detect.evaluate import shipped_calibration
 
@@ -68,11 +73,6 @@ def command(
         if cal.max_tokens is not None and cal.max_tokens < max_tokens:
             err_console.print(f"[yellow]note:[/] the calibration was fitted on texts of at most {cal.max_tokens} "
                               "tokens; longer texts get a less reliable verdict")
-    try:
-        limits = Limits(max_body_bytes=max_body_bytes, max_tokens=max_tokens, timeout_s=timeout)
-    except ValidationError as e:
-        first = e.errors()[0]
-        raise NeumoError(f"invalid limit {first['loc'][0]}: {first['msg']}") from None
     if not is_loopback(host):
         err_console.print(f"[yellow]warning:[/] binding {host}: the server is reachable from other machines "
                           "and has no authentication; use --host 127.0.0.1 to keep it local")
