@@ -48,7 +48,7 @@ def sharpness_trajectory(model, batch, eta: float, steps: int, every: int, iters
         loss = half_mse(model, batch)
         loss.backward()
         opt.step()
-    return traj, float(loss)
+    return traj, float(loss.detach())
 
 
 @register_study
