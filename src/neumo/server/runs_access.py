@@ -9,7 +9,6 @@ is right for the CLI and wrong for a server, so it is not used here.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from neumo.runs.run import RUN_ID_RE
 from neumo.server.limits import ApiError, limit_error
 from neumo.server.schemas import MetricsPage, RunDetail, RunSummary
 
-_FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,200}$")
+_FILE_RE = RUN_ID_RE  # names of files served from a run follow the run-id rule
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -37,8 +36,7 @@ def resolve_run(run_id: str, root: Path) -> Run:
                        f"{run_id!r} is not a valid run id (letters, digits, '-', '_', '.'; no '..'); "
                        "list ids with GET /api/runs")
     cand = Path(root) / run_id
-    if not (cand.is_dir() and _inside(cand, root) and cand.resolve().parent == Path(root).resolve()
-            and (cand / "status.json").is_file()):
+    if not (cand.is_dir() and cand.resolve().parent == Path(root).resolve() and (cand / "status.json").is_file()):
         raise ApiError(404, "not_found", f"no run {run_id!r} in the runs dir; list ids with GET /api/runs")
     try:
         return Run.open(cand)
@@ -53,8 +51,8 @@ def _status(run: Run) -> dict[str, Any]:
         return {"state": "corrupt", "error": str(e)}
 
 
-def summarize(run: Run) -> RunSummary:
-    st = _status(run)
+def summarize(run: Run, st: dict[str, Any] | None = None) -> RunSummary:
+    st = _status(run) if st is None else st
     return RunSummary(id=run.id, name=st.get("name"), kind=st.get("kind"), state=st.get("state", "?"),
                       step=st.get("step"), created=st.get("created"), updated=st.get("updated"),
                       has_report=(run.dir / "report.html").is_file())
@@ -91,7 +89,7 @@ def detail(run: Run) -> RunDetail:
     art_dir = run.dir / "artifacts"
     arts = sorted(p.name for p in art_dir.iterdir() if p.is_file() and _FILE_RE.match(p.name)) \
         if art_dir.is_dir() else []
-    base = summarize(run)
+    base = summarize(run, st)
     return RunDetail(**base.model_dump(), config=run.config, status=st, final=st.get("final") or {},
                      error=st.get("error"), n_metric_rows=len(rows), metric_keys=metric_keys(rows),
                      artifacts=arts, report_url=f"/runs/{run.id}/report.html" if base.has_report else None)
@@ -101,8 +99,6 @@ def metrics_page(run: Run, offset: int, limit: int, max_page: int) -> MetricsPag
     if limit > max_page:
         raise limit_error(422, "max_page_size", max_page,
                           f"limit={limit} is above the page-size limit of {max_page} rows; page with offset")
-    if offset < 0 or limit < 1:
-        raise ApiError(422, "invalid_page", f"offset must be >= 0 and limit >= 1 (got {offset}, {limit})")
     rows = run.metrics()
     page = rows[offset:offset + limit]
     nxt = offset + limit if offset + limit < len(rows) else None
