@@ -9,6 +9,7 @@ from neumo.detect.analyze import analyze_text
 from neumo.detect.evaluate import fit_calibration, save_calibration
 from neumo.detect.lm import load_lm
 from neumo.detect.registry import detector_names
+from neumo.errors import NeumoError
 from neumo.server import Limits, create_app
 from neumo.server.scorer import count_tokens
 
@@ -78,6 +79,13 @@ def test_calibrated_verdict_carries_the_thresholds_provenance(tmp_path, lm):
             assert body["verdict"] == expected
             assert body == analyze_text(text, lm, calibration=cal).model_dump(mode="json")
     assert analyze_text(MACHINE_LIKE, lm, calibration=cal).verdict == "machine"
+
+
+def test_a_bad_calibration_file_fails_when_the_app_is_built(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(NeumoError, match="not a neumo calibration file"):
+        create_app(runs_dir=tmp_path, model="ngram", calibration=bad)
 
 
 def test_openapi_documents_the_shared_models(client):

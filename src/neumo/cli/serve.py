@@ -66,10 +66,11 @@ def command(
         calibration = shipped_calibration(model)
         if calibration is not None:
             err_console.print(f"calibration: {calibration} (shipped; --calibration FILE to use your own)")
+    cal = None
     if calibration is not None:
         from neumo.detect.evaluate import load_calibration
 
-        cal = load_calibration(calibration)  # a bad file fails now, not on the first request
+        cal = load_calibration(calibration)  # read once: a bad file fails now, and the app reuses it
         if cal.max_tokens is not None and cal.max_tokens < max_tokens:
             err_console.print(f"[yellow]note:[/] the calibration was fitted on texts of at most {cal.max_tokens} "
                               "tokens; longer texts get a less reliable verdict")
@@ -77,6 +78,6 @@ def command(
         err_console.print(f"[yellow]warning:[/] binding {host}: the server is reachable from other machines "
                           "and has no authentication; use --host 127.0.0.1 to keep it local")
     root = root_or_default(runs_dir)
-    app = create_app(runs_dir=root, model=model, limits=limits, calibration=calibration)
+    app = create_app(runs_dir=root, model=model, limits=limits, calibration=cal)
     err_console.print(f"neumo serve: http://{host}:{port}/  (runs: {root}, model: {model}, API docs: /docs)")
     uvicorn.run(app, host=host, port=port, log_level="info")

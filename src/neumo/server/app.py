@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +18,9 @@ from neumo.errors import NeumoError
 from neumo.server.body_limit import BodyLimitMiddleware
 from neumo.server.limits import ApiError, ErrorBody, Limits
 from neumo.server.scorer import Scorer
+
+if TYPE_CHECKING:
+    from neumo.detect.evaluate import Calibration
 
 
 @dataclass
@@ -59,8 +62,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def create_app(runs_dir: Optional[Path] = None, model: str = "smollm2", limits: Optional[Limits] = None,
-               calibration: Optional[Path] = None, scorer: Optional[Scorer] = None) -> FastAPI:
-    """Build the app. Nothing heavy happens here: the scoring model loads on the first detect request."""
+               calibration: Optional[Path | Calibration] = None, scorer: Optional[Scorer] = None) -> FastAPI:
+    """Build the app. Nothing heavy happens here: the scoring model loads on the first detect request.
+    ``calibration`` is a file (read now, so a bad one fails here) or an already loaded calibration."""
     from neumo.runs import default_root
 
     limits = limits or Limits()

@@ -15,10 +15,13 @@ import threading
 import time
 from concurrent.futures import CancelledError, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from neumo.errors import NeumoError
 from neumo.server.limits import ApiError, Limits, limit_error
+
+if TYPE_CHECKING:
+    from neumo.detect.evaluate import Calibration
 
 
 class _Expired(Exception):
@@ -33,17 +36,17 @@ def _default_loader(model: str) -> Callable[[], Any]:
     return load
 
 
-def _default_analyzer(calibration: Optional[Path]) -> Callable[..., Any]:
-    cal_cache: list[Any] = []
+def _default_analyzer(calibration: Optional[Path | Calibration]) -> Callable[..., Any]:
+    """``analyze_text`` with a fixed calibration; a calibration file is read once, here, not per request."""
+    if isinstance(calibration, (str, Path)):
+        from neumo.detect.evaluate import load_calibration
+
+        calibration = load_calibration(calibration)
 
     def analyze(text: str, lm: Any, detectors: Optional[list[str]]):
         from neumo.detect.analyze import analyze_text
 
-        if calibration is not None and not cal_cache:
-            from neumo.detect.evaluate import load_calibration
-
-            cal_cache.append(load_calibration(calibration))
-        return analyze_text(text, lm, detectors=detectors, calibration=cal_cache[0] if cal_cache else None)
+        return analyze_text(text, lm, detectors=detectors, calibration=calibration)
     return analyze
 
 
@@ -56,7 +59,7 @@ def count_tokens(lm: Any, text: str) -> int:
 class Scorer:
     """Lazily loaded model + single-worker queue. ``loader``/``analyzer``/``counter`` are injectable."""
 
-    def __init__(self, model: str, limits: Limits, calibration: Optional[Path] = None,
+    def __init__(self, model: str, limits: Limits, calibration: Optional[Path | Calibration] = None,
                  loader: Optional[Callable[[], Any]] = None,
                  analyzer: Optional[Callable[[str, Any, Optional[list[str]]], Any]] = None,
                  counter: Callable[[Any, str], int] = count_tokens):
