@@ -51,12 +51,6 @@ def load_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def dump_yaml(data: dict[str, Any], path: str | Path) -> None:
-    from neumo.runs.atomic import atomic_write_text
-
-    atomic_write_text(Path(path), yaml.safe_dump(data, sort_keys=False))
-
-
 # ---------------------------------------------------------------- overrides
 
 

@@ -3,6 +3,7 @@ import torch
 
 from neumo.errors import NeumoError
 from neumo.nn import build_model, model_names
+from neumo.nn.base import MEMORY_ROLES
 from neumo.nn.positions import POSITION_KINDS, alibi_slopes, sinusoidal
 
 V = 13
@@ -44,7 +45,7 @@ def test_recurrent_shapes_causality_state_size(kind):
     changed[:, 5:] = (changed[:, 5:] + 3) % V
     assert torch.allclose(out[:, :5], m(changed)[:, :5], atol=1e-6)
     assert m.state_size(100) == 8 * 2 * (2 if kind == "lstm" else 1)
-    assert set(m.memory_spec()) == {"working", "short_term", "long_term"}
+    assert tuple(m.memory_spec()) == MEMORY_ROLES
 
 
 def test_lstm_cell_states_match_torch():

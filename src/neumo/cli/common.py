@@ -23,6 +23,13 @@ def emit_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
+def fmt(x: Any) -> str:
+    """A table cell: floats to 4 significant digits, missing values as '-'."""
+    if x is None:
+        return "-"
+    return f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
 def verdict_style(status: str) -> str:
     return {"holds": "green", "fails": "red", "inconclusive": "yellow", "error": "magenta"}.get(status, "white")
 

@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from neumo.cli.common import JsonFlag, RunsDir, console, emit_json, verdict_style
+from neumo.cli.common import JsonFlag, RunsDir, console, emit_json, fmt, verdict_style
 
 
 def verdict_table(verdicts) -> Table:
@@ -20,16 +20,12 @@ def verdict_table(verdicts) -> Table:
     studies = all_studies()
     for v in verdicts:
         v = v if isinstance(v, dict) else v.model_dump(mode="json")
-        meas = ", ".join(f"{k}={_f(v['measured'].get(k))}" for k in v.get("expected", {}))
+        meas = ", ".join(f"{k}={fmt(v['measured'].get(k))}" for k in v.get("expected", {}))
         exp = ", ".join(f"{k} {e}" for k, e in v.get("expected", {}).items())
         inst = getattr(studies.get(v["study"]), "instrument", "?")
         t.add_row(v["study"], inst, f"[{verdict_style(v['status'])}]{v['status']}[/]", meas or v.get("summary", "")[:80],
                   exp, f"{v.get('elapsed_s', 0):.1f}s")
     return t
-
-
-def _f(x):
-    return f"{x:.4g}" if isinstance(x, float) else str(x)
 
 
 def lab(quick: bool = typer.Option(False, "--quick", help="Run the quick preset of every study."),

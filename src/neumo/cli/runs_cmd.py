@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from neumo.cli.common import JsonFlag, RunsDir, console, emit_json
+from neumo.cli.common import JsonFlag, RunsDir, console, emit_json, fmt
 
 app = typer.Typer(no_args_is_help=True, help="Inspect run folders.")
 
@@ -66,7 +66,6 @@ def final_metrics(run) -> dict:
     for row in rows:  # the last value of every metric logged
         for k, v in row.items():
             if k != "step" and isinstance(v, (int, float)):
-                out.setdefault(k, None)
                 out[k] = v
     return out
 
@@ -87,11 +86,5 @@ def compare(run_ids: List[str], runs_dir: Optional[Path] = RunsDir, json_out: bo
     for r in runs:
         t.add_column(r.id, overflow="fold")
     for k in keys:
-        t.add_row(k, *[_f(finals[r.id].get(k)) for r in runs])
+        t.add_row(k, *[fmt(finals[r.id].get(k)) for r in runs])
     console.print(t)
-
-
-def _f(x):
-    if x is None:
-        return "-"
-    return f"{x:.4g}" if isinstance(x, float) else str(x)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import nn
 
@@ -83,5 +81,3 @@ class GRULM(RecurrentLM):
 class LSTMLM(RecurrentLM):
     cell = "lstm"
 
-
-RecurrentKind = Literal["rnn", "gru", "lstm"]

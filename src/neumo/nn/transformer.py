@@ -12,7 +12,6 @@ import math
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from neumo.nn.base import SequenceModel, check_ids

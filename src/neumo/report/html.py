@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -116,7 +115,3 @@ def write_report(folder: Path, verdicts: list[dict[str, Any]], **kw) -> tuple[Pa
     atomic_write_text(h, doc)
     atomic_write_json(j, obj)
     return h, j
-
-
-def load_report(folder: Path) -> dict[str, Any]:
-    return json.loads((Path(folder) / "report.json").read_text())

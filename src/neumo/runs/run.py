@@ -23,7 +23,6 @@ import os
 import re
 import secrets
 import socket
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -232,12 +231,3 @@ def list_runs(root: str | Path | None = None) -> list[Run]:
         return []
     runs = [Run(d) for d in root.iterdir() if d.is_dir() and (d / "status.json").exists()]
     return sorted(runs, key=lambda r: (r.dir.stat().st_mtime, r.id))
-
-
-def wait_for(predicate, timeout: float = 30.0, every: float = 0.05) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(every)
-    return False

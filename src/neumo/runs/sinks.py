@@ -28,7 +28,7 @@ def _clean(v: Any) -> Any:
 
 
 class JsonlSink:
-    """One JSON object per logged step, flushed and fsynced per line so a kill loses nothing logged."""
+    """One JSON object per logged step, flushed per line: a killed process loses nothing it logged."""
 
     def __init__(self, path: Path):
         self.path = Path(path)

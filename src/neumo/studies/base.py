@@ -14,7 +14,6 @@ with ``@register_study``; it is discovered automatically. A study declares:
 from __future__ import annotations
 
 import operator
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -86,7 +85,6 @@ class StudyContext:
     progress: bool = False
     checkpoint_every: int = 0
     figures: list[str] = field(default_factory=list)
-    started: float = field(default_factory=time.monotonic)
 
     def save_figure(self, name: str, fig) -> Path:
         """Save a matplotlib figure as PNG into the run's artifacts and close it."""

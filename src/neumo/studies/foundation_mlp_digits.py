@@ -43,7 +43,7 @@ class MLPDigits(Study):
         data = load_digits_split(ctx.seed)
         model = build_model("mlp", seed=ctx.seed, in_dim=64, out_dim=10, hidden=cfg.hidden,
                             activation=cfg.activation)
-        w0 = model.net[0].weight.detach().clone()
+        w0 = model.net[0].weight.detach().clone()  # a pure function of the seed, so also right on resume
         opt = make_optimizer(model.parameters(), cfg.train)
 
         def loss_fn(m, batch):
@@ -60,10 +60,6 @@ class MLPDigits(Study):
                           cfg.train.steps, eval_fn=eval_fn, eval_every=cfg.train.eval_every,
                           log_every=cfg.train.log_every, run=ctx.run, checkpoint_every=ctx.checkpoint_every,
                           progress=ctx.progress)
-        if ctx.resume:
-            # the initial weights are a pure function of the seed: rebuild them rather than store them
-            w0 = build_model("mlp", seed=ctx.seed, in_dim=64, out_dim=10, hidden=cfg.hidden,
-                             activation=cfg.activation).net[0].weight.detach().clone()
         trainer.fit(resume=ctx.resume)
         acc = eval_fn(model)["test_acc"]
         w = model.net[0].weight.detach()

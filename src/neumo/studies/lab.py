@@ -22,14 +22,14 @@ from neumo.studies.registry import all_studies, get_study
 from neumo.studies.runner import run_study
 
 
-def _run_one(sid: str, preset: str, seed: int, parent: str, progress: bool = False) -> Verdict:
+def _run_one(sid: str, preset: str, seed: int, parent: str) -> Verdict:
     """Worker entry point: never raises, so one study cannot take the lab down."""
     import torch
 
     torch.set_num_threads(1)
     t0 = time.monotonic()
     try:
-        return run_study(sid, preset=preset, seed=seed, parent=Path(parent), progress=progress)
+        return run_study(sid, preset=preset, seed=seed, parent=Path(parent))
     except Exception as e:  # reported in the verdict table as "error"
         msg = "".join(traceback.format_exception_only(type(e), e)).strip()
         return Verdict(study=sid, claim=all_studies()[sid].claim, status="error", summary=msg, preset=preset,

@@ -8,7 +8,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from neumo.config import deep_merge, validate
+from neumo.config import apply_overrides, deep_merge, validate
 from neumo.errors import NeumoError
 from neumo.runs import Run, find_run
 from neumo.runs.atomic import atomic_write_json
@@ -19,8 +19,6 @@ from neumo.studies.registry import all_studies, get_study
 def resolve_config(study: type[Study], preset: str, overrides: list[str] | None = None,
                    file_doc: dict[str, Any] | None = None):
     """Defaults (= full) <- preset <- config file <- ``--set`` overrides; validated strictly."""
-    from neumo.config import apply_overrides
-
     if preset not in ("quick", "full"):
         raise NeumoError(f"preset must be 'quick' or 'full', got {preset!r}")
     # merge onto the study's own defaults, so a preset that sets one field of a nested section keeps the
@@ -31,7 +29,7 @@ def resolve_config(study: type[Study], preset: str, overrides: list[str] | None 
     return validate(study.Config, data, f"config of study {study.id!r}")
 
 
-def _aggregate(study: type[Study], verdicts: list[Verdict], seeds: list[int]) -> Verdict:
+def _aggregate(verdicts: list[Verdict], seeds: list[int]) -> Verdict:
     if len(verdicts) == 1:
         return verdicts[0]
     statuses = {v.status for v in verdicts}
@@ -95,7 +93,7 @@ def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | No
     except Exception as e:
         run.fail("".join(traceback.format_exception_only(type(e), e)).strip())
         raise
-    verdict = _aggregate(study, verdicts, seeds_list)
+    verdict = _aggregate(verdicts, seeds_list)
     verdict = verdict.model_copy(update={
         "study": study.id, "claim": study.claim, "preset": preset, "seeds": seeds_list,
         "elapsed_s": round(time.monotonic() - t0, 2), "run_dir": str(run.dir)})

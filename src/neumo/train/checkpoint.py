@@ -14,7 +14,6 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from neumo.errors import RunError
 from neumo.runs.atomic import atomic_write_with
 
 _STEP_RE = re.compile(r"^step-(\d+)\.safetensors$")
@@ -93,10 +92,3 @@ def prune_checkpoints(folder: Path, keep: int = 2) -> None:
     found = sorted((int(m.group(1)), p) for p in Path(folder).iterdir() if (m := _STEP_RE.match(p.name)))
     for _, p in found[:-keep]:
         p.unlink(missing_ok=True)
-
-
-def require_checkpoint(folder: Path) -> tuple[int, Path]:
-    got = latest_checkpoint(folder)
-    if got is None:
-        raise RunError(f"no checkpoint in {str(folder)!r}; the run cannot be resumed (start it again)")
-    return got
