@@ -41,6 +41,7 @@ class _OutputOperator(Operator):
         self.params = [p for _, p in named]
         self.n_params = sum(p.numel() for p in self.params)
         self.dtype, self.device = self.params[0].dtype, self.params[0].device
+        self._vjp_closure = None
 
     def _out_at(self, theta: torch.Tensor) -> torch.Tensor:
         sub = dict(zip(self.names, unflatten(theta, self.params)))
@@ -54,13 +55,15 @@ class _OutputOperator(Operator):
         """(f(theta), J v)."""
         return torch.func.jvp(self._out_at, (self._theta(),), (v,))
 
-    def _vjp_fn(self):
-        out, fn = torch.func.vjp(self._out_at, self._theta())
-        return out, lambda u: fn(u)[0]
+    def _vjp(self, u: torch.Tensor) -> torch.Tensor:
+        """J^T u; the vjp closure is built at the first call and reused (the parameters are fixed)."""
+        if self._vjp_closure is None:
+            self._vjp_closure = torch.func.vjp(self._out_at, self._theta())[1]
+        return self._vjp_closure(u)[0]
 
 
-class GaussNewtonOperator(_OutputOperator):
-    """Generalised Gauss-Newton J^T H_L J for ``loss(model(inputs), targets)``."""
+class _LossOperator(_OutputOperator):
+    """An operator on parameter space (size P) of ``loss(model(inputs), targets)``."""
 
     def __init__(self, model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
                  loss: str | Callable = "cross_entropy", params: str | Sequence[str] | None = None,
@@ -68,26 +71,21 @@ class GaussNewtonOperator(_OutputOperator):
         super().__init__(model, inputs, params, eval_mode)
         self.targets, self.loss = targets, output_loss(loss)
         self.size = self.n_params
-        self._vjp = None
+
+
+class GaussNewtonOperator(_LossOperator):
+    """Generalised Gauss-Newton J^T H_L J for ``loss(model(inputs), targets)``."""
 
     def _matvec(self, v):
         out, jv = self._jvp(v)
         hl = torch.func.jvp(torch.func.grad(lambda o: self.loss(o, self.targets)), (out.detach(),), (jv,))[1]
-        if self._vjp is None:
-            self._vjp = self._vjp_fn()[1]
         return self._vjp(hl.clone())  # clone: jvp may hand back an immutable ZeroTensor
 
 
-class EmpiricalFisherOperator(_OutputOperator):
+class EmpiricalFisherOperator(_LossOperator):
     """(1/N) sum_i g_i g_i^T with per-sample gradients from ``vmap(grad)`` (kept as an N x P matrix)."""
 
-    def __init__(self, model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
-                 loss: str | Callable = "cross_entropy", params: str | Sequence[str] | None = None,
-                 eval_mode: bool | None = None):
-        super().__init__(model, inputs, params, eval_mode)
-        self.targets, self.loss = targets, output_loss(loss)
-        self.size = self.n_params
-        self._G: torch.Tensor | None = None
+    _G: torch.Tensor | None = None
 
     def per_sample_gradients(self) -> torch.Tensor:
         """(N, P): the gradient of each sample's loss (the loss evaluated on a batch of one)."""
@@ -116,10 +114,7 @@ class NTKOperator(_OutputOperator):
         with torch.no_grad():
             self.out_shape = self._out_at(self._theta()).shape
         self.size = self.out_shape.numel()
-        self._vjp = None
 
     def _matvec(self, u):
-        if self._vjp is None:
-            self._vjp = self._vjp_fn()[1]
         w = self._vjp(u.reshape(self.out_shape))           # J^T u   (P,)
         return self._jvp(w)[1].reshape(-1)                  # J J^T u (N * C,)
