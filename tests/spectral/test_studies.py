@@ -21,4 +21,4 @@ def test_study_declares_claim_citation_and_presets(study_id):
     cls = get_study(study_id)
     assert cls.instrument == "spectral" and cls.claim and cls.citation
     assert {"quick", "full"} <= set(cls.presets)
-    cls.Config(**{k: v for k, v in cls.presets["quick"].items()})  # quick preset validates
+    cls.Config(**cls.presets["quick"])  # quick preset validates
