@@ -63,10 +63,12 @@ def test_study_list_json_and_run_json(capsys):
     rows = json.loads(out)
     assert code == 0 and "F-mlp-digits" in {r["id"] for r in rows}
     code, out, _ = run_main(["study", "run", "F-mlp-digits", "--set", "train.steps=20", "--set",
-                             "hidden=[16]", "--set", "min_test_acc=0.0", "--json"], capsys)
+                             "hidden=[16]", "--set", "min_test_acc=0.0", "--set", "max_rank_ratio=1000",
+                             "--json"], capsys)
     v = json.loads(out)
-    assert code == 0 and v["study"] == "F-mlp-digits" and v["status"] in ("holds", "fails")
-    assert v["expected"]["test_acc"] == ">= 0"
+    assert code == 0 and v["study"] == "F-mlp-digits" and v["status"] == "holds"  # thresholds set to pass
+    assert v["expected"] == {"test_acc": ">= 0", "stable_rank_ratio_update_over_init": "<= 1000"}
+    assert 0 < v["measured"]["test_acc"] <= 1
     code, out, _ = run_main(["study", "list", "--json"], capsys)
     assert {r["id"]: r["last_verdict"] for r in json.loads(out)}["F-mlp-digits"] == v["status"]
     code, out, _ = run_main(["runs", "list", "--json"], capsys)
