@@ -24,6 +24,7 @@ from neumo.errors import NeumoError, check_choice
 from neumo.seeding import as_generator
 from neumo.spectral.curvature.lanczos import lanczos
 from neumo.spectral.curvature.operators import Operator
+from neumo.spectral.ranks import as_matrix
 
 METHODS = ("exact", "randomized", "lanczos", "auto")
 AUTO_EXACT_MAX_DIM = 512
@@ -40,12 +41,9 @@ class SVDResult:
 def weight_matrix(w: torch.Tensor, policy: str = "out_by_rest") -> torch.Tensor:
     """A parameter as a matrix (or batch of matrices) by the documented reshape policy."""
     check_choice("policy", policy, ("out_by_rest", "per_tap"))
-    w = w.detach()
-    if w.dim() < 2:
-        return w.reshape(1, -1)
     if policy == "per_tap" and w.dim() > 2:
-        return w.reshape(w.shape[0], w.shape[1], -1).permute(2, 0, 1)  # (taps, out, in)
-    return w.reshape(w.shape[0], -1)
+        return w.detach().reshape(w.shape[0], w.shape[1], -1).permute(2, 0, 1)  # (taps, out, in)
+    return as_matrix(w)
 
 
 class GramOperator(Operator):
