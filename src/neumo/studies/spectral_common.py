@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
 from neumo.data.digits import load_digits_split
 from neumo.nn import build_model
+from neumo.train import Trainer, TrainConfig, make_optimizer
 
 
 def cross_entropy(model, batch):
@@ -39,9 +39,7 @@ def digits_mlp(seed: int, hidden: list[int], activation: str = "relu"):
     return build_model("mlp", seed=seed, in_dim=64, out_dim=10, hidden=hidden, activation=activation)
 
 
-def sgd_steps(model, loss_fn, batch_fn, start: int, stop: int, lr: float) -> None:
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
-    for s in range(start, stop):
-        opt.zero_grad(set_to_none=True)
-        loss_fn(model, batch_fn(s)).backward()
-        opt.step()
+def sgd_steps(model, loss_fn, batch_fn, steps: int, lr: float) -> None:
+    """``steps`` steps of plain SGD on ``batch_fn(0), batch_fn(1), ...`` with the shared trainer."""
+    Trainer(model, make_optimizer(model.parameters(), TrainConfig(optimizer="sgd", lr=lr)), loss_fn, batch_fn,
+            steps).fit()

@@ -79,7 +79,7 @@ class GradientSubspace(Study):
         x, y, _ = digits(ctx.seed)
         model = digits_mlp(ctx.seed, cfg.hidden)
         batch_fn = minibatches(x, y, cfg.batch_size, ctx.seed)
-        sgd_steps(model, cross_entropy, batch_fn, 0, cfg.warmup, cfg.lr)
+        sgd_steps(model, cross_entropy, batch_fn, cfg.warmup, cfg.lr)
         op = HessianOperator(model, cross_entropy, (x[: cfg.n_hessian], y[: cfg.n_hessian]))
         res = lanczos(op, k=cfg.k, tol=1e-4, seed=ctx.seed)
         frac, chance = gradient_fraction(op.gradient(), res.eigenvectors), cfg.k / op.size

@@ -54,7 +54,7 @@ class HessianOutliers(Study):
         checks, measured, spectra, rows = [], {}, {}, []
         for loss in cfg.losses:
             model = digits_mlp(ctx.seed, cfg.hidden)
-            sgd_steps(model, LOSSES[loss], minibatches(x, y, cfg.batch_size, ctx.seed), 0, cfg.steps, cfg.lr)
+            sgd_steps(model, LOSSES[loss], minibatches(x, y, cfg.batch_size, ctx.seed), cfg.steps, cfg.lr)
             op = HessianOperator(model, LOSSES[loss], hb)
             res = lanczos(op, k=cfg.k, tol=1e-4, seed=ctx.seed)
             n_out, gap = outliers(res.eigenvalues)
