@@ -44,8 +44,7 @@ class AttentionDilution(Study):
     citation = "Liu et al. (2023) NeurIPS 'Exposing Attention Glitches with Flip-Flop Language Modeling'; " \
                "Chiang & Cholak (2022) ACL"
     Config = AttentionDilutionConfig
-    presets = {"quick": {"train": {"steps": 250, "batch_size": 64, "lr": 3e-3, "eval_every": 50},  # whole
-                         "eval_size": 128}, "full": {}}
+    presets = {"quick": {"train": {"steps": 250, "eval_every": 50}, "eval_size": 128}, "full": {}}
 
     def run(self, cfg: AttentionDilutionConfig, ctx: StudyContext) -> Verdict:
         lengths = [cfg.train_len * f for f in cfg.test_factors]

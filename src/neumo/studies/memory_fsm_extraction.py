@@ -44,8 +44,7 @@ class FSMExtraction(Study):
              "minimisation) is equivalent to the true machine for parity, Z_3 and a random 4-state DFA.")
     citation = "Omlin & Giles (1996) Neural Networks; Weiss, Goldberg & Yahav (2018) ICML"
     Config = FSMExtractionConfig
-    presets = {"quick": {"train": {"steps": 600, "batch_size": 64, "lr": 1e-2, "eval_every": 50},  # whole
-                         "n_strings": 192}, "full": {}}
+    presets = {"quick": {"train": {"steps": 600}, "n_strings": 192}, "full": {}}
 
     def run(self, cfg: FSMExtractionConfig, ctx: StudyContext) -> Verdict:
         rows = []

@@ -45,9 +45,7 @@ class MemoryHelps(Study):
              "or memory tokens raise its out-of-length accuracy.")
     citation = "Nye et al. (2021) 'Show Your Work'; Bulatov et al. (2022) NeurIPS 'Recurrent Memory Transformer'"
     Config = MemoryHelpsConfig
-    presets = {"quick": {"eval_size": 128,
-                         "train": {"steps": 300, "batch_size": 64, "lr": 3e-3, "eval_every": 50}},  # whole
-               "full": {}}
+    presets = {"quick": {"eval_size": 128, "train": {"steps": 300}}, "full": {}}
 
     def run(self, cfg: MemoryHelpsConfig, ctx: StudyContext) -> Verdict:
         L, far = cfg.train_max_len, cfg.factor * cfg.train_max_len

@@ -40,10 +40,7 @@ class ParityExtrapolation(Study):
              "Transformer of similar size stays near chance beyond L with learned or sinusoidal positions.")
     citation = "Deletang et al. (2023) ICLR 'Neural Networks and the Chomsky Hierarchy'; Hahn (2020) TACL"
     Config = ParityExtrapolationConfig
-    presets = {"quick": {"train_max_len": 16,
-                         # nested configs are replaced whole by a preset: repeat every field
-                         "rnn_train": {"steps": 400, "batch_size": 64, "lr": 1e-2, "eval_every": 50},
-                         "transformer_train": {"steps": 200, "batch_size": 64, "lr": 3e-3, "eval_every": 100}},
+    presets = {"quick": {"train_max_len": 16, "rnn_train": {"steps": 400}, "transformer_train": {"steps": 200}},
                "full": {}}
 
     def run(self, cfg: ParityExtrapolationConfig, ctx: StudyContext) -> Verdict:

@@ -53,10 +53,7 @@ class RecallCapacity(Study):
     citation = "Arora et al. (2023) 'Zoology: Measuring and Improving Recall in Efficient Language Models'"
     Config = RecallCapacityConfig
     presets = {"quick": {"n_pairs": [2, 8], "n_keys": 8, "n_values": 8, "hidden_sizes": [16, 64],
-                         # nested configs are replaced whole by a preset: repeat every field
-                         "rnn_train": {"steps": 300, "batch_size": 64, "lr": 1e-2, "eval_every": 50},
-                         "transformer_train": {"steps": 300, "batch_size": 64, "lr": 3e-3, "eval_every": 50},
-                         "eval_size": 256},
+                         "rnn_train": {"steps": 300}, "transformer_train": {"steps": 300}},
                "full": {}}
 
     def run(self, cfg: RecallCapacityConfig, ctx: StudyContext) -> Verdict:
