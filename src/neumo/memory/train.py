@@ -65,13 +65,23 @@ def model_for_task(name: str, task: Task, seed: int, max_len: int, **knobs) -> t
     return build_model(name, seed=seed, vocab_size=task.vocab_size, out_dim=task.n_classes, **knobs)
 
 
+def run_lengths(cfg: MemoryRunConfig, task: Task) -> tuple[list[int], list[int]]:
+    """(training lengths, evaluation lengths) of a run, with their defaults filled in."""
+    train_lengths = cfg.train_lengths or [task.default_length()]
+    return train_lengths, cfg.eval_lengths or [max(train_lengths)]
+
+
+def model_for_run(cfg: MemoryRunConfig, task: Task) -> torch.nn.Module:
+    """The untrained model of a run; learned positions cover its longest training or evaluation sample."""
+    longest = max(_seq_len(task, L) for L in set().union(*run_lengths(cfg, task)))
+    return model_for_task(cfg.model, task, cfg.seed, longest, **cfg.model_knobs)
+
+
 def train_on_task(cfg: MemoryRunConfig, run=None, progress: bool = False,
                   model: torch.nn.Module | None = None) -> MemoryResult:
     task = make_task(cfg.task, **cfg.task_knobs)
-    train_lengths = cfg.train_lengths or [task.default_length()]
-    eval_lengths = cfg.eval_lengths or [max(train_lengths)]
-    longest = max(_seq_len(task, L) for L in [*train_lengths, *eval_lengths])
-    model = model or model_for_task(cfg.model, task, cfg.seed, longest, **cfg.model_knobs)
+    train_lengths, eval_lengths = run_lengths(cfg, task)
+    model = model or model_for_run(cfg, task)
     opt = make_optimizer(model.parameters(), cfg.train)
     bs = cfg.train.batch_size
 

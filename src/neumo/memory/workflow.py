@@ -12,7 +12,7 @@ import pandas as pd
 from neumo.config import apply_overrides, validate
 from neumo.errors import NeumoError
 from neumo.memory.tasks import task_class, task_rng
-from neumo.memory.train import MemoryRunConfig, MemoryResult, model_for_task, train_on_task
+from neumo.memory.train import MemoryRunConfig, MemoryResult, train_on_task
 
 WEIGHTS = "model.safetensors"
 
@@ -59,7 +59,7 @@ def load_run(ref: str | Path, root: str | Path | None = None):
     from safetensors.torch import load_file
 
     from neumo.memory.tasks import make_task
-    from neumo.memory.train import _seq_len
+    from neumo.memory.train import model_for_run
     from neumo.runs import find_run
 
     run = find_run(ref, root)
@@ -71,8 +71,7 @@ def load_run(ref: str | Path, root: str | Path | None = None):
         raise NeumoError(f"run {run.id!r} has no trained weights ({WEIGHTS}); it did not finish - rerun it")
     cfg = validate(MemoryRunConfig, saved, f"saved config of {run.id!r}")
     task = make_task(cfg.task, **cfg.task_knobs)
-    lengths = [*(cfg.train_lengths or [task.default_length()]), *(cfg.eval_lengths or [])]
-    model = model_for_task(cfg.model, task, cfg.seed, max(_seq_len(task, L) for L in lengths), **cfg.model_knobs)
+    model = model_for_run(cfg, task)
     model.load_state_dict(load_file(path))
     return run, cfg, model, task
 
