@@ -7,19 +7,19 @@ from typing import Any
 from neumo.memory.train import MemoryResult
 
 
-def curve_rows(label: str, res: MemoryResult, **extra: Any) -> list[dict[str, Any]]:
+def curve_rows(label: str, res: MemoryResult) -> list[dict[str, Any]]:
     return [{"model": label, "length": L, **m, "state_size": res.model.state_size(L),
-             "n_params": res.model.num_parameters(), "steps": res.steps, **extra} for L, m in res.eval.items()]
+             "n_params": res.model.num_parameters(), "steps": res.steps} for L, m in res.eval.items()]
 
 
 def curve_figure(rows: list[dict[str, Any]], metric: str, *, title: str, xlabel: str = "test length",
-                 x: str = "length", train_max: float | None = None, chance: float | None = None):
+                 train_max: float | None = None, chance: float | None = None):
     from neumo.report.figures import line_plot
 
     series: dict[str, tuple[list, list]] = {}
-    for r in sorted(rows, key=lambda r: r[x]):
+    for r in sorted(rows, key=lambda r: r["length"]):
         xs, ys = series.setdefault(str(r["model"]), ([], []))
-        xs.append(r[x])
+        xs.append(r["length"])
         ys.append(r[metric])
     hl = {}
     if chance is not None:
