@@ -13,7 +13,7 @@ bounded: a batch holds at most ``LOGIT_BUDGET`` logits (B x T x V) and statistic
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -42,7 +42,6 @@ class TokenStats:
     in_top_p: np.ndarray
     top_k: int = TOP_K
     top_p: float = TOP_P
-    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -52,6 +51,12 @@ class TokenStats:
     def mean(self) -> np.ndarray:
         """Expected log-prob under the model at each position (= -entropy)."""
         return -self.entropy
+
+    def tail(self, start: int) -> "TokenStats":
+        """The statistics of tokens ``start`` onwards (e.g. a continuation without its prompt)."""
+        return replace(self, ids=self.ids[start:], pieces=self.pieces[start:], logprob=self.logprob[start:],
+                       rank=self.rank[start:], entropy=self.entropy[start:], var=self.var[start:],
+                       in_top_k=self.in_top_k[start:], in_top_p=self.in_top_p[start:])
 
 
 def plan_windows(length: int, window: int, stride: int) -> list[tuple[int, int, int]]:

@@ -115,7 +115,7 @@ def _style_row(lang, lm, k: int, cfg: LongTailConfig, seed: int) -> dict:
     machine = generate(lm, [list(h[: cfg.prefix_len]) for h in human], cfg.doc_len - cfg.prefix_len,
                        seed=seed + k)
     stats = score_ids(lm, [list(h) for h in human] + machine, batch_size=256)
-    cut = [_tail(s, cfg.prefix_len) for s in stats]
+    cut = [s.tail(cfg.prefix_len) for s in stats]
     labels = [0] * len(human) + [1] * len(machine)
     row = {"style": lang.names[k], "style_index": k, "register": lang.registers[k], "weight": float(lang.weights[k])}
     for name in cfg.detectors:
@@ -131,13 +131,6 @@ def _style_row(lang, lm, k: int, cfg: LongTailConfig, seed: int) -> dict:
     row["kl_per_token"] = float(kl.mean())
     return row
 
-
-def _tail(s, start: int):
-    from dataclasses import replace
-
-    return replace(s, ids=s.ids[start:], pieces=s.pieces[start:], logprob=s.logprob[start:], rank=s.rank[start:],
-                   entropy=s.entropy[start:], var=s.var[start:], in_top_k=s.in_top_k[start:],
-                   in_top_p=s.in_top_p[start:])
 
 
 def _figure(freq, best, kl):

@@ -57,14 +57,14 @@ class Sharpening(Study):
         prefixes = [h[: cfg.prefix_chars] for h in human_ids]
 
         def cont_scores(seqs):
-            stats = score_ids(lm, seqs, batch_size=64)
-            return [compute_scores(_tail(s, cfg.prefix_chars), [cfg.detector])[cfg.detector] for s in stats], stats
+            return [compute_scores(s.tail(cfg.prefix_chars), [cfg.detector])[cfg.detector]
+                    for s in score_ids(lm, seqs, batch_size=64)]
 
-        h_scores, h_stats = cont_scores(human_ids)
+        h_scores = cont_scores(human_ids)
         rows = []
         for T in cfg.temperatures:
             machine = generate(lm, prefixes, cfg.continuation_chars, seed=ctx.seed, temperature=T)
-            m_scores, _ = cont_scores(machine)
+            m_scores = cont_scores(machine)
             rows.append({"temperature": T, "alpha": 1.0 / T,
                          "auroc": auroc(h_scores + m_scores, [0] * len(docs) + [1] * len(docs)),
                          "mean_loglik_machine": float(np.mean(m_scores)),
@@ -72,7 +72,7 @@ class Sharpening(Study):
         unreach = []
         for p in cfg.top_ps:
             st = score_ids(lm, human_ids, batch_size=64, top_p=p)
-            frac = float(np.mean(np.concatenate([~_tail(s, cfg.prefix_chars).in_top_p for s in st])))
+            frac = float(np.mean(np.concatenate([~s.tail(cfg.prefix_chars).in_top_p for s in st])))
             unreach.append({"top_p": p, "human_tokens_outside": frac})
         Ts = np.array([r["temperature"] for r in rows])
         au = np.array([r["auroc"] for r in rows])
@@ -98,13 +98,6 @@ class Sharpening(Study):
         v.tables["top_p"] = unreach
         return v
 
-
-def _tail(s, start: int):
-    from dataclasses import replace
-
-    return replace(s, ids=s.ids[start:], pieces=s.pieces[start:], logprob=s.logprob[start:], rank=s.rank[start:],
-                   entropy=s.entropy[start:], var=s.var[start:], in_top_k=s.in_top_k[start:],
-                   in_top_p=s.in_top_p[start:])
 
 
 def _figure(rows, unreach):
