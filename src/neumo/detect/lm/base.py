@@ -57,3 +57,11 @@ def contiguous_pieces(text: str, starts: list[int]) -> list[str]:
         return []
     bounds = [0] + list(starts[1:]) + [len(text)]
     return [text[bounds[i]: bounds[i + 1]] for i in range(len(starts))]
+
+
+def char_alphabet(texts: list[str], size: int = 96) -> str:
+    """The character alphabet of a character-level scoring model: unknown (``"\\0"``, id 0) + the ``size - 1``
+    most frequent characters of ``texts``, sorted (:class:`neumo.data.text.CharTokenizer`'s rule)."""
+    from neumo.data.text import CharTokenizer
+
+    return CharTokenizer.fit("".join(texts).replace("\0", ""), max_size=size).alphabet

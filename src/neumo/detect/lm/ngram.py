@@ -11,13 +11,12 @@ whole batch is looked up with ``searchsorted`` instead of Python dictionaries.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from neumo.detect.lm.base import CausalLM
+from neumo.detect.lm.base import CausalLM, char_alphabet
 from neumo.errors import NeumoError
 
 
@@ -101,12 +100,11 @@ class NgramLM(CausalLM):
     @classmethod
     def fit(cls, texts: list[str], order: int = 5, discount: float = 0.75, max_alphabet: int = 96,
             name: str = "ngram") -> "NgramLM":
-        if not texts or not any(t for t in texts):
+        if not any(texts):
             raise NeumoError("the n-gram model needs at least one non-empty training text")
         if not 0.0 < discount < 1.0:
             raise NeumoError(f"The 'discount' parameter must lie in (0, 1). Got {discount!r} instead.")
-        common = [c for c, _ in Counter("".join(texts)).most_common(max_alphabet - 1)]
-        alphabet = "\0" + "".join(sorted(c for c in common if c != "\0"))
+        alphabet = char_alphabet(texts, max_alphabet)
         index = {c: i for i, c in enumerate(alphabet)}
         seqs = [np.array([index.get(c, 0) for c in t], np.int64) for t in texts]
         V = len(alphabet) + 1

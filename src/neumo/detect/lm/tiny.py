@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from neumo.data.text import char_lm_batches
-from neumo.detect.lm.base import CausalLM
+from neumo.detect.lm.base import CausalLM, char_alphabet
 from neumo.errors import NeumoError
 from neumo.nn import build_model
 from neumo.train import Trainer, TrainConfig, make_optimizer
@@ -95,10 +95,7 @@ def train_tiny(sequences: list[np.ndarray], n_symbols: int, *, d_model: int = 64
 
 def train_tiny_on_text(texts: list[str], steps: int = 300, seed: int = 0, **kwargs) -> TinyLM:
     """A character-level TinyLM trained on ``texts`` (alphabet: the 95 most frequent characters)."""
-    from collections import Counter
-
-    common = [c for c, _ in Counter("".join(texts)).most_common(95)]
-    symbols = ["\0"] + sorted(c for c in common if c != "\0")
+    symbols = list(char_alphabet(texts))
     index = {c: i for i, c in enumerate(symbols)}
     seqs = [np.array([index.get(c, 0) for c in t], np.int64) for t in texts if t]
     return TinyLM(train_tiny(seqs, len(symbols), steps=steps, seed=seed, **kwargs), symbols)
