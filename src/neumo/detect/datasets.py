@@ -13,11 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from neumo.detect.evaluate import load_labelled, summarize
+from neumo.detect.explain import mechanisms
 from neumo.detect.lm.base import CausalLM
 from neumo.detect.registry import compute_scores, resolve
 from neumo.detect.score import score_texts
 
 FDG_SUBDIR = Path("detect") / "fast-detect-gpt"
+# per-text mechanisms (neumo.detect.explain) averaged over a file's human texts: the calibration's reference
+REFERENCE_MECHANISMS = ("mean_logprob", "frac_outside_top_p", "frac_outside_top_k", "frac_long_tail", "mean_entropy")
 
 
 def default_data_dir() -> Path | None:
@@ -57,10 +60,6 @@ def evaluate_file(lm: CausalLM, path: Path, detectors: list[str] | None = None, 
     y = np.asarray(labels)
     rows = [{"file": Path(path).name, "detector": n, **summarize(scores[n], y, n_boot=n_boot, seed=seed)}
             for n in names]
-    human = [s for s, lab in zip(stats, y) if lab == 0]
-    ref = {"mean_logprob": float(np.mean([np.mean(s.logprob) for s in human])),
-           "frac_outside_top_p": float(np.mean([np.mean(~s.in_top_p) for s in human])),
-           "frac_outside_top_k": float(np.mean([np.mean(~s.in_top_k) for s in human])),
-           "frac_long_tail": float(np.mean([np.mean(s.rank > 1000) for s in human])),
-           "mean_entropy": float(np.mean([np.mean(s.entropy) for s in human]))} if human else {}
+    human = [mechanisms(s) for s, lab in zip(stats, y) if lab == 0]
+    ref = {k: float(np.mean([m[k] for m in human])) for k in REFERENCE_MECHANISMS} if human else {}
     return FileEval(rows, scores, y, ref)
