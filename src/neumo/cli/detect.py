@@ -53,13 +53,15 @@ def score(source: str = typer.Argument("-", help="Text file, .json/.jsonl/.csv o
           json_out: bool = JsonFlag) -> None:
     """Print one verdict line per text with its detector scores."""
     from neumo.detect.analyze import analyze_text
+    from neumo.detect.evaluate import load_calibration
     from neumo.detect.lm import load_lm
     from neumo.detect.registry import resolve
 
     texts = _texts(source, lines)
     resolve(detector)
+    cal = load_calibration(calibration) if calibration else None    # read once, not once per text
     lm = load_lm(model)
-    results = [analyze_text(t, lm, detector, calibration, max_tokens=max_tokens) for t in texts]
+    results = [analyze_text(t, lm, detector, cal, max_tokens=max_tokens) for t in texts]
     if json_out:
         emit_json([r.model_dump(exclude={"tokens"}) for r in results])
         return

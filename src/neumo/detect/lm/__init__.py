@@ -45,13 +45,22 @@ def _tiny_default(corpus: str, steps: int, seed: int):
     return lm
 
 
+@lru_cache(maxsize=1)
+def _smollm2(cache):
+    """Loaded once per process (a study, the lab worker and the tests each ask for it again)."""
+    from neumo.detect.lm.hf import load_smollm2
+
+    return load_smollm2(cache)
+
+
 def load_lm(name: str = "smollm2", **kwargs) -> CausalLM:
     """A scoring model by name. A missing model raises ``MissingDependencyError`` with an install hint.
 
     - ``ngram``: ``corpus="lee_background"``, ``order=5``, ``discount=0.75`` (cached per process);
     - ``tiny``: ``path=`` a folder written by ``TinyLM.save``, or ``corpus``, ``steps=300``, ``seed=0`` (trained
       once, then read from ``$NEUMO_CACHE``);
-    - ``smollm2``: ``cache=`` the conversion folder (default ``$NEUMO_CACHE/smollm2-135m-instruct``);
+    - ``smollm2``: ``cache=`` the conversion folder (default ``$NEUMO_CACHE/smollm2-135m-instruct``; loaded once
+      per process);
     - ``hf:<folder>``: ``bos_token=`` the start token to prepend (default: the tokenizer's BOS).
     """
     allowed = {"ngram": {"corpus", "order", "discount"}, "tiny": {"path", "corpus", "steps", "seed"},
@@ -70,9 +79,7 @@ def load_lm(name: str = "smollm2", **kwargs) -> CausalLM:
         return _tiny_default(kwargs.get("corpus", "lee_background"), int(kwargs.get("steps", 300)),
                              int(kwargs.get("seed", 0)))
     if name == "smollm2":
-        from neumo.detect.lm.hf import load_smollm2
-
-        return load_smollm2(**kwargs)
+        return _smollm2(kwargs.get("cache"))
     if name.startswith("hf:") and len(name) > 3:
         from neumo.detect.lm.hf import load_hf
 
