@@ -20,12 +20,6 @@ def centred(logp: torch.Tensor) -> torch.Tensor:
     return logp - logp.mean(dim=-1, keepdim=True)
 
 
-def random_targets(n_contexts: int, vocab: int, scale: float, seed: int) -> torch.Tensor:
-    """Log-probabilities (n, v) of full-rank random distributions (Gaussian logits, temperature 1/scale)."""
-    g = make_generator(seed, "bottleneck-targets")
-    return torch.log_softmax(scale * torch.randn(n_contexts, vocab, generator=g, dtype=torch.float64), -1)
-
-
 def mos_targets(n_contexts: int, vocab: int, d: int, n_mix: int, scale: float, seed: int) -> torch.Tensor:
     """Log-probabilities (n, v) drawn from a random mixture of softmaxes with hidden size d: high rank
     (the log of a mixture is not linear in h) yet exactly representable by a MoS of the same d."""

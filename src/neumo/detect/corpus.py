@@ -122,7 +122,3 @@ class HierarchicalLanguage:
         p = self.next_token_probs(ids)
         n, T = ids.shape
         return np.log(p[np.arange(n)[:, None], np.arange(T)[None], ids]).sum(1)
-
-    def token_share(self) -> dict[str, float]:
-        """Share of all text by style (documents have equal length, so it equals the weights)."""
-        return {name: float(w) for name, w in zip(self.names, self.weights)}

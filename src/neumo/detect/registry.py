@@ -14,14 +14,7 @@ _DETECTORS: dict[str, Detector] = {
     "likelihood": d.likelihood, "logrank": d.logrank, "entropy": d.entropy, "gltr": d.gltr,
     "lrr": d.lrr, "fast_detectgpt": d.fast_detectgpt,
 }
-DEFAULT_DETECTOR = "fast_detectgpt"
 TWO_MODEL = ("binoculars",)   # need an observer and a performer: see neumo.detect.binoculars
-
-
-def register_detector(name: str, fn: Detector) -> None:
-    if name in _DETECTORS and _DETECTORS[name] is not fn:
-        raise ValueError(f"detector {name!r} is already registered")
-    _DETECTORS[name] = fn
 
 
 def detector_names() -> list[str]:

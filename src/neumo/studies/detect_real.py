@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from neumo.config import StrictModel
 from neumo.studies.base import Study, StudyContext, Verdict, check, judge
 from neumo.studies.registry import register_study

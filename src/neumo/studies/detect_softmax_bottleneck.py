@@ -49,8 +49,7 @@ class SoftmaxBottleneck(Study):
                "full": {}}
 
     def run(self, cfg: BottleneckConfig, ctx: StudyContext) -> Verdict:
-        from neumo.detect.bottleneck import (centred, fit_softmax, mos_targets, parallelogram_defect,
-                                             parallelogram_violations)
+        from neumo.detect.bottleneck import centred, fit_softmax, mos_targets, parallelogram_violations
         from neumo.spectral.ranks import energy_rank, stable_rank
 
         d = cfg.d_model
@@ -80,7 +79,7 @@ class SoftmaxBottleneck(Study):
                     "rank_centred_target": r_target, "kl_softmax": kl_soft, "kl_mos": kl_mos,
                     "parallelogram_violations_control": viol_ctrl}
         if cfg.smollm2_embeddings:
-            measured.update(_smollm2_parallelograms(ctx.seed, parallelogram_defect, parallelogram_violations))
+            measured.update(_smollm2_parallelograms(ctx.seed))
         ctx.save_figure("logprob_spectra", _figure(s_tiny_c, s_ngram_c, d))
         checks = [check("rank_logprob_tiny_minus_d_plus_1", r_tiny - (d + 1), "<=", 0),
                   check("kl_softmax_floor", kl_soft, ">=", cfg.min_softmax_floor),
@@ -118,7 +117,9 @@ def _context_logprobs(cfg: BottleneckConfig, seed: int):
     return rows_t, rows_n, tiny.vocab_size
 
 
-def _smollm2_parallelograms(seed, defect, violations) -> dict:
+def _smollm2_parallelograms(seed: int) -> dict:
+    from neumo.detect.bottleneck import parallelogram_defect as defect
+    from neumo.detect.bottleneck import parallelogram_violations as violations
     from neumo.detect.lm import load_lm
     from neumo.errors import NeumoError
 
