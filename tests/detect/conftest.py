@@ -1,4 +1,4 @@
-"""Fixtures for detect tests: a toy CausalLM with known logits, and the shipped n-gram model."""
+"""Fixtures for detect tests: a toy CausalLM with known logits, the shipped n-gram model, the CLI."""
 
 from __future__ import annotations
 
@@ -40,3 +40,17 @@ def ngram_lm():
     from neumo.detect.lm import load_lm
 
     return load_lm("ngram")
+
+
+@pytest.fixture
+def cli(capsys):
+    """``cli(argv) -> (exit code, stdout, stderr)`` of ``neumo <argv>``."""
+    from neumo.cli.main import main
+
+    def run(argv):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        out = capsys.readouterr()
+        return e.value.code, out.out, out.err
+
+    return run

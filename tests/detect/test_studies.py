@@ -39,12 +39,17 @@ def test_detect_real_without_data_is_inconclusive(tmp_path):
 
 
 def test_detect_real_pipeline_with_ngram(shared_data):
-    v = _run("S-detect-real", overrides=[f"data_dir={shared_data}", "model=ngram", "n_pairs=8", "max_tokens=64",
+    # n-gram tokens are characters and each human/machine pair shares its first 70-104 characters (the
+    # prompt), so the texts must be cut well past that: at 64 characters every AUROC was exactly 0.5
+    v = _run("S-detect-real", overrides=[f"data_dir={shared_data}", "model=ngram", "n_pairs=8", "max_tokens=400",
                                          "n_boot=20"])
-    assert v.status in ("holds", "fails")
+    assert v.status == "fails", v.summary                   # a character 5-gram of news text is near chance
     rows = v.tables["detectors"]
-    assert len(rows) == 3 * 6 and all(0.0 <= r["auroc"] <= 1.0 for r in rows)
-    assert {r["dataset"] for r in rows} == {"xsum", "writing", "squad"}
+    assert len(rows) == 3 * 6 and {r["dataset"] for r in rows} == {"xsum", "writing", "squad"}
+    auroc = {(r["dataset"], r["detector"]): r["auroc"] for r in rows}
+    assert auroc["xsum", "lrr"] == pytest.approx(0.6094, abs=1e-4)     # measured: deterministic, no sampling
+    assert auroc["writing", "fast_detectgpt"] == pytest.approx(0.3281, abs=1e-4)
+    assert v.measured["auroc_logrank_writing"] == pytest.approx(0.4219, abs=1e-4)
 
 
 @pytest.mark.slow
@@ -76,21 +81,19 @@ def test_long_tail_bands_partition_the_text():
     assert b[0]["mean_auroc_best"] == pytest.approx(0.95)
 
 
-def test_cli_eval_reproduces_the_study_table(shared_data, capsys):
+def test_cli_eval_reproduces_the_study_table(shared_data, cli):
     import json
 
-    from neumo.cli.main import main
-
-    v = _run("S-detect-real", overrides=[f"data_dir={shared_data}", "model=ngram", "n_pairs=6", "max_tokens=48",
+    v = _run("S-detect-real", overrides=[f"data_dir={shared_data}", "model=ngram", "n_pairs=6", "max_tokens=300",
                                          "n_boot=30"])
     files = [str(shared_data / f"detect/fast-detect-gpt/{d}_gpt-neo-2.7B.raw_data.json")
              for d in ("xsum", "writing", "squad")]
-    with pytest.raises(SystemExit):
-        main(["detect", "eval", *files, "-m", "ngram", "--limit", "6", "--max-tokens", "48", "--n-boot", "30",
-              "--json"])
-    cli = json.loads(capsys.readouterr().out)
-    assert len(cli) == len(v.tables["detectors"])
-    for a, b in zip(cli, v.tables["detectors"]):
+    code, out, _ = cli(["detect", "eval", *files, "-m", "ngram", "--limit", "6", "--max-tokens", "300",
+                        "--n-boot", "30", "--json"])
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == len(v.tables["detectors"])
+    assert len({r["auroc"] for r in rows}) > 1                 # texts cut past the shared prompt differ
+    for a, b in zip(rows, v.tables["detectors"]):
         assert a["detector"] == b["detector"]
         for k in ("auroc", "auroc_lo", "auroc_hi", "tpr_at_1fpr"):
             assert a[k] == pytest.approx(b[k], abs=1e-4)          # the study table rounds to 4 decimals
