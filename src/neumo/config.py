@@ -124,26 +124,15 @@ _KINDS: dict[str, Callable[[], type[StrictModel]]] = {}
 
 
 def register_kind(name: str, schema: Callable[[], type[StrictModel]]) -> None:
-    """Register a config kind (a name and a callable returning its pydantic model)."""
+    """Register a config kind (a name and a callable returning its pydantic model).
+
+    The catalogue of every kind neumo ships (studies included) is :func:`neumo.catalog.kinds`.
+    """
     _KINDS[name] = schema
 
 
-# Modules that register config kinds at import (imported lazily, the first time kinds are listed).
-_KIND_PROVIDERS = ("neumo.memory.bench.sweep",)
-
-
-def kinds() -> dict[str, Callable[[], type[StrictModel]]]:
-    import importlib
-
-    from neumo.studies.registry import all_studies
-
-    for mod in _KIND_PROVIDERS:
-        importlib.import_module(mod)
-
-    out = dict(_KINDS)
-    for sid, study in all_studies().items():
-        out.setdefault(f"study:{sid}", lambda s=study: s.Config)
-    return out
+def registered_kinds() -> dict[str, Callable[[], type[StrictModel]]]:
+    return dict(_KINDS)
 
 
 def split_kind(doc: dict[str, Any], source: str) -> tuple[str, dict[str, Any]]:
@@ -156,19 +145,6 @@ def split_kind(doc: dict[str, Any], source: str) -> tuple[str, dict[str, Any]]:
         raise ConfigError(f"{source}: say what it configures with a top-level 'kind:' (or 'study: ID')",
                           [("kind", "missing")])
     return kind, body
-
-
-def validate_document(doc: dict[str, Any], source: str = "config") -> tuple[str, StrictModel]:
-    kind, body = split_kind(doc, source)
-    known = kinds()
-    if kind not in known:
-        raise ConfigError(f"{source}: unknown kind {kind!r}; known kinds: {', '.join(sorted(known))}",
-                          [("kind", f"unknown kind {kind!r}")])
-    return kind, validate(known[kind](), body, source)
-
-
-def validate_file(path: str | Path) -> tuple[str, StrictModel]:
-    return validate_document(load_file(path), str(path))
 
 
 def shipped_configs() -> list[Path]:

@@ -1,7 +1,7 @@
 import pytest
 
-from neumo.config import (StrictModel, apply_overrides, load_file, shipped_configs, validate,
-                          validate_file)
+from neumo.catalog import validate_file
+from neumo.config import StrictModel, apply_overrides, load_file, shipped_configs, validate
 from neumo.errors import ConfigError, NeumoError
 
 

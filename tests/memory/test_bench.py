@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from neumo.config import validate_document
+from neumo.catalog import validate_document
 from neumo.errors import NeumoError
 from neumo.memory.bench import SweepConfig, expand, mean_ci, run_sweep, summarize
 

@@ -15,7 +15,7 @@ app = typer.Typer(no_args_is_help=True, help="Validate and inspect config files.
 @app.command("validate")
 def validate(files: List[Path], json_out: bool = JsonFlag) -> None:
     """Validate config files; every error is reported with its path. Exit 2 if any file is invalid."""
-    from neumo.config import validate_file
+    from neumo.catalog import validate_file
     from neumo.errors import ConfigError, NeumoError
 
     results, bad = [], 0
@@ -47,7 +47,7 @@ def validate(files: List[Path], json_out: bool = JsonFlag) -> None:
 @app.command("kinds")
 def kinds_(json_out: bool = JsonFlag) -> None:
     """List the config kinds a file can declare with 'kind:'."""
-    from neumo.config import kinds
+    from neumo.catalog import kinds
 
     names = sorted(kinds())
     if json_out:
