@@ -8,30 +8,30 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from neumo.cli.common import JsonFlag, RunsDir, console, emit_json, fmt, verdict_style
+from neumo.cli.common import JsonFlag, RunsDir, console, emit_json, verdict_style
 
 
 def verdict_table(verdicts) -> Table:
-    t = Table(title="neumo verdicts", show_lines=False)
-    for col in ("study", "instrument", "verdict", "measured", "expected", "time"):
-        t.add_column(col, overflow="fold")
-    from neumo.studies import all_studies
+    """id, verdict, one key number with its interval, time: fits an 80-column terminal."""
+    from neumo.report.verdicts import key_number
 
-    studies = all_studies()
+    t = Table(title="neumo verdicts", show_lines=False, box=None, pad_edge=False)
+    t.add_column("study", no_wrap=True, max_width=24)
+    t.add_column("verdict", no_wrap=True)
+    t.add_column("key number [95% interval]", no_wrap=True, max_width=38)
+    t.add_column("time", justify="right", no_wrap=True)
     for v in verdicts:
         v = v if isinstance(v, dict) else v.model_dump(mode="json")
-        meas = ", ".join(f"{k}={fmt(v['measured'].get(k))}" for k in v.get("expected", {}))
-        exp = ", ".join(f"{k} {e}" for k, e in v.get("expected", {}).items())
-        inst = getattr(studies.get(v["study"]), "instrument", "?")
-        t.add_row(v["study"], inst, f"[{verdict_style(v['status'])}]{v['status']}[/]", meas or v.get("summary", "")[:80],
-                  exp, f"{v.get('elapsed_s', 0):.1f}s")
+        t.add_row(v["study"], f"[{verdict_style(v['status'])}]{v['status']}[/]", key_number(v, 38),
+                  f"{v.get('elapsed_s', 0):.0f}s")
     return t
 
 
 def lab(quick: bool = typer.Option(False, "--quick", help="Run the quick preset of every study."),
         study: Optional[List[str]] = typer.Option(None, "--study", "-s", help="Only these study ids."),
         instrument: Optional[str] = typer.Option(None, "--instrument", help="Only studies of this instrument."),
-        seed: int = typer.Option(0, "--seed"),
+        seed: int = typer.Option(0, "--seed", help="First seed (seeds are seed, seed+1, ...)."),
+        seeds: Optional[int] = typer.Option(None, "--seeds", help="Seeds per study (default 3 quick, 5 full)."),
         jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Studies run in parallel (default: 2 or #cores)."),
         runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None:
     """Run every registered study (quick or full preset) and write report.html + report.json."""
@@ -42,7 +42,7 @@ def lab(quick: bool = typer.Option(False, "--quick", help="Run the quick preset 
             console.print(f"[{verdict_style(v.status)}]{v.status:>12}[/]  {v.study}  ({v.elapsed_s:.1f}s)")
 
     lab_run, verdicts, html_path, json_path = run_lab(quick=quick, only=study, instrument=instrument,
-                                                      root=runs_dir, seed=seed, jobs=jobs,
+                                                      root=runs_dir, seed=seed, seeds=seeds, jobs=jobs,
                                                       on_verdict=on_verdict)
     if json_out:
         emit_json({"run": str(lab_run.dir), "report_html": str(html_path), "report_json": str(json_path),

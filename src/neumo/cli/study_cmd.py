@@ -38,7 +38,8 @@ def list_(runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None
 @app.command("run")
 def run(study_id: Optional[str] = typer.Argument(None, help="Study id (see 'neumo study list')."),
         full: bool = typer.Option(False, "--full", help="Run the full preset instead of the quick one."),
-        seeds: int = typer.Option(1, "--seeds", help="Number of seeds (seed, seed+1, ...)."),
+        seeds: Optional[int] = typer.Option(None, "--seeds",
+                                            help="Number of seeds seed, seed+1, ... (default 3 quick, 5 full)."),
         seed: int = typer.Option(0, "--seed"),
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML/TOML config for the study."),
         set_: Optional[List[str]] = typer.Option(None, "--set", help="Override, e.g. train.lr=0.01 (repeatable)."),
@@ -66,9 +67,15 @@ def run(study_id: Optional[str] = typer.Argument(None, help="Study id (see 'neum
         emit_json(v.model_dump(mode="json"))
         return
     from neumo.cli.lab_cmd import verdict_table
+    from neumo.report.verdicts import decision, expected, interval
 
     console.print(verdict_table([v]))
-    console.print(v.summary)
+    console.print(f"{v.status}: {v.reason}")
+    for c in v.checks:
+        console.print(f"  {c.name}: {interval(c.model_dump())} {expected(c.model_dump())} -> {decision(c.model_dump())}"
+                      + (f"; null {c.null_mean:.3g}" if c.null_mean is not None else ""))
+    if v.summary:
+        console.print(v.summary)
     console.print(f"run: {v.run_dir}")
 
 
@@ -79,7 +86,8 @@ def show(study_id: str, json_out: bool = JsonFlag) -> None:
 
     s = get_study(study_id)
     info = {"id": s.id, "instrument": s.instrument, "claim": s.claim, "citation": s.citation,
-            "presets": s.presets, "defaults": s.Config().model_dump(mode="json"), "doc": (s.__doc__ or "").strip()}
+            "presets": s.presets, "nulls": s.nulls, "replication": s.replication,
+            "thresholds": s.Config.model_fields["thresholds"].annotation.justifications(), "defaults": s.Config().model_dump(mode="json"), "doc": (s.__doc__ or "").strip()}
     if json_out:
         emit_json(info)
         return

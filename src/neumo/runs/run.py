@@ -82,7 +82,13 @@ class Run:
                kind: str = "run", sinks: tuple[str, ...] = (), parent: Path | None = None) -> "Run":
         root = Path(parent) if parent is not None else Path(root) if root is not None else default_root()
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = root / f"{safe_name(name)}-{stamp}-{secrets.token_hex(3)}"
+        return cls.create_at(root / f"{safe_name(name)}-{stamp}-{secrets.token_hex(3)}", name, config, kind, sinks)
+
+    @classmethod
+    def create_at(cls, path: Path, name: str, config: dict[str, Any], kind: str = "run",
+                  sinks: tuple[str, ...] = ()) -> "Run":
+        """Create a run folder at exactly ``path`` (which must not exist), e.g. one seed of a study."""
+        path = Path(path)
         path.mkdir(parents=True, exist_ok=False)
         for sub in ("artifacts", "tables", "checkpoints"):
             (path / sub).mkdir()

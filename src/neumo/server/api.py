@@ -102,6 +102,14 @@ def _study_run(run_dir: str, root: Path) -> Optional[str]:
     return rel.parts[0] if rel.parts else None
 
 
+def _str(x: Any) -> str:
+    return x if isinstance(x, str) else ""
+
+
+def _dicts(x: Any) -> list[dict[str, Any]]:
+    return [d for d in x if isinstance(d, dict)] if isinstance(x, list) else []
+
+
 @router.get("/api/studies", response_model=list[StudyRow], tags=["studies"])
 def studies(request: Request) -> list[StudyRow]:
     """Every registered study with its newest verdict in the runs dir (null when never run)."""
@@ -117,7 +125,11 @@ def studies(request: Request) -> list[StudyRow]:
         report = f"/runs/{rid}/report.html" if rid and (root / rid / "report.html").is_file() else None
         rows.append(StudyRow(id=sid, instrument=cls.instrument, claim=cls.claim,
                              citation=getattr(cls, "citation", "") or "", verdict=v.get("status"),
-                             summary=v.get("summary", ""), measured=v.get("measured", {}),
-                             expected=v.get("expected", {}), preset=v.get("preset"),
+                             reason=_str(v.get("reason")), summary=_str(v.get("summary")),
+                             checks=_dicts(v.get("checks")), preconditions=_dicts(v.get("preconditions")),
+                             seeds=[s for s in v.get("seeds", []) if isinstance(s, int)]
+                             if isinstance(v.get("seeds"), list) else [],
+                             measured=v.get("measured", {}) if isinstance(v.get("measured"), dict) else {},
+                             preset=v.get("preset"),
                              elapsed_s=v.get("elapsed_s"), run_id=rid, report_url=report))
     return rows

@@ -59,9 +59,14 @@ class StudyRow(BaseModel):
     claim: str
     citation: str = ""
     verdict: Optional[str] = Field(None, description="holds | fails | inconclusive | error; null if never run")
+    reason: str = Field("", description="the verdict's reason in words")
     summary: str = ""
+    checks: list[dict[str, Any]] = Field(default_factory=list,
+                                         description="name, op, threshold, per_seed, mean, ci_low, ci_high, "
+                                                     "null_mean, passed (see neumo.studies.base.CheckResult)")
+    preconditions: list[dict[str, Any]] = Field(default_factory=list)
+    seeds: list[int] = Field(default_factory=list)
     measured: dict[str, Any] = Field(default_factory=dict)
-    expected: dict[str, str] = Field(default_factory=dict)
     preset: Optional[str] = None
     elapsed_s: Optional[float] = None
     run_id: Optional[str] = Field(None, description="top-level run under the runs dir that holds the verdict")

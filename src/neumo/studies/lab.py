@@ -19,21 +19,21 @@ from neumo.report.html import write_report
 from neumo.runs import Run
 from neumo.studies.base import Verdict
 from neumo.studies.registry import all_studies, get_study
-from neumo.studies.runner import run_study
+from neumo.studies.runner import check_seeds, default_seeds, run_study
 
 
-def _run_one(sid: str, preset: str, seed: int, parent: str) -> Verdict:
+def _run_one(sid: str, preset: str, seed: int, seeds: int, parent: str) -> Verdict:
     """Worker entry point: never raises, so one study cannot take the lab down."""
     import torch
 
     torch.set_num_threads(1)
     t0 = time.monotonic()
     try:
-        return run_study(sid, preset=preset, seed=seed, parent=Path(parent))
+        return run_study(sid, preset=preset, seed=seed, seeds=seeds, parent=Path(parent))
     except Exception as e:  # reported in the verdict table as "error"
         msg = "".join(traceback.format_exception_only(type(e), e)).strip()
         return Verdict(study=sid, claim=all_studies()[sid].claim, status="error", summary=msg, preset=preset,
-                       seeds=[seed], elapsed_s=round(time.monotonic() - t0, 2))
+                       reason=msg, seeds=list(range(seed, seed + seeds)), elapsed_s=round(time.monotonic() - t0, 2))
 
 
 def default_jobs() -> int:
@@ -41,7 +41,7 @@ def default_jobs() -> int:
 
 
 def run_lab(*, quick: bool = True, only: list[str] | None = None, instrument: str | None = None,
-            root: str | Path | None = None, seed: int = 0, jobs: int | None = None,
+            root: str | Path | None = None, seed: int = 0, seeds: int | None = None, jobs: int | None = None,
             on_verdict: Callable[[Verdict], None] | None = None):
     """Run the selected studies and write ``report.html`` / ``report.json`` into a new lab run."""
     preset = "quick" if quick else "full"
@@ -52,10 +52,12 @@ def run_lab(*, quick: bool = True, only: list[str] | None = None, instrument: st
         ids = [s for s in ids if all_studies()[s].instrument == instrument]
     if not ids:
         raise NeumoError("no study selected; see 'neumo study list'")
+    seeds = check_seeds(default_seeds(preset) if seeds is None else seeds)
     jobs = default_jobs() if jobs is None else int(jobs)
     if jobs < 1:
         raise NeumoError(f"--jobs must be >= 1, got {jobs}")
-    lab = Run.create("lab", {"kind": "lab", "preset": preset, "studies": ids, "seed": seed, "jobs": jobs},
+    lab = Run.create("lab", {"kind": "lab", "preset": preset, "studies": ids, "seed": seed, "seeds": seeds,
+                                "jobs": jobs},
                      root=root, kind="lab")
     parent = str(lab.dir / "studies")
     t0 = time.monotonic()
@@ -69,17 +71,17 @@ def run_lab(*, quick: bool = True, only: list[str] | None = None, instrument: st
 
     if jobs == 1 or len(ids) == 1:
         for sid in ids:
-            record(_run_one(sid, preset, seed, parent))
+            record(_run_one(sid, preset, seed, seeds, parent))
     else:
         with ProcessPoolExecutor(max_workers=min(jobs, len(ids)), mp_context=get_context("spawn")) as pool:
             # longest first, so a long study overlaps with the short ones instead of running last
             order = sorted(ids, key=lambda s: -all_studies()[s].quick_cost_s)
-            futures = [pool.submit(_run_one, sid, preset, seed, parent) for sid in order]
+            futures = [pool.submit(_run_one, sid, preset, seed, seeds, parent) for sid in order]
             for f in as_completed(futures):
                 record(f.result())
     verdicts = [done[sid] for sid in ids]
     html_path, json_path = write_report(lab.dir, [v.model_dump(mode="json") for v in verdicts],
-                                        meta={"preset": preset, "seed": seed, "lab_run": lab.id, "jobs": jobs,
+                                        meta={"preset": preset, "seed": seed, "seeds": seeds, "lab_run": lab.id, "jobs": jobs,
                                               "elapsed_s": round(time.monotonic() - t0, 1)})
     lab.finish({s: sum(v.status == s for v in verdicts) for s in ("holds", "fails", "inconclusive", "error")})
     return lab, verdicts, html_path, json_path

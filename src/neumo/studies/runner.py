@@ -1,8 +1,22 @@
-"""Run a registered study (one or several seeds) into a run folder and write its ``verdict.json``."""
+"""Run a registered study over seeds and null arms into a run folder and write its ``verdict.json``.
+
+Layout of a study run::
+
+    study-<id>-<stamp>-<hex>/
+        config.yaml              {study, preset, seed, seeds, checkpoint_every, config}
+        artifacts/               figures of the first seed's treatment
+        units/seed<k>-<arm>/     one run folder per (seed, arm): metrics, checkpoints, tables,
+                                 and measurement.json once the unit is complete
+        verdict.json
+
+``--resume`` keeps every complete unit, continues the interrupted one (from its checkpoint when the
+study checkpoints, from scratch otherwise) and runs the rest; no unit's metrics are shared or lost.
+"""
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import traceback
 from pathlib import Path
@@ -12,8 +26,11 @@ from neumo.config import apply_overrides, deep_merge, validate
 from neumo.errors import NeumoError
 from neumo.runs import Run, find_run
 from neumo.runs.atomic import atomic_write_json
-from neumo.studies.base import Study, StudyContext, Verdict
+from neumo.studies.base import DEFAULT_SEEDS, TREATMENT, Measurement, Study, StudyContext, Verdict
+from neumo.studies.judge import judge_units
 from neumo.studies.registry import all_studies, get_study
+
+MAX_SEEDS = 100
 
 
 def resolve_config(study: type[Study], preset: str, overrides: list[str] | None = None,
@@ -29,61 +46,107 @@ def resolve_config(study: type[Study], preset: str, overrides: list[str] | None 
     return validate(study.Config, data, f"config of study {study.id!r}")
 
 
-def _aggregate(verdicts: list[Verdict], seeds: list[int]) -> Verdict:
-    if len(verdicts) == 1:
-        return verdicts[0]
-    statuses = {v.status for v in verdicts}
-    status = statuses.pop() if len(statuses) == 1 else "inconclusive"
-    measured: dict[str, Any] = {}
-    for k in verdicts[0].measured:
-        vals = [v.measured.get(k) for v in verdicts]
-        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
-            measured[k] = sum(vals) / len(vals)
-            measured[f"{k}/per_seed"] = vals
-    base = verdicts[0]
-    summary = f"{len(verdicts)} seeds: " + ", ".join(v.status for v in verdicts) + ". " + base.summary
-    return base.model_copy(update={"status": status, "measured": measured, "summary": summary,
-                                   "seeds": seeds, "figures": base.figures})
+def default_seeds(preset: str) -> int:
+    return DEFAULT_SEEDS.get(preset, 3)
+
+
+def check_seeds(seeds: int) -> int:
+    seeds = int(seeds)
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise NeumoError(f"--seeds must be between 1 and {MAX_SEEDS}, got {seeds}")
+    return seeds
+
+
+def arms_of(study: type[Study]) -> list[str]:
+    return [TREATMENT, *study.nulls]
+
+
+def _unit_dir(run: Run, seed: int, arm: str) -> Path:
+    return run.dir / "units" / f"seed{seed}-{arm}"
+
+
+def _run_unit(study: Study, cfg, run: Run, seed: int, arm: str, *, preset: str, progress: bool,
+              checkpoint_every: int, resume: bool, keep_figures: bool, figures: list[str]) -> Measurement:
+    udir = _unit_dir(run, seed, arm)
+    done = udir / "measurement.json"
+    if done.is_file():
+        return Measurement.from_json(json.loads(done.read_text(encoding="utf-8")))
+    cont = False
+    if udir.exists():
+        if resume and type(study).supports_checkpoints:
+            unit, cont = Run.open(udir), True
+        else:  # a unit that cannot continue starts again from nothing
+            shutil.rmtree(udir)
+    if not cont:
+        unit = Run.create_at(udir, f"{study.id}-seed{seed}-{arm}", {"seed": seed, "arm": arm}, kind="unit")
+    ctx = StudyContext(run=unit, seed=seed, arm=arm, preset=preset, resume=cont, progress=progress,
+                       checkpoint_every=checkpoint_every, study_dir=run.dir, keep_figures=keep_figures)
+    m = study.measure(cfg, ctx)
+    figures.extend(f for f in ctx.figures if f not in figures)
+    atomic_write_json(done, m.to_json())
+    unit.finish({k: v for k, v in m.values.items() if isinstance(v, (int, float))})
+    return m
 
 
 def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | None = None,
-              file_doc: dict[str, Any] | None = None, seeds: int = 1, seed: int = 0,
+              file_doc: dict[str, Any] | None = None, seeds: int | None = None, seed: int = 0,
               root: str | Path | None = None, parent: Path | None = None, resume: str | None = None,
               progress: bool = False, checkpoint_every: int | None = None) -> Verdict:
-    """Run ``study_id``; returns its verdict and writes ``verdict.json`` in the run folder.
+    """Run ``study_id`` over ``seeds`` seeds (default: 3 quick, 5 full) and its nulls; returns the verdict
+    and writes ``verdict.json`` in the run folder.
 
-    With ``resume`` (a run folder or id), the study continues that run from its last checkpoint with the
-    config saved in it; nothing logged before that checkpoint is repeated.
+    With ``resume`` (a run folder or id) the run continues with the config saved in it.
     """
     if resume is not None:
+        if overrides or file_doc or seeds is not None or checkpoint_every:
+            raise NeumoError("--resume continues a run with its saved config; drop --set/--config/--seeds/"
+                             "--checkpoint-every (or start a new run with them)")
         run = find_run(resume, root)
         saved = run.config
-        if "study" not in saved:
+        if not isinstance(saved, dict) or "study" not in saved:
             raise NeumoError(f"run {run.id!r} is not a study run; it cannot be resumed with 'study run'")
-        study = get_study(saved["study"])
-        cfg = validate(study.Config, saved["config"], f"saved config of {run.id!r}")
-        preset, seed, seeds_list = saved.get("preset", "quick"), saved.get("seed", 0), [saved.get("seed", 0)]
-        if run.status()["state"] == "complete":
+        study_cls = get_study(saved["study"])
+        cfg = validate(study_cls.Config, saved["config"], f"saved config of {run.id!r}")
+        preset, seed = saved.get("preset", "quick"), int(saved.get("seed", 0))
+        n_seeds = check_seeds(saved.get("seeds", 1))
+        state = run.status()["state"]
+        if state == "complete":
             raise NeumoError(f"run {run.id!r} is already complete; nothing to resume")
-        ckpt = saved.get("checkpoint_every", 0)
+        if state == "running":
+            raise NeumoError(f"run {run.id!r} is still running (its process is alive); wait for it or stop it")
+        ckpt = int(saved.get("checkpoint_every", 0))
+        run.mark_running()
     else:
-        if seeds < 1:
-            raise NeumoError(f"--seeds must be >= 1, got {seeds}")
-        study = get_study(study_id)
-        cfg = resolve_config(study, preset, overrides, file_doc)
-        seeds_list = [seed + i for i in range(seeds)]
+        study_cls = get_study(study_id)
+        n_seeds = check_seeds(default_seeds(preset) if seeds is None else seeds)
         ckpt = int(checkpoint_every or 0)
-        doc = {"study": study.id, "preset": preset, "seed": seed, "seeds": seeds, "checkpoint_every": ckpt,
+        if ckpt < 0:
+            raise NeumoError(f"--checkpoint-every must be >= 0, got {ckpt}")
+        if ckpt and not study_cls.supports_checkpoints:
+            raise NeumoError(f"study {study_cls.id!r} does not checkpoint; drop --checkpoint-every "
+                             "(studies that do: " + ", ".join(s for s, c in all_studies().items()
+                                                             if c.supports_checkpoints) + ")")
+        cfg = resolve_config(study_cls, preset, overrides, file_doc)
+        doc = {"study": study_cls.id, "preset": preset, "seed": seed, "seeds": n_seeds, "checkpoint_every": ckpt,
                "config": cfg.model_dump(mode="json")}
-        run = Run.create(f"study-{study.id}", doc, root=root, kind="study", parent=parent)
+        run = Run.create(f"study-{study_cls.id}", doc, root=root, kind="study", parent=parent)
+    seeds_list = [seed + i for i in range(n_seeds)]
+    study = study_cls()
     t0 = time.monotonic()
-    verdicts = []
+    units: list[dict[str, Measurement]] = []
+    figures: list[str] = []
     try:
-        for s in seeds_list:
-            ctx = StudyContext(run=run, seed=s, preset=preset, resume=resume is not None, progress=progress,
-                               checkpoint_every=ckpt)
-            v = study().run(cfg, ctx)
-            verdicts.append(v.model_copy(update={"figures": list(dict.fromkeys(v.figures + ctx.figures))}))
+        for i, s in enumerate(seeds_list):
+            unit: dict[str, Measurement] = {}
+            for arm in arms_of(study_cls):
+                inline = unit.get(TREATMENT).nulls if TREATMENT in unit else {}
+                if arm in inline:
+                    continue
+                unit[arm] = _run_unit(study, cfg, run, s, arm, preset=preset, progress=progress,
+                                      checkpoint_every=ckpt, resume=resume is not None,
+                                      keep_figures=(i == 0 and arm == TREATMENT), figures=figures)
+                run.log(i * 100 + len(unit), {"seed": s, "arm": arm, "unit_done": True})
+            units.append(unit)
     except KeyboardInterrupt:
         run.fail("interrupted by the user", state="interrupted")
         raise
@@ -93,14 +156,33 @@ def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | No
     except Exception as e:
         run.fail("".join(traceback.format_exception_only(type(e), e)).strip())
         raise
-    verdict = _aggregate(verdicts, seeds_list)
+    if not figures:  # a resumed run keeps the figures its first unit saved
+        figures = sorted(str(p.relative_to(run.dir)) for p in (run.dir / "artifacts").glob("*.png"))
+    verdict = judge_units(study, cfg, units, seeds_list)
     verdict = verdict.model_copy(update={
-        "study": study.id, "claim": study.claim, "preset": preset, "seeds": seeds_list,
-        "elapsed_s": round(time.monotonic() - t0, 2), "run_dir": str(run.dir)})
+        "preset": preset, "figures": figures, "elapsed_s": round(time.monotonic() - t0, 2),
+        "run_dir": str(run.dir)})
     atomic_write_json(run.dir / "verdict.json", verdict.model_dump(mode="json"))
-    run.finish({"verdict": verdict.status, **{k: v for k, v in verdict.measured.items()
-                                               if isinstance(v, (int, float))}})
+    run.finish({"verdict": verdict.status, **{c.name: c.mean for c in verdict.checks}})
     return verdict
+
+
+def load_units(run_dir: str | Path) -> tuple[list[dict[str, Measurement]], list[int]]:
+    """The complete units of a study run folder as ``(units, seeds)`` (``units[i][arm]``), e.g. to re-judge
+    them with :func:`neumo.studies.judge.judge_units` and a null in the treatment's place."""
+    run = Run.open(run_dir)
+    saved = run.config
+    seed, n = int(saved.get("seed", 0)), int(saved.get("seeds", 1))
+    units, seeds = [], []
+    for s in range(seed, seed + n):
+        unit = {}
+        for p in sorted((run.dir / "units").glob(f"seed{s}-*/measurement.json")):
+            arm = p.parent.name.split("-", 1)[1]
+            unit[arm] = Measurement.from_json(json.loads(p.read_text(encoding="utf-8")))
+        if unit:
+            units.append(unit)
+            seeds.append(s)
+    return units, seeds
 
 
 def last_verdicts(root: str | Path | None = None) -> dict[str, dict[str, Any]]:
@@ -114,9 +196,14 @@ def last_verdicts(root: str | Path | None = None) -> dict[str, dict[str, Any]]:
     for p in list(root.glob("*/verdict.json")) + list(root.glob("*/studies/*/verdict.json")):
         try:
             v = json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError):
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if not isinstance(v, dict):
             continue
         t = p.stat().st_mtime
         if v.get("study") in all_studies() and (v["study"] not in found or t > found[v["study"]][0]):
             found[v["study"]] = (t, v)
     return {k: v for k, (_, v) in found.items()}
+
+
+__all__ = ["arms_of", "check_seeds", "default_seeds", "last_verdicts", "load_units", "resolve_config", "run_study"]

@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import pandas as pd
-from scipy import stats
 
-
-def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
-    """(mean, lo, hi) of ``values``; with one value the interval collapses to the mean."""
-    v = np.asarray([x for x in values if not (isinstance(x, float) and math.isnan(x))], dtype=float)
-    if v.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    m = float(v.mean())
-    if v.size == 1:
-        return m, m, m
-    half = float(stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
-    return m, m - half, m + half
+from neumo.stats import mean_ci
 
 
 def summarize(df: pd.DataFrame, x: str, by: list[str], metric: str = "acc", level: float = 0.95) -> pd.DataFrame:

@@ -4,8 +4,12 @@
   const box = document.getElementById("studies");
   try {
     const rows = (await getJSON("/api/studies")).map(s => {
-      const keys = Object.keys(s.expected).length ? Object.keys(s.expected) : Object.keys(s.measured).slice(0, 4);
-      const measured = keys.map(k => `${k} = ${fmt(s.measured[k])}` + (s.expected[k] ? ` (expected ${s.expected[k]})` : ""));
+      const ival = c => (c.ci_low == null || c.ci_high == null) ? `${fmt(c.mean)} [no interval]` :
+        `${fmt(c.mean)} [${fmt(c.ci_low)}, ${fmt(c.ci_high)}]`;
+      const measured = (s.checks || []).map(c => `${c.name} = ${ival(c)} (expected ${c.op} ${c.threshold}` +
+        (c.relative_to ? `, ${c.relation} to ${c.relative_to}` : "") + ")" +
+        (c.null_mean != null ? `; null ${fmt(c.null_mean)}` : ""));
+      if (s.reason) measured.push(s.reason);
       const where = s.report_url ? el("a", { href: s.report_url, text: "report" }) :
         s.run_id ? el("a", { href: `/runs/${encodeURIComponent(s.run_id)}`, text: "run" }) : "";
       return [el("span", { title: s.citation, text: s.id }), s.instrument, s.claim,

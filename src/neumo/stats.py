@@ -1,0 +1,72 @@
+"""Statistics for few points, shared by every layer: Student-t intervals over seeds, percentile
+bootstrap intervals, and a permutation test for a rank correlation.
+
+These are the only ways a study turns repeated measurements into an interval, so they live here once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+
+def _finite(values) -> np.ndarray:
+    v = np.asarray([float(x) for x in values], dtype=float)
+    return v[np.isfinite(v)]
+
+
+def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, lo, hi): mean +- t_{(1+level)/2, n-1} * sd / sqrt(n); NaNs dropped.
+
+    With one value the interval collapses to the mean (curves in ``neumo.memory.bench`` plot it so);
+    :func:`t_interval` is the strict form that refuses to give an interval from one point.
+    """
+    v = _finite(values)
+    if v.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    m = float(v.mean())
+    if v.size == 1:
+        return m, m, m
+    half = float(stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+    return m, m - half, m + half
+
+
+def t_interval(values, level: float = 0.95) -> tuple[float, float | None, float | None]:
+    """(mean, lo, hi) with ``lo = hi = None`` when fewer than two finite values exist (no interval)."""
+    v = _finite(values)
+    if v.size < 2:
+        return (float(v.mean()) if v.size else float("nan")), None, None
+    return mean_ci(v, level)
+
+
+def bootstrap_interval(values, statistic=np.mean, n_boot: int = 2000, level: float = 0.95,
+                       seed: int = 0) -> tuple[float, float, float]:
+    """Percentile bootstrap interval of ``statistic`` over resamples of ``values`` (a 1-D array or a
+    list of rows; rows are resampled whole)."""
+    data = np.asarray(values, dtype=float)
+    if data.shape[0] < 2:
+        raise ValueError("a bootstrap interval needs at least two values")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, data.shape[0], size=(int(n_boot), data.shape[0]))
+    boots = np.array([statistic(data[i]) for i in idx], dtype=float)
+    alpha = (1 - level) / 2
+    return float(statistic(data)), float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))
+
+
+def spearman_permutation(x, y, n_perm: int = 5000, seed: int = 0) -> tuple[float, float]:
+    """Spearman's rho of (x, y) and its two-sided permutation p-value ((1 + #|rho_perm| >= |rho|) /
+    (1 + n_perm)), which stays valid for a handful of points where the t approximation does not."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.size < 3:
+        raise ValueError("a rank correlation needs two equally long series of at least 3 points")
+    rx, ry = stats.rankdata(x), stats.rankdata(y)
+    rho = float(np.corrcoef(rx, ry)[0, 1])
+    rng = np.random.default_rng(seed)
+    perms = np.array([np.corrcoef(rx, rng.permutation(ry))[0, 1] for _ in range(int(n_perm))])
+    p = (1 + int(np.sum(np.abs(perms) >= abs(rho) - 1e-12))) / (1 + int(n_perm))
+    return rho, float(p)
+
+
+__all__ = ["bootstrap_interval", "mean_ci", "spearman_permutation", "t_interval"]
