@@ -62,13 +62,17 @@ def test_study_list_json_and_run_json(capsys):
     code, out, _ = run_main(["study", "list", "--json"], capsys)
     rows = json.loads(out)
     assert code == 0 and "F-mlp-digits" in {r["id"] for r in rows}
-    code, out, _ = run_main(["study", "run", "F-mlp-digits", "--set", "train.steps=20", "--set",
-                             "hidden=[16]", "--set", "min_test_acc=0.0", "--set", "max_rank_ratio=1000",
+    code, out, _ = run_main(["study", "run", "F-mlp-digits", "--seeds", "2", "--set", "train.steps=20", "--set",
+                             "hidden=[16]", "--set", "thresholds.min_test_acc=0.0", "--set",
+                             "thresholds.max_rank_ratio=1000", "--set", "thresholds.min_train_acc=0",
                              "--json"], capsys)
     v = json.loads(out)
-    assert code == 0 and v["study"] == "F-mlp-digits" and v["status"] == "holds"  # thresholds set to pass
-    assert v["expected"] == {"test_acc": ">= 0", "stable_rank_ratio_update_over_init": "<= 1000"}
-    assert 0 < v["measured"]["test_acc"] <= 1
+    assert code == 0 and v["study"] == "F-mlp-digits" and v["seeds"] == [0, 1]
+    assert v["status"] == "inconclusive" and "study defect" in v["reason"]  # at 1000 even the null "passes"
+    by = {c["name"]: c for c in v["checks"]}
+    assert by["test_acc"]["op"] == ">=" and by["test_acc"]["threshold"] == 0.0 and by["test_acc"]["passed"] is not False
+    assert by["sr_update_over_shuffled"]["relative_to"] == "shuffled_labels"
+    assert 0 < v["measured"]["test_acc"] <= 1 and len(by["test_acc"]["per_seed"]) == 2
     code, out, _ = run_main(["study", "list", "--json"], capsys)
     assert {r["id"]: r["last_verdict"] for r in json.loads(out)}["F-mlp-digits"] == v["status"]
     code, out, _ = run_main(["runs", "list", "--json"], capsys)

@@ -36,12 +36,20 @@ def test_default_init_matches_pytorch_scale():
 
 def test_same_seed_same_metrics(tmp_path):
     overrides = ["train.steps=60", "train.eval_every=30", "train.log_every=10", "hidden=[32]"]
-    v1 = run_study("F-mlp-digits", overrides=overrides, root=tmp_path / "a")
-    v2 = run_study("F-mlp-digits", overrides=overrides, root=tmp_path / "b")
-    v3 = run_study("F-mlp-digits", overrides=overrides, root=tmp_path / "c", seed=1)
+    v1 = run_study("F-mlp-digits", overrides=overrides, root=tmp_path / "a", seeds=2)
+    v2 = run_study("F-mlp-digits", overrides=overrides, root=tmp_path / "b", seeds=2)
+    v3 = run_study("F-mlp-digits", overrides=overrides, root=tmp_path / "c", seed=1, seeds=2)
+    from pathlib import Path
+
     from neumo.runs import Run
 
-    m1, m2, m3 = (Run.open(v.run_dir).metrics() for v in (v1, v2, v3))
+    def unit(v, name):
+        return Run.open(Path(v.run_dir) / "units" / name).metrics()
+
+    m1, m2, m3 = (unit(v, "seed1-treatment") for v in (v1, v2, v3))
     assert m1 == m2 and len(m1) == 6
-    assert v1.measured == v2.measured
-    assert m1 != m3
+    assert unit(v1, "seed0-treatment") != m1                  # seeds are replications, not copies
+    assert unit(v1, "seed1-shuffled_labels") != m1            # the null arm trains on other labels
+    assert v1.measured == v2.measured and v1.checks == v2.checks
+    assert m1 == unit(v3, "seed1-treatment")                  # seed 1 is seed 1 whatever the first seed
+    assert v1.checks[0].per_seed[1] == v3.checks[0].per_seed[0]

@@ -1,29 +1,16 @@
 import json
 
 from neumo.report.html import build_report
-from neumo.studies import all_studies, check, judge
+from neumo.studies import all_studies
 from neumo.studies.lab import run_lab
 from neumo.studies.runner import run_study
-
-
-def test_judge_is_explicit():
-    v = judge("x", [check("a", 0.96, ">=", 0.95), check("b", 3.0, "<", 2.0)])
-    assert v.status == "fails" and v.expected == {"a": ">= 0.95", "b": "< 2"}
-    assert judge("x", [check("a", 1, ">", 0)]).status == "holds"
-
-
-def test_foundation_study_quick_preset_holds():
-    v = run_study("F-mlp-digits", preset="quick")
-    assert v.status == "holds", v.summary
-    assert v.measured["test_acc"] >= 0.95
-    assert v.measured["stable_rank_update"] < 0.25 * v.measured["stable_rank_W0"]
-    assert 20 < v.measured["stable_rank_W0"] < 40  # ~28 for a 256 x 64 uniform random matrix
 
 
 def test_lab_writes_self_contained_report(tmp_path, monkeypatch):
     import neumo.studies.lab as lab_mod
 
     small = ["train.steps=30", "hidden=[16]"]
+    monkeypatch.setattr(lab_mod, "default_seeds", lambda preset: 2)
     orig = lab_mod.run_study
     monkeypatch.setattr(lab_mod, "run_study", lambda sid, **kw: orig(sid, overrides=small, **kw))
     seen = []
@@ -35,13 +22,20 @@ def test_lab_writes_self_contained_report(tmp_path, monkeypatch):
     obj = json.loads(json_path.read_text())
     assert obj["verdicts"][0]["study"] == "F-mlp-digits"
     assert obj["counts"][verdicts[0].status] == 1
+    v = obj["verdicts"][0]
+    assert v["seeds"] == [0, 1] and v["reason"]
+    for c in v["checks"]:        # the machine-readable names other tools read
+        assert {"name", "op", "threshold", "per_seed", "mean", "ci_low", "ci_high", "null_mean", "passed"} <= set(c)
+        assert len(c["per_seed"]) == 2
+    assert {"name", "value", "op", "threshold", "passed"} <= set(v["preconditions"][0])
+    assert "<svg" in html and "per seed" in html and "preconditions" in html and "shuffled_labels" in html
     assert lab.status()["state"] == "complete"
     assert (lab.dir / "studies").is_dir()
 
 
 def test_report_marks_errors():
     doc, obj = build_report([{"study": "F-mlp-digits", "status": "error", "summary": "boom", "claim": "c",
-                              "measured": {}, "expected": {}, "figures": []}])
+                              "measured": {}, "figures": []}])
     assert "error" in doc and obj["counts"]["error"] == 1
 
 
@@ -51,7 +45,10 @@ def test_every_study_declares_claim_presets_and_valid_configs():
         s.Config()  # full preset = defaults validate
         from neumo.studies.runner import resolve_config
 
-        resolve_config(s, "quick")
+        quick = resolve_config(s, "quick")
+        assert s().checks(quick), f"{sid} judges no check"
+        assert s.nulls, f"{sid} declares no null control"
+        assert s.replication.strip()
 
 
 def test_presets_and_overrides_keep_the_studys_nested_defaults():

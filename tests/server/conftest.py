@@ -31,8 +31,12 @@ def runs_root(tmp_path) -> Path:
     study_dir = lab.dir / "studies" / "study-F-mlp-digits-1"
     study_dir.mkdir(parents=True)
     (study_dir / "verdict.json").write_text(json.dumps({
-        "study": "F-mlp-digits", "status": "holds", "summary": "fixture verdict", "measured": {"test_acc": 0.97},
-        "expected": {"test_acc": ">= 0.95"}, "preset": "quick", "elapsed_s": 1.5, "run_dir": str(study_dir)}))
+        "study": "F-mlp-digits", "status": "holds", "reason": "every check's interval clears its threshold",
+        "summary": "fixture verdict", "measured": {"test_acc": 0.97}, "seeds": [0, 1, 2],
+        "checks": [{"name": "test_acc", "op": ">=", "threshold": 0.95, "per_seed": [0.96, 0.97, 0.98], "mean": 0.97,
+                    "ci_low": 0.9452, "ci_high": 0.9948, "null_mean": None, "passed": None}],
+        "preconditions": [{"name": "train_acc", "value": 0.99, "op": ">=", "threshold": 0.95, "passed": True}],
+        "preset": "quick", "elapsed_s": 1.5, "run_dir": str(study_dir)}))
     (lab.dir / "report.html").write_text("<html><body>fixture lab report</body></html>")
     lab.finish({"holds": 1})
     return root

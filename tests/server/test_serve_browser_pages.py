@@ -34,7 +34,7 @@ def test_studies_page_shows_the_verdict_table(runs_root, live_server, page):
         page.wait_for_selector("#studies table")
         row = page.locator("tr", has_text="F-mlp-digits")
         assert row.locator(".st-holds").inner_text() == "holds"
-        assert "test_acc = 0.9700 (expected >= 0.95)" in row.inner_text()
+        assert "test_acc = 0.9700 [0.9452, 0.9948] (expected >= 0.95)" in row.inner_text()
 
 
 def test_unknown_run_page_is_a_json_404(runs_root, live_server, page):

@@ -61,14 +61,14 @@ class MLPDigits(Study):
     quick_cost_s = 15.0
 
     def checks(self, cfg):
-        t = cfg.thresholds
-        return [
-            CheckSpec("test_acc", "test_acc", ">=", "min_test_acc", label="test accuracy"),
-            CheckSpec("sr_update_over_shuffled", "sr_update", "<=", "max_rank_ratio", null="shuffled_labels",
-                      label="stable rank of ΔW / same on shuffled labels"),
-            CheckSpec("sr_update_over_random_walk", "sr_update", "<=", "max_rank_ratio", null="random_walk",
-                      controls=("shuffled_labels",), label="stable rank of ΔW / random walk of the same norm"),
-        ] if t else []
+        out = [CheckSpec("test_acc", "test_acc", ">=", "min_test_acc", label="test accuracy")]
+        for rank, word in (("sr", "stable rank"), ("erank", "entropy effective rank")):
+            out += [CheckSpec(f"{rank}_update_over_shuffled", f"{rank}_update", "<=", "max_rank_ratio",
+                              null="shuffled_labels", label=f"{word} of ΔW / same training on shuffled labels"),
+                    CheckSpec(f"{rank}_update_over_random_walk", f"{rank}_update", "<=", "max_rank_ratio",
+                              null="random_walk", controls=("shuffled_labels",),
+                              label=f"{word} of ΔW / random walk on the same inputs, same norm")]
+        return out
 
     def preconditions(self, cfg):
         return [GateSpec("train_acc", "train_acc", ">=", "min_train_acc", why="the network fitted its training set")]
