@@ -58,6 +58,8 @@ def run(study_id: Optional[str] = typer.Argument(None, help="Study id (see 'neum
             study_id = kind.split(":", 1)[1]
         if kind != f"study:{study_id}":
             raise NeumoError(f"config {str(config)!r} is for {kind!r}, not study {study_id!r}")
+    if resume is not None and (full or study_id is not None):
+        raise NeumoError("--resume continues a run with its saved study and preset; drop the study id and --full")
     if study_id is None and resume is None:
         raise NeumoError("give a study id (see 'neumo study list') or --resume RUN")
     v = run_study(study_id or "", preset="full" if full else "quick", overrides=set_, file_doc=file_doc,
