@@ -85,3 +85,19 @@ def test_study_list_json_and_run_json(capsys):
 def test_console_script_entry_point():
     out = subprocess.run([sys.executable, "-m", "neumo.cli.main", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == f"neumo {__version__}"
+
+
+def test_verdict_table_fits_80_columns_and_keeps_the_interval():
+    from rich.console import Console
+
+    from neumo.cli.lab_cmd import verdict_table
+
+    check = {"name": "a_very_long_check_name_that_cannot_fit_the_column", "op": "<=", "threshold": 0.5,
+             "mean": 3.37, "ci_low": 2.81, "ci_high": 3.93, "passed": False}
+    rows = [{"study": "S-parity-extrapolation", "status": s, "checks": [check], "elapsed_s": 1234.0}
+            for s in ("inconclusive", "fails")]
+    con = Console(width=80, record=True, color_system=None)
+    con.print(verdict_table(rows))
+    lines = con.export_text().splitlines()
+    assert lines and all(len(line) <= 80 for line in lines)
+    assert sum("3.37 [2.81, 3.93]" in line and "1234s" in line for line in lines) == 2

@@ -18,11 +18,11 @@ def verdict_table(verdicts) -> Table:
     t = Table(title="neumo verdicts", show_lines=False, box=None, pad_edge=False)
     t.add_column("study", no_wrap=True, max_width=24)
     t.add_column("verdict", no_wrap=True)
-    t.add_column("key number [95% interval]", no_wrap=True, max_width=38)
+    t.add_column("key check: mean [95% interval]", no_wrap=True, max_width=33)
     t.add_column("time", justify="right", no_wrap=True)
     for v in verdicts:
         v = v if isinstance(v, dict) else v.model_dump(mode="json")
-        t.add_row(v["study"], f"[{verdict_style(v['status'])}]{v['status']}[/]", key_number(v, 38),
+        t.add_row(v["study"], f"[{verdict_style(v['status'])}]{v['status']}[/]", key_number(v, 33),
                   f"{v.get('elapsed_s', 0):.0f}s")
     return t
 

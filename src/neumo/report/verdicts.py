@@ -52,7 +52,7 @@ def key_number(verdict: dict[str, Any], width: int = 40) -> str:
     c = key_check(verdict)
     if c is None:
         return (verdict.get("reason") or verdict.get("summary") or "")[:width]
-    text = f"{c['name']} {interval(c)}"
+    text = f"{interval(c)} {c['name']}"  # the number first: a narrow terminal cuts the name, not the number
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
