@@ -15,6 +15,7 @@ import numpy as np
 from neumo.detect.evaluate import load_labelled, summarize
 from neumo.detect.explain import mechanisms
 from neumo.detect.lm.base import CausalLM
+from neumo.detect.pairs import encode_pairs, is_pair_file, load_pairs, score_pairs
 from neumo.detect.registry import compute_scores, resolve
 from neumo.detect.score import score_texts
 
@@ -51,10 +52,20 @@ class FileEval:
 def evaluate_file(lm: CausalLM, path: Path, detectors: list[str] | None = None, limit: int | None = None,
                   max_tokens: int | None = None, n_boot: int = 1000, seed: int = 0, batch_size: int = 8
                   ) -> FileEval:
-    """Score every text of a labelled file once and evaluate each detector on the same statistics."""
+    """Score every text of a labelled file once and evaluate each detector on the same statistics.
+
+    Fast-DetectGPT pair files (``.json`` / ``.json.gz``): both texts of a pair share a human prompt, so only
+    the tokens after it are scored (:mod:`neumo.detect.pairs`) and ``max_tokens`` counts those; other files
+    (JSONL / CSV) are scored from their first token, cut to ``max_tokens`` tokens."""
     names = resolve(detectors)
-    texts, labels = load_labelled(path, limit=limit)
-    stats = score_texts(lm, texts, max_tokens=max_tokens, batch_size=batch_size)
+    if is_pair_file(path):
+        human, machine = load_pairs(path, limit=limit)
+        scored = score_pairs(lm, encode_pairs(lm, human, machine), max_tokens=max_tokens, batch_size=batch_size)
+        stats = [s.human for s in scored] + [s.machine for s in scored]
+        labels = [0] * len(scored) + [1] * len(scored)
+    else:
+        texts, labels = load_labelled(path, limit=limit)
+        stats = score_texts(lm, texts, max_tokens=max_tokens, batch_size=batch_size)
     per = [compute_scores(s, names) for s in stats]
     scores = {n: np.array([p[n] for p in per]) for n in names}
     y = np.asarray(labels)
