@@ -28,7 +28,7 @@ def test_lab_writes_self_contained_report(tmp_path, monkeypatch):
         assert {"name", "op", "threshold", "per_seed", "mean", "ci_low", "ci_high", "null_mean", "passed"} <= set(c)
         assert len(c["per_seed"]) == 2
     assert {"name", "value", "op", "threshold", "passed"} <= set(v["preconditions"][0])
-    assert "<svg" in html and "per seed" in html and "preconditions" in html and "shuffled_labels" in html
+    assert "<svg" in html and "per seed" in html and "control" in html and "preconditions" in html and "shuffled_labels" in html
     assert lab.status()["state"] == "complete"
     assert (lab.dir / "studies").is_dir()
 

@@ -52,10 +52,13 @@ def _table_html(rows: list[dict[str, Any]]) -> str:
 
 
 def _dots_svg(c: dict[str, Any], width: int = 240, height: int = 30) -> str:
-    """Per-seed dots (blue), the 95% interval (bar), the null's per-seed values (grey rings) and the
-    threshold (red dashed line) on one axis."""
+    """Per-seed dots (blue), the 95% interval (bar), the threshold (red dashed line) and, in grey rings on
+    the same scale, the first control's per-seed values (a null judged in the treatment's place) or, for
+    an absolute check, the null's own values."""
     vals = [x for x in c.get("per_seed", []) if isinstance(x, (int, float))]
-    nulls = [x for x in c.get("null_per_seed", []) if isinstance(x, (int, float))]
+    ctrl = c.get("controls") or []
+    ring_src = ctrl[0].get("per_seed", []) if ctrl else ([] if c.get("relative_to") else c.get("null_per_seed", []))
+    nulls = [x for x in ring_src if isinstance(x, (int, float))]
     lo, hi = c.get("ci_low"), c.get("ci_high")
     pts = vals + nulls + [c["threshold"]] + [x for x in (lo, hi) if isinstance(x, (int, float))]
     a, b = min(pts), max(pts)
@@ -93,7 +96,7 @@ def _checks_html(v: dict[str, Any]) -> str:
     if not rows:
         return ""
     return ("<table><tr><th>check</th><th>mean [95% interval]</th><th>threshold</th><th>null mean · controls</th>"
-            "<th>per seed (●) · null (○) · threshold (┆)</th><th>decision</th></tr>" + "".join(rows) + "</table>")
+            "<th>per seed (●) · control (○) · threshold (┆)</th><th>decision</th></tr>" + "".join(rows) + "</table>")
 
 
 def _gates_html(v: dict[str, Any]) -> str:

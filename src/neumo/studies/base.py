@@ -125,6 +125,7 @@ class Estimate:
 
 class ControlResult(BaseModel):
     arm: str
+    per_seed: list[float | None] = Field(default_factory=list)
     mean: float | None
     ci_low: float | None
     ci_high: float | None

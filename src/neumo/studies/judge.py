@@ -94,7 +94,7 @@ def judge_check(spec: CheckSpec, threshold: float, arm_values: ArmValues, pooled
     for arm in spec.controls:
         per = [_stat(a, spec, arm) for a in arm_values]
         m, lo, hi = t_interval([v for v in per if v is not None])
-        res.controls.append(ControlResult(arm=arm, mean=_num(m), ci_low=lo, ci_high=hi,
+        res.controls.append(ControlResult(arm=arm, per_seed=per, mean=_num(m), ci_low=lo, ci_high=hi,
                                           passed=interval_decision(spec.op, lo, hi, threshold)))
     if spec.null is None and res.controls:
         res.null_mean = res.controls[0].mean
