@@ -31,6 +31,9 @@ class MemoryRunConfig(StrictModel):
     eval_size: int = Field(256, ge=1)
     target_acc: float | None = Field(None, gt=0, le=1, description="early stop once reached")
     stop_metric: str = "acc"
+    patience: int | None = Field(None, ge=1, description="also stop on a plateau: once the stop metric's "
+                                 "best value has not risen by min_delta for this many evaluations")
+    min_delta: float = Field(0.01, ge=0, description="the rise that counts as progress for patience")
     feed_back: bool = True
     seed: int = 0
 
@@ -98,9 +101,7 @@ def train_on_task(cfg: MemoryRunConfig, run=None, progress: bool = False,
     def eval_fn(m):
         return evaluate(m, probe, cfg.feed_back)
 
-    stop = None
-    if cfg.target_acc is not None:
-        stop = lambda ev: ev.get(cfg.stop_metric, 0.0) >= cfg.target_acc  # noqa: E731
+    stop = _stop_rule(cfg)
     trainer = Trainer(model, opt, loss_fn, batch_fn, cfg.train.steps, eval_fn=eval_fn,
                       eval_every=cfg.train.eval_every, log_every=cfg.train.log_every, run=run,
                       grad_clip=cfg.train.grad_clip, progress=progress, stop_fn=stop)
@@ -109,6 +110,26 @@ def train_on_task(cfg: MemoryRunConfig, run=None, progress: bool = False,
     results = {int(L): evaluate(model, task.sample(cfg.eval_size, task_rng(cfg.seed, "test", L), L),
                                 cfg.feed_back) for L in eval_lengths}
     return MemoryResult(model, task, steps, trainer.stopped_early, results, trainer.history)
+
+
+def _stop_rule(cfg: MemoryRunConfig):
+    """``stop(eval_metrics) -> bool``: the target is reached, or (with ``patience``) a plateau; None: never."""
+    if cfg.target_acc is None and cfg.patience is None:
+        return None
+    best, since = [float("-inf")], [0]
+
+    def stop(ev: dict) -> bool:
+        v = float(ev.get(cfg.stop_metric, 0.0))
+        if cfg.target_acc is not None and v >= cfg.target_acc:
+            return True
+        if cfg.patience is None:
+            return False
+        if v >= best[0] + cfg.min_delta:
+            best[0], since[0] = v, 0
+        else:
+            since[0] += 1
+        return since[0] >= cfg.patience
+    return stop
 
 
 def _seq_len(task: Task, L: int) -> int:
