@@ -165,3 +165,14 @@ def test_spearman_permutation_and_bootstrap_against_scipy():
     assert rho6 == pytest.approx(r0) and p6 == pytest.approx(exact, abs=0.015)
     m, lo, hi = bootstrap_interval(rng.normal(loc=2.0, size=200), n_boot=2000, seed=0)
     assert lo < 2.0 < hi and hi - lo == pytest.approx(2 * 1.96 / math.sqrt(200), rel=0.25)
+
+
+def test_a_clean_failure_is_not_hidden_by_a_defect_elsewhere():
+    class Two(_Fake):
+        def checks(self, cfg):
+            return [CheckSpec("ratio", "x", "<=", "low", null="walk", controls=("shuffled",)),
+                    CheckSpec("x_low", "x", "<=", "low")]
+
+    # ratio: treatment passes but so does the shuffled control (a defect); x_low fails outright
+    v = judge_units(Two(), _Cfg(), _units([1.0, 1.1, 0.9], [4.0] * 3, [1.0, 1.05, 0.95], [0.95] * 3), [0, 1, 2])
+    assert v.status == "fails" and v.defects and "also a study defect" in v.reason

@@ -131,14 +131,15 @@ def decide(checks: list[CheckResult], gates: list[GateResult], n_seeds: int) -> 
         return "inconclusive", f"precondition failed: {words}", []
     defects = [f"null '{c.arm}' passes check {r.name} ({_fmt(c.mean)} [{_fmt(c.ci_low)}, {_fmt(c.ci_high)}] "
                f"{r.op} {r.threshold:g})" for r in checks for c in r.controls if c.passed]
+    if not checks:
+        return "inconclusive", "the study judged no check", defects
+    failed = [c for c in checks if c.passed is False]
+    if failed:  # a claim that fails against a valid null fails, whatever a control does elsewhere
+        why = "; ".join(f"{c.name}: {_fmt(c.mean)} [{_fmt(c.ci_low)}, {_fmt(c.ci_high)}] lies wholly "
+                        f"outside {c.op} {c.threshold:g}" for c in failed)
+        return "fails", why + ("; also a study defect: " + "; ".join(defects) if defects else ""), defects
     if defects:
         return "inconclusive", "study defect: " + "; ".join(defects), defects
-    if not checks:
-        return "inconclusive", "the study judged no check", []
-    failed = [c for c in checks if c.passed is False]
-    if failed:
-        return "fails", "; ".join(f"{c.name}: {_fmt(c.mean)} [{_fmt(c.ci_low)}, {_fmt(c.ci_high)}] lies wholly "
-                                  f"outside {c.op} {c.threshold:g}" for c in failed), []
     undecided = [c for c in checks if c.passed is None]
     if undecided:
         hint = " (one seed gives no interval: run with --seeds 2 or more)" if n_seeds < 2 else ""
