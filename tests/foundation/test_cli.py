@@ -101,3 +101,16 @@ def test_verdict_table_fits_80_columns_and_keeps_the_interval():
     lines = con.export_text().splitlines()
     assert lines and all(len(line) <= 80 for line in lines)
     assert sum("3.37 [2.81, 3.93]" in line and "1234s" in line for line in lines) == 2
+
+
+def test_a_failed_gate_is_the_key_number_and_blocks_the_checks():
+    from neumo.report.html import build_report
+    from neumo.report.verdicts import key_number
+
+    v = {"study": "F-mlp-digits", "status": "inconclusive", "claim": "c", "reason": "precondition failed",
+         "preconditions": [{"name": "acc_at_L", "value": 0.488, "op": ">=", "threshold": 0.95, "passed": False}],
+         "checks": [{"name": "gap", "op": ">=", "threshold": 0.35, "mean": 0.1, "ci_low": 0.0, "ci_high": 0.2,
+                     "per_seed": [0.1, 0.0, 0.2], "passed": False}]}
+    assert key_number(v) == "0.488 (gate >=0.95) acc_at_L"
+    doc, _ = build_report([v])
+    assert "not judged (gate failed)" in doc and ">fail<" not in doc

@@ -73,8 +73,13 @@ def run(study_id: Optional[str] = typer.Argument(None, help="Study id (see 'neum
 
     console.print(verdict_table([v]))
     console.print(f"{v.status}: {v.reason}")
+    blocked = any(not g.passed for g in v.preconditions)
+    for g in v.preconditions:
+        console.print(f"  gate {g.name}: {g.value if g.value is None else f'{g.value:.3g}'} (worst seed) "
+                      f"{g.op} {g.threshold:g} -> {'met' if g.passed else 'NOT MET'}")
     for c in v.checks:
-        console.print(f"  {c.name}: {interval(c.model_dump())} {expected(c.model_dump())} -> {decision(c.model_dump())}"
+        console.print(f"  {c.name}: {interval(c.model_dump())} {expected(c.model_dump())} -> "
+                      f"{'not judged' if blocked else decision(c.model_dump())}"
                       + (f"; null {c.null_mean:.3g}" if c.null_mean is not None else ""))
     if v.summary:
         console.print(v.summary)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from neumo import __version__
-from neumo.report.verdicts import decision, expected, interval, key_check, num
+from neumo.report.verdicts import decision, expected, failed_gate, interval, key_check, num
 from neumo.runs.atomic import atomic_write_json, atomic_write_text
 
 _COLOURS = {"holds": "#1b7f3b", "fails": "#b3261e", "inconclusive": "#8a6d00", "error": "#6b1e8f"}
@@ -82,6 +82,7 @@ def _dots_svg(c: dict[str, Any], width: int = 240, height: int = 30) -> str:
 
 
 def _checks_html(v: dict[str, Any]) -> str:
+    blocked = failed_gate(v) is not None
     rows = []
     for c in v.get("checks", []):
         controls = "; ".join(f"{html.escape(k['arm'])}: {html.escape(interval(k))} → {decision(k)}"
@@ -92,7 +93,7 @@ def _checks_html(v: dict[str, Any]) -> str:
             f"<td class='num'>{html.escape(interval(c))}</td>"
             f"<td class='num'>{html.escape(expected(c))}<div class='small'>{html.escape(c.get('justification', ''))}</div></td>"
             f"<td class='num'>{html.escape(null)}<div class='small'>{controls}</div></td>"
-            f"<td>{_dots_svg(c)}</td><td class='st'>{decision(c)}</td></tr>")
+            f"<td>{_dots_svg(c)}</td><td class='st'>{'not judged (gate failed)' if blocked else decision(c)}</td></tr>")
     if not rows:
         return ""
     return ("<table><tr><th>check</th><th>mean [95% interval]</th><th>threshold</th><th>null mean · controls</th>"

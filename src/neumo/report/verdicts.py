@@ -48,7 +48,16 @@ def key_check(verdict: dict[str, Any]) -> dict[str, Any] | None:
     return checks[0] if checks else None
 
 
+def failed_gate(verdict: dict[str, Any]) -> dict[str, Any] | None:
+    return next((g for g in verdict.get("preconditions") or [] if not g.get("passed")), None)
+
+
 def key_number(verdict: dict[str, Any], width: int = 40) -> str:
+    """The key check's interval, or the first failed gate when a precondition blocked the checks."""
+    g = failed_gate(verdict)
+    if g is not None:
+        text = f"{num(g.get('value'))} (gate {g['op']}{num(g['threshold'])}) {g['name']}"
+        return text if len(text) <= width else text[: width - 1] + "…"
     c = key_check(verdict)
     if c is None:
         return (verdict.get("reason") or verdict.get("summary") or "")[:width]
@@ -56,4 +65,4 @@ def key_number(verdict: dict[str, Any], width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-__all__ = ["decision", "expected", "interval", "key_check", "key_number", "num"]
+__all__ = ["decision", "expected", "failed_gate", "interval", "key_check", "key_number", "num"]
