@@ -25,6 +25,7 @@ class CausalSelfAttention(nn.Module):
         if d_model % n_heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
         self.n_heads, self.pos = n_heads, pos
+        self.logit_scale = 1.0  # inverse temperature on the attention logits (> 1 sharpens; test-time probe)
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.proj = nn.Linear(d_model, d_model)
 
@@ -38,6 +39,8 @@ class CausalSelfAttention(nn.Module):
         att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)              # (B, H, T, T)
         if self.pos == "alibi":
             att = att + alibi_bias(H, T, x.device).to(att.dtype)
+        if self.logit_scale != 1.0:
+            att = att * self.logit_scale
         causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
         att = att.masked_fill(~causal, float("-inf")).softmax(dim=-1)
         y = (att @ v).transpose(1, 2).reshape(B, T, D)               # (B, T, D)
@@ -109,6 +112,17 @@ class CausalTransformer(SequenceModel):
             return logits
         return logits, {"residual": torch.stack(res), "kv_cache": torch.stack(kvs),
                         "attention": torch.stack(atts)}
+
+    def scale_attention_logits(self, beta: float = 1.0, layers: list[int] | None = None) -> None:
+        """Multiply the attention logits of ``layers`` (default: all) by ``beta`` (inverse temperature:
+        > 1 sharpens); the other layers are reset to 1."""
+        if not beta > 0:
+            raise ValueError(f"The 'beta' parameter must be > 0. Got {beta!r} instead.")
+        chosen = range(self.n_layers) if layers is None else layers
+        if any(not 0 <= i < self.n_layers for i in chosen):
+            raise ValueError(f"The 'layers' parameter must list layers in [0, {self.n_layers}). Got {layers!r}.")
+        for i, blk in enumerate(self.blocks):
+            blk.attn.logit_scale = float(beta) if i in chosen else 1.0
 
     def state_size(self, seq_len: int) -> int:
         """Keys and values of every layer for ``seq_len`` positions (the KV cache)."""
