@@ -195,6 +195,9 @@ def test_smollm2_quick_verdict(smollm2_quick):
     m = v.measured
     for k, want in QUICK_PINNED.items():
         assert m[k] == pytest.approx(want, abs=0.01), k
+    passed = {c.name: c.passed for c in v.checks}
+    assert passed["auroc_logrank_writing"] and passed["auroc_fast_detectgpt_writing"]
+    assert passed["auroc_logrank_xsum"] is None and passed["auroc_fast_detectgpt_xsum"] is None
     for c in v.checks:
         assert all(r.passed is not True for r in c.controls)
 
@@ -204,7 +207,10 @@ def test_smollm2_full_agrees_with_quick(smollm2_quick, tmp_path):
     v = run_study("S-detect-real", preset="full", root=tmp_path)
     assert v.seeds == [0, 1, 2, 3, 4] and v.measured["pairs_pooled_min"] == 100
     assert v.status == smollm2_quick.status, v.reason
+    assert [c.passed for c in v.checks] == [c.passed for c in smollm2_quick.checks]   # measured: they agree
 
 
-QUICK_STATUS = "fails"
-QUICK_PINNED: dict[str, float] = {}
+# measured (docs/studies/S-detect-real.md): writing clears 0.85 with both detectors, xsum straddles it
+QUICK_STATUS = "inconclusive"
+QUICK_PINNED = {"auroc_logrank_xsum": 0.845, "auroc_fast_detectgpt_xsum": 0.898, "auroc_logrank_writing": 0.949,
+                "auroc_fast_detectgpt_writing": 0.941, "auroc_with_prompt_logrank_xsum": 0.796}

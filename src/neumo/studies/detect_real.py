@@ -19,10 +19,10 @@ as "human", its second half (more context, so lower surprisal) as "machine". Nei
 Compared with the AUROCs the Fast-DetectGPT authors published for GPT-Neo-2.7B scoring its own text
 (white-box); SmolLM2-135M is a different, smaller scoring model.
 
-Presets. Scoring costs about 11 ms per token on one core (~90 tokens/s). The full preset scores
-100 pairs per file (5 seeds x 20) x 128 continuation tokens (+ ~32 prompt tokens of context) on xsum and
-writing: about 64k tokens, 12 minutes. The quick preset scores 3 seeds x 16 pairs x 64 continuation
-tokens per file (about 18k tokens, under 4 minutes): fewer pairs and half the tokens.
+Presets. Both score 128 continuation tokens per text (+ ~32 prompt tokens of context); SmolLM2 scores about
+180 tokens/s on one core. The full preset scores 5 seeds x 20 pairs per file on xsum and writing (100 pairs
+per file, about 64k tokens, 346 s of CPU); the quick preset scores fewer pairs, 3 seeds x 16 per file (48
+pooled, about 31k tokens, 176 s of CPU). ``--set 'datasets=[xsum,writing,squad]'`` adds squad.
 """
 
 from __future__ import annotations
@@ -77,13 +77,13 @@ class DetectReal(Study):
              "shared human prompt.")
     citation = "Bao et al. 2024 (Fast-DetectGPT, ICLR); Mitchell et al. 2023 (DetectGPT)"
     Config = DetectRealConfig
-    presets = {"quick": {"n_pairs": 16, "n_tokens": 64}, "full": {}}
+    presets = {"quick": {"n_pairs": 16}, "full": {}}
     nulls = {"shuffled_labels": "the same scores with human and machine swapped in a random half of the pairs",
              "human_halves": "human vs human: the first half of each human continuation labelled human, "
                              "its second half (more context) labelled machine"}
     replication = ("scoring is deterministic; the seed picks which pairs are scored (seed s takes block s of a "
                    "fixed random order of each file's eligible pairs, so seeds score disjoint pairs)")
-    quick_cost_s = 210.0
+    quick_cost_s = 180.0   # measured: 176 s of CPU (OMP_NUM_THREADS=1), 3 seeds, nulls inline
 
     def checks(self, cfg):
         return [CheckSpec(f"auroc_{det}_{ds}", f"auroc_{det}_{ds}", ">=", "min_auroc", controls=NULLS,
