@@ -273,11 +273,5 @@ class Study:
 DEFAULT_SEEDS = {"quick": 3, "full": 5}
 
 
-def check(*_a, **_k):  # TRANSITIONAL: the old single-run API, removed once every study is converted
-    raise NotImplementedError("check() is gone; declare CheckSpec s in Study.checks")
-
-
-judge = check  # TRANSITIONAL
-
 __all__ = ["CheckResult", "CheckSpec", "ControlResult", "DEFAULT_SEEDS", "Estimate", "GateResult", "GateSpec",
            "Measurement", "Op", "Status", "Study", "StudyContext", "TREATMENT", "Thresholds", "Verdict"]

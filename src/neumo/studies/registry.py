@@ -14,8 +14,8 @@ _loaded = False
 
 def register_study(cls: type[Study]) -> type[Study]:
     sid = cls.id
-    if cls.measure is Study.measure:  # TRANSITIONAL: a study not yet converted to the contract
-        return cls
+    if cls.measure is Study.measure:
+        raise TypeError(f"study {sid!r} must define measure(cfg, ctx) -> Measurement")
     if sid in _STUDIES and _STUDIES[sid] is not cls:
         raise ValueError(f"study id {sid!r} is registered twice")
     for attr in ("instrument", "claim", "Config"):
