@@ -35,7 +35,8 @@ def test_help_and_version(capsys):
     (["study", "run", "F-mlp-digits", "--set", "nonsense"], "key.path=value"),
     (["runs", "show", "../../etc"], "not a valid run id"),
     (["config", "validate", "/no/such/file.yaml"], "does not exist"),
-    (["study", "run", "F-mlp-digits", "--resume", "nope"], "no run"),
+    (["study", "run", "--resume", "nope"], "no run"),
+    (["study", "run", "F-mlp-digits", "--resume", "nope"], "drop the study id"),
 ])
 def test_user_mistakes_are_one_line_exit_2(args, needle, capsys):
     code, out, err = run_main(args, capsys)
