@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from neumo.report.verdicts import expected, interval, key_check  # noqa: E402
+from neumo.report.verdicts import expected, failed_gate, interval, key_check, num  # noqa: E402
 
 BEGIN, END = "<!-- verdicts:begin -->", "<!-- verdicts:end -->"
 
@@ -32,10 +32,16 @@ def render(report: dict) -> str:
              f"(preset {meta.get('preset')}, seeds {meta.get('seed', 0)}..{meta.get('seed', 0) + meta.get('seeds', 1) - 1}, "
              f"{meta.get('jobs')} workers, {meta.get('elapsed_s', 0):.0f} s in all; lab run `{meta.get('lab_run')}`, "
              f"neumo {meta.get('neumo_version')}). Each row: the key check (the first failed or undecided one, "
-             "else the first) as seed mean [95% interval], its threshold, and the null beside it.", "",
+             "else the first) as seed mean [95% interval], its threshold, and the null beside it; where a "
+             "precondition failed, that gate instead (its checks are not judged).", "",
              "| study | verdict | key check: mean [95% interval] | threshold | null mean |",
              "|---|---|---|---|---|"]
     for v in report["verdicts"]:
+        g = failed_gate(v)
+        if g is not None:   # a precondition blocked the checks: show it, not a check that does not count
+            lines.append(f"| {v['study']} | **{v['status']}** | gate `{g['name']}` {num(g.get('value'))} (worst seed) "
+                         f"| {g['op']} {num(g['threshold'], 4)} | – |")
+            continue
         c = key_check(v)
         if c is None:
             lines.append(f"| {v['study']} | **{v['status']}** | {(v.get('reason') or '')[:80]} | | |")

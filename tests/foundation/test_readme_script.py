@@ -20,7 +20,10 @@ def _report():
     return {"meta": {"preset": "quick", "seed": 0, "seeds": 3, "jobs": 2, "elapsed_s": 812.4, "lab_run": "lab-x",
                      "neumo_version": "0.1"},
             "verdicts": [{"study": "S-a", "status": "inconclusive", "checks": [check]},
-                         {"study": "S-b", "status": "error", "reason": "boom", "checks": []}]}
+                         {"study": "S-b", "status": "error", "reason": "boom", "checks": []},
+                         {"study": "S-c", "status": "inconclusive", "checks": [check],
+                          "preconditions": [{"name": "acc_at_L", "value": 0.488, "op": ">=", "threshold": 0.95,
+                                             "passed": False}]}]}
 
 
 def test_table_is_replaced_between_markers_and_check_mode_detects_drift(tmp_path):
@@ -34,7 +37,8 @@ def test_table_is_replaced_between_markers_and_check_mode_detects_drift(tmp_path
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "STALE TABLE" not in text
     assert "| S-a | **inconclusive** | `acc` 0.97 [0.945, 0.995] | >= 0.95 | 0.1 |" in text
-    assert "| S-b | **error** | boom |" in text and "812 s in all" in text and "seeds 0..2" in text
+    assert "| S-b | **error** | boom |" in text
+    assert "| S-c | **inconclusive** | gate `acc_at_L` 0.488 (worst seed) | >= 0.95 | – |" in text and "812 s in all" in text and "seeds 0..2" in text
     assert mod.main([str(rep), "--readme", str(readme), "--check"]) == 0
 
 
