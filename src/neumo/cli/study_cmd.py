@@ -94,6 +94,7 @@ def show(study_id: str, json_out: bool = JsonFlag) -> None:
     s = get_study(study_id)
     info = {"id": s.id, "instrument": s.instrument, "claim": s.claim, "citation": s.citation,
             "presets": s.presets, "nulls": s.nulls, "replication": s.replication,
+            "changed_after_first_look": s.threshold_history,
             "thresholds": s.Config.model_fields["thresholds"].annotation.justifications(), "defaults": s.Config().model_dump(mode="json"), "doc": (s.__doc__ or "").strip()}
     if json_out:
         emit_json(info)
@@ -101,4 +102,6 @@ def show(study_id: str, json_out: bool = JsonFlag) -> None:
     import yaml
 
     console.print(f"[bold]{s.id}[/] ({s.instrument})\n{s.claim}\n[dim]{s.citation}[/]\n")
-    console.print(yaml.safe_dump({"presets": s.presets, "defaults": info["defaults"]}, sort_keys=False))
+    console.print(yaml.safe_dump({"nulls": s.nulls, "replication": s.replication, "thresholds": info["thresholds"],
+                                  "changed_after_first_look": s.threshold_history or "nothing",
+                                  "presets": s.presets, "defaults": info["defaults"]}, sort_keys=False, width=76))

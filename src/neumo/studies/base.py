@@ -249,7 +249,8 @@ class Study:
     supports_checkpoints: ClassVar[bool] = False
     # Rough seconds of the quick preset (all seeds and nulls) on one thread; the lab starts longest first.
     quick_cost_s: ClassVar[float] = 20.0
-    # What the docs must say about thresholds changed after a first look (empty: none were).
+    # Thresholds or settings changed after a first look, and why (empty: none were); shown in the report
+    # and by `neumo study show`.
     threshold_history: ClassVar[str] = ""
 
     def checks(self, cfg) -> list[CheckSpec]:  # pragma: no cover - abstract
