@@ -115,3 +115,10 @@ def test_a_failed_gate_is_the_key_number_and_blocks_the_checks():
     assert key_number(v) == "0.488 (gate >=0.95) acc_at_L"
     doc, _ = build_report([v])
     assert "not judged (gate failed)" in doc and ">fail<" not in doc
+
+
+def test_one_seed_prints_no_interval_and_says_how_to_get_one(capsys):
+    code, out, _ = run_main(["study", "run", "F-mlp-digits", "--seeds", "1", "--set", "train.steps=5", "--set", "thresholds.min_train_acc=0", "--set",
+                             "hidden=[8]"], capsys)
+    assert code == 0
+    assert "[no interval]" in out and "--seeds 2" in out.replace("\n", " ")  # not swallowed as rich markup

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from neumo.cli.common import JsonFlag, RunsDir, console, emit_json, verdict_style
@@ -22,7 +23,7 @@ def verdict_table(verdicts) -> Table:
     t.add_column("time", justify="right", no_wrap=True)
     for v in verdicts:
         v = v if isinstance(v, dict) else v.model_dump(mode="json")
-        t.add_row(v["study"], f"[{verdict_style(v['status'])}]{v['status']}[/]", key_number(v, 33),
+        t.add_row(v["study"], f"[{verdict_style(v['status'])}]{v['status']}[/]", escape(key_number(v, 33)),
                   f"{v.get('elapsed_s', 0):.0f}s")
     return t
 

@@ -68,21 +68,24 @@ def run(study_id: Optional[str] = typer.Argument(None, help="Study id (see 'neum
     if json_out:
         emit_json(v.model_dump(mode="json"))
         return
+    from rich.markup import escape
+
     from neumo.cli.lab_cmd import verdict_table
     from neumo.report.verdicts import decision, expected, interval
 
     console.print(verdict_table([v]))
-    console.print(f"{v.status}: {v.reason}")
+    console.print(escape(f"{v.status}: {v.reason}"))
     blocked = any(not g.passed for g in v.preconditions)
     for g in v.preconditions:
         console.print(f"  gate {g.name}: {g.value if g.value is None else f'{g.value:.3g}'} (worst seed) "
                       f"{g.op} {g.threshold:g} -> {'met' if g.passed else 'NOT MET'}")
     for c in v.checks:
-        console.print(f"  {c.name}: {interval(c.model_dump())} {expected(c.model_dump())} -> "
-                      f"{'not judged' if blocked else decision(c.model_dump())}"
-                      + (f"; null {c.null_mean:.3g}" if c.null_mean is not None else ""))
+        line = (f"  {c.name}: {interval(c.model_dump())} {expected(c.model_dump())} -> "
+                f"{'not judged' if blocked else decision(c.model_dump())}"
+                + (f"; null {c.null_mean:.3g}" if c.null_mean is not None else ""))
+        console.print(escape(line))
     if v.summary:
-        console.print(v.summary)
+        console.print(escape(v.summary))
     console.print(f"run: {v.run_dir}")
 
 
