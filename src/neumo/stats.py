@@ -1,5 +1,5 @@
-"""Statistics for few points, shared by every layer: Student-t intervals over seeds, percentile
-bootstrap intervals, and a permutation test for a rank correlation.
+"""Statistics for few points, shared by every layer: Student-t intervals over seeds and a permutation
+test for a rank correlation (bootstrap intervals of AUROC-like statistics: ``neumo.detect.evaluate``).
 
 These are the only ways a study turns repeated measurements into an interval, so they live here once.
 """
@@ -41,20 +41,6 @@ def t_interval(values, level: float = 0.95) -> tuple[float, float | None, float 
     return mean_ci(v, level)
 
 
-def bootstrap_interval(values, statistic=np.mean, n_boot: int = 2000, level: float = 0.95,
-                       seed: int = 0) -> tuple[float, float, float]:
-    """Percentile bootstrap interval of ``statistic`` over resamples of ``values`` (a 1-D array or a
-    list of rows; rows are resampled whole)."""
-    data = np.asarray(values, dtype=float)
-    if data.shape[0] < 2:
-        raise ValueError("a bootstrap interval needs at least two values")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, data.shape[0], size=(int(n_boot), data.shape[0]))
-    boots = np.array([statistic(data[i]) for i in idx], dtype=float)
-    alpha = (1 - level) / 2
-    return float(statistic(data)), float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))
-
-
 def spearman_permutation(x, y, n_perm: int = 5000, seed: int = 0) -> tuple[float, float]:
     """Spearman's rho of (x, y) and its two-sided permutation p-value ((1 + #|rho_perm| >= |rho|) /
     (1 + n_perm)), which stays valid for a handful of points where the t approximation does not."""
@@ -69,4 +55,4 @@ def spearman_permutation(x, y, n_perm: int = 5000, seed: int = 0) -> tuple[float
     return rho, float(p)
 
 
-__all__ = ["bootstrap_interval", "mean_ci", "spearman_permutation", "t_interval"]
+__all__ = ["mean_ci", "spearman_permutation", "t_interval"]

@@ -85,6 +85,8 @@ def test_sigkill_then_resume(tmp_path):
     rows = Run.open(killed).metrics()
     assert rows[:ck_at_kill] == before[:ck_at_kill]   # rows up to the checkpoint are kept as they were
     assert Run.open(run_dir).status()["state"] == "complete"
+    study_rows = Run.open(run_dir).metrics()          # one row per unit, none twice after the resume
+    assert [r["step"] for r in study_rows] == [1, 2, 3, 4] and all(r["unit_done"] for r in study_rows)
     again = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert again.returncode == 2 and "already complete" in again.stderr
 

@@ -3,7 +3,6 @@ import json
 from neumo.report.html import build_report
 from neumo.studies import all_studies
 from neumo.studies.lab import run_lab
-from neumo.studies.runner import run_study
 
 
 def test_lab_writes_self_contained_report(tmp_path, monkeypatch):

@@ -151,11 +151,6 @@ class CheckResult(BaseModel):
     label: str = ""
     note: str = ""
 
-    @property
-    def expected(self) -> str:
-        rel = f" ({self.relation} to {self.relative_to})" if self.relative_to else ""
-        return f"{self.op} {self.threshold:g}{rel}"
-
 
 class GateResult(BaseModel):
     name: str
@@ -188,10 +183,6 @@ class Verdict(BaseModel):
     replication: str = ""     # what a seed changes in this study
     elapsed_s: float = 0.0
     run_dir: str = ""
-
-    @property
-    def key_check(self) -> CheckResult | None:
-        return self.checks[0] if self.checks else None
 
 
 # ---------------------------------------------------------------- what a running study gets

@@ -156,7 +156,7 @@ def continue_tempered(lang, prefixes: np.ndarray, n_new: int, temperature: float
     rng = numpy_rng(seed, "continue_tempered")
     n = prefixes.shape[0]
     K, V = lang.n_styles, lang.vocab_size
-    kk, cols = np.arange(K)[:, None], np.arange(n)[None]
+    kk = np.arange(K)[:, None]
     logw = np.log(lang.weights)[:, None] + np.zeros((1, n))                # (K, n)
     s = np.zeros((K, n), np.int64)
     out = [prefixes[:, t] for t in range(prefixes.shape[1])]

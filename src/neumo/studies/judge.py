@@ -7,6 +7,7 @@ measurements with a null in the treatment's place (:func:`judge_units` with ``tr
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 from neumo.stats import t_interval
@@ -107,13 +108,11 @@ def judge_gate(spec: GateSpec, threshold: float, arm_values: ArmValues, pooled: 
     else:
         per = [_num(a.get(spec.arm, {}).get(spec.quantity)) for a in arm_values]
     ok = bool(per) and all(point_passes(spec.op, v, threshold) for v in per)
-    finite = [v for v in per if v is not None]
-    if not finite:
-        worst = None
-    elif len(finite) < len(per):
+    # the worst seed's value; unknown (None) when any seed gave no finite value
+    if not per or any(v is None for v in per):
         worst = None
     else:
-        worst = min(finite) if spec.op in (">=", ">") else max(finite)
+        worst = min(per) if spec.op in (">=", ">") else max(per)
     return GateResult(name=spec.name, value=worst, op=spec.op, threshold=threshold, passed=ok, arm=spec.arm,
                       why=spec.why, per_seed=per)
 
@@ -178,8 +177,6 @@ def judge_units(study: Study, cfg, units: list[dict[str, Measurement]], seeds: l
 
 
 def _rearm(g: GateSpec, arm: str) -> GateSpec:
-    from dataclasses import replace
-
     return replace(g, arm=arm)
 
 

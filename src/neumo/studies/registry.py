@@ -37,13 +37,14 @@ def _check_contract(cls: type[Study]) -> None:
         if not why.strip():
             raise TypeError(f"study {sid!r}: threshold {name!r} needs a one-line justification "
                             "(Field(description=...))")
-    cfg = cls.Config()
-    specs = list(cls().checks(cfg)) + list(cls().preconditions(cfg))
+    cfg, study = cls.Config(), cls()
+    checks = list(study.checks(cfg))
+    specs = checks + list(study.preconditions(cfg))
     for spec in specs:
         if spec.threshold not in thr_cls.model_fields:
             raise TypeError(f"study {sid!r}: {spec.name!r} reads thresholds.{spec.threshold}, which is not declared")
     arms = {TREATMENT, *cls.nulls}
-    for spec in cls().checks(cfg):
+    for spec in checks:
         for arm in ([spec.null] if spec.null else []) + list(spec.controls):
             if arm not in arms:
                 raise TypeError(f"study {sid!r}: check {spec.name!r} names null {arm!r}, not in Study.nulls")

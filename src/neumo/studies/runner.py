@@ -135,6 +135,9 @@ def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | No
     t0 = time.monotonic()
     units: list[dict[str, Measurement]] = []
     figures: list[str] = []
+    n_done = 0
+    if resume is not None:  # the study-level log holds one row per unit: rewrite it, never duplicate
+        run.rewind(0)
     try:
         for i, s in enumerate(seeds_list):
             unit: dict[str, Measurement] = {}
@@ -145,7 +148,8 @@ def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | No
                 unit[arm] = _run_unit(study, cfg, run, s, arm, preset=preset, progress=progress,
                                       checkpoint_every=ckpt, resume=resume is not None,
                                       keep_figures=(i == 0 and arm == TREATMENT), figures=figures)
-                run.log(i * 100 + len(unit), {"seed": s, "arm": arm, "unit_done": True})
+                n_done += 1
+                run.log(n_done, {"seed": s, "arm": arm, "unit_done": True})
             units.append(unit)
     except KeyboardInterrupt:
         run.fail("interrupted by the user", state="interrupted")
