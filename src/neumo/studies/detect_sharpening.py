@@ -16,8 +16,10 @@ language (its automata), the scorer's training documents, the human documents an
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from neumo.config import StrictModel
 from neumo.detect.corpus import LanguageConfig
@@ -53,6 +55,18 @@ class SharpeningConfig(StrictModel):
     n_docs: int = 300                    # human continuations (and as many machine ones per T)
     detector: str = "likelihood"
     thresholds: SharpeningThresholds = SharpeningThresholds()
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        from neumo.detect.registry import detector_names
+
+        if any(not (t > 0 and math.isfinite(t)) for t in self.temperatures) or 1.0 not in self.temperatures:
+            raise ValueError("temperatures must be finite and > 0 and include 1.0 (the T = 1 null arm)")
+        if any(not 0 < p < 1 for p in self.top_ps) or self.judged_top_p not in self.top_ps:
+            raise ValueError(f"top_ps must lie in (0, 1) and include judged_top_p ({self.judged_top_p})")
+        if self.detector not in detector_names():
+            raise ValueError(f"detector {self.detector!r} is unknown; known: {', '.join(detector_names())}")
+        return self
 
 
 @register_study
@@ -116,11 +130,9 @@ class Sharpening(Study):
             model = float(np.mean(~in_nucleus(q_model, cont, p)))
             oracle = float(np.mean(~in_nucleus(p_true, cont, p)))
             unreach.append({"top_p": p, "nominal": 1 - p, "human_tokens_outside": model, "oracle_outside": oracle})
-        at = min(unreach, key=lambda u: abs(u["top_p"] - cfg.judged_top_p))
+        at = next(u for u in unreach if u["top_p"] == cfg.judged_top_p)  # the config guarantees it is there
         lowest = min(rows, key=lambda r: r["temperature"])
-        t1 = next((r for r in rows if abs(r["temperature"] - 1.0) < 1e-9), None)
-        if t1 is None:
-            raise ValueError("S-sharpening needs T = 1 among the temperatures (the null arm)")
+        t1 = next(r for r in rows if r["temperature"] == 1.0)  # the config guarantees T = 1 is there
         test, _ = lang.sample(300, cfg.train_doc_len, seed=30_000 + ctx.seed)
         values = {"excess_loss": excess_loss(lang, lm, test), "auroc_lowest_T": lowest["auroc"],
                   "outside_over_nominal": at["human_tokens_outside"] / (1 - at["top_p"]),

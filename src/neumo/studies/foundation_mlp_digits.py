@@ -92,7 +92,8 @@ class MLPDigits(Study):
 
         trainer = Trainer(model, opt, loss_fn, batches, cfg.train.steps, eval_fn=eval_fn,
                           eval_every=cfg.train.eval_every, log_every=cfg.train.log_every, run=ctx.run,
-                          checkpoint_every=ctx.checkpoint_every, progress=ctx.progress)
+                          checkpoint_every=ctx.checkpoint_every, grad_clip=cfg.train.grad_clip,
+                          progress=ctx.progress)
         trainer.fit(resume=ctx.resume)
         with torch.no_grad():
             test_acc = eval_fn(model)["test_acc"]

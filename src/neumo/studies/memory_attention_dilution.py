@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from typing import Literal
+
 from pydantic import Field
 
 from neumo.config import StrictModel
@@ -50,7 +52,8 @@ class AttentionDilutionConfig(StrictModel):
     train_len: int = 32
     test_factors: list[int] = [1, 2, 4, 8]
     p_ignore: float = 0.8
-    pos: str = "none"
+    # learned positions are sized to the training length and cannot be read at 2L..8L, so they are refused
+    pos: Literal["none", "sinusoidal", "rope", "alibi"] = "none"
     d_model: int = 32
     n_layers: int = 2
     n_heads: int = 2

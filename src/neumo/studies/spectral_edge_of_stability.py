@@ -115,8 +115,10 @@ class EdgeOfStability(Study):
                           label="worst eta: share of late checkpoints with sharpness within 10% of 2/eta")]
 
     def preconditions(self, cfg):
-        return [GateSpec("lanczos_converged", "converged_min", ">=", "min_converged_fraction",
-                         why="every sharpness estimate converged")]
+        # the controls are judged on sharpness estimates too: theirs must have converged as well
+        return [GateSpec(f"lanczos_converged{'' if arm == 'treatment' else '_' + arm}", "converged_min", ">=",
+                         "min_converged_fraction", arm=arm, why=f"every sharpness estimate ({arm}) converged")
+                for arm in ("treatment", *self.nulls)]
 
     def measure(self, cfg: EdgeOfStabilityConfig, ctx: StudyContext) -> Measurement:
         x, y, _ = digits(ctx.seed, n=cfg.n_train, center=True)

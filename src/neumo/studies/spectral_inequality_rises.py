@@ -25,7 +25,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from neumo.config import StrictModel
 from neumo.data.digits import minibatches
@@ -60,6 +60,13 @@ class InequalityRisesConfig(StrictModel):
     layer: str = "net.2.weight"
     lr: float = Field(1e-3, gt=0)
     thresholds: InequalityRisesThresholds = InequalityRisesThresholds()
+
+    @model_validator(mode="after")
+    def _lag_divides_steps(self):
+        # strengths are recorded every `lag` steps; the "final" Gini must be the last step's
+        if self.steps % self.lag:
+            raise ValueError(f"lag ({self.lag}) must divide steps ({self.steps}) so the last record is the final step")
+        return self
 
 
 def partial_spearman(x, y, z) -> float:
