@@ -8,8 +8,8 @@ import torch
 from neumo.memory.tasks import make_task, task_rng
 from neumo.memory.train import MemoryRunConfig
 from neumo.studies.judge import judge_units
-from neumo.studies.memory_parity_extrapolation import (ParityExtrapolation, constant_accuracy, train_variant,
-                                                       variant_values)
+from neumo.studies.memory_common import constant_accuracy, train_variant, variant_values
+from neumo.studies.memory_parity_extrapolation import ParityExtrapolation
 from neumo.studies.runner import load_units, resolve_config, run_study
 from neumo.train import TrainConfig
 

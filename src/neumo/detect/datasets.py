@@ -1,12 +1,8 @@
-"""Where the labelled detection data live, and one function that evaluates detectors on such files.
-
-The Fast-DetectGPT pairs are looked up in ``$NEUMO_DATA_DIR`` first, then in ``../shared/data`` relative
-to the current directory and to the repository; nothing requires them (callers handle ``None``).
-"""
+"""One function that evaluates detectors on a labelled file (pair files score their continuations only;
+where pair files are found: :func:`neumo.detect.pairs.find_pair_file`)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,26 +15,8 @@ from neumo.detect.pairs import encode_pairs, is_pair_file, load_pairs, score_pai
 from neumo.detect.registry import compute_scores, resolve
 from neumo.detect.score import score_texts
 
-FDG_SUBDIR = Path("detect") / "fast-detect-gpt"
 # per-text mechanisms (neumo.detect.explain) averaged over a file's human texts: the calibration's reference
 REFERENCE_MECHANISMS = ("mean_logprob", "frac_outside_top_p", "frac_outside_top_k", "frac_long_tail", "mean_entropy")
-
-
-def default_data_dir() -> Path | None:
-    """The shared data folder (containing ``detect/fast-detect-gpt``), or ``None`` when absent."""
-    env = os.environ.get("NEUMO_DATA_DIR")
-    if env:
-        return Path(env)
-    repo = Path(__file__).resolve().parents[3]
-    for base in (Path.cwd(), Path.cwd().parent, repo, repo.parent):
-        for cand in (base / "shared" / "data", base / ".." / "shared" / "data"):
-            if (cand / FDG_SUBDIR).is_dir():
-                return cand.resolve()
-    return None
-
-
-def fdg_file(data_dir: Path, dataset: str, generator: str) -> Path:
-    return Path(data_dir) / FDG_SUBDIR / f"{dataset}_{generator}.raw_data.json"
 
 
 @dataclass

@@ -89,10 +89,9 @@ def load_labelled(path: str | Path, limit: int | None = None, text_field: str = 
         raise NeumoError(f"data file {p} does not exist")
     try:
         if p.suffix == ".json":
-            d = json.loads(p.read_text(encoding="utf-8"))
-            if not isinstance(d, dict) or not {"original", "sampled"} <= set(d):
-                raise NeumoError(f"{p}: expected a JSON object with 'original' and 'sampled' lists")
-            h, m = list(d["original"])[:limit], list(d["sampled"])[:limit]
+            from neumo.detect.pairs import load_pairs   # one reader of pair files (bounded, validated)
+
+            h, m = load_pairs(p, limit)
             return h + m, [0] * len(h) + [1] * len(m)
         if p.suffix == ".jsonl":
             rows = [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]

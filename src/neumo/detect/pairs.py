@@ -27,7 +27,8 @@ from neumo.errors import NeumoError
 
 SHIPPED_DIR = Path(__file__).parent / "data" / "fast-detect-gpt"
 FDG_SUBDIR = Path("detect") / "fast-detect-gpt"
-SUBSET_SOURCE = "github.com/baoguangsheng/fast-detect-gpt, commit 971b052, exp_main/data"
+# a pair file is read whole: bound it (the largest Fast-DetectGPT file is under 1 MB)
+MAX_PAIR_FILE_BYTES = 64 * 2**20
 
 
 def is_pair_file(path: str | Path) -> bool:
@@ -42,16 +43,22 @@ def load_pairs(path: str | Path, limit: int | None = None) -> tuple[list[str], l
     if not p.is_file():
         raise NeumoError(f"data file {p} does not exist")
     try:
-        raw = gzip.decompress(p.read_bytes()) if p.name.endswith(".gz") else p.read_bytes()
+        with (gzip.open(p, "rb") if p.name.endswith(".gz") else p.open("rb")) as f:
+            raw = f.read(MAX_PAIR_FILE_BYTES + 1)      # stream: never read past the bound
+        if len(raw) > MAX_PAIR_FILE_BYTES:
+            raise NeumoError(f"{p} holds more than {MAX_PAIR_FILE_BYTES >> 20} MiB of JSON "
+                             "(neumo.detect.pairs.MAX_PAIR_FILE_BYTES); split it into smaller files")
         d = json.loads(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise NeumoError(f"{p} is not a (gzip-compressed) UTF-8 JSON file: {e}") from e
-    if not isinstance(d, dict) or not {"original", "sampled"} <= set(d):
+    if not isinstance(d, dict) or not all(isinstance(d.get(k), list) for k in ("original", "sampled")):
         raise NeumoError(f"{p}: expected a JSON object with 'original' and 'sampled' lists")
-    h, m = list(d["original"])[:limit], list(d["sampled"])[:limit]
+    if not all(isinstance(t, str) for t in d["original"] + d["sampled"]):
+        raise NeumoError(f"{p}: every text in 'original' and 'sampled' must be a string")
+    h, m = d["original"][:limit], d["sampled"][:limit]
     if len(h) != len(m):
         raise NeumoError(f"{p}: 'original' has {len(h)} texts and 'sampled' {len(m)}; pairs must align")
-    return [str(t) for t in h], [str(t) for t in m]
+    return h, m
 
 
 def find_pair_file(data_dir: str | Path | None, dataset: str, generator: str) -> Path:
@@ -165,5 +172,5 @@ def draw_subset(source_dir: str | Path, out_dir: str | Path, datasets: list[str]
     return rows
 
 
-__all__ = ["EncodedPair", "SHIPPED_DIR", "ScoredPair", "draw_subset", "encode_pairs", "find_pair_file",
+__all__ = ["EncodedPair", "MAX_PAIR_FILE_BYTES", "SHIPPED_DIR", "ScoredPair", "draw_subset", "encode_pairs", "find_pair_file",
            "is_pair_file", "load_pairs", "score_pairs", "shared_prefix_len", "span"]

@@ -1,10 +1,14 @@
-"""Helpers shared by the memory studies: curves from per-length results, one figure per study."""
+"""Helpers shared by the memory studies: curves from per-length results, one figure per study, and the
+length-extrapolation pieces (a variant trained or untrained, the constant null, per-variant values)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from neumo.memory.train import MemoryResult
+import torch
+
+from neumo.memory.tasks import IGNORE, make_task, task_rng
+from neumo.memory.train import MemoryResult, MemoryRunConfig, train_on_task
 
 
 def curve_rows(label: str, res: MemoryResult) -> list[dict[str, Any]]:
@@ -28,3 +32,35 @@ def curve_figure(rows: list[dict[str, Any]], metric: str, *, title: str, xlabel:
     if train_max is not None:
         ax.axvline(train_max, ls=":", color="gray", lw=1)
     return fig
+
+
+def train_variant(rc: MemoryRunConfig, untrained: bool, progress: bool = False) -> MemoryResult:
+    """Train (or, for the untrained null, only build and evaluate) one variant."""
+    if untrained:
+        rc = rc.model_copy(update={"train": rc.train.model_copy(update={"steps": 0})})
+    return train_on_task(rc, progress=progress)
+
+
+def constant_accuracy(rc: MemoryRunConfig, lengths: list[int]) -> dict[int, float]:
+    """Whole-string accuracy of always predicting the majority final label of a training batch, on the
+    same test strings as :func:`train_on_task` evaluates (the ``constant`` null)."""
+    task = make_task(rc.task, **rc.task_knobs)
+    tb = task.sample(rc.train.batch_size * 4, task_rng(rc.seed, "train", "majority"), max(rc.train_lengths))
+    final = _final_targets(tb.targets)
+    majority = int(final.mode().values)
+    out = {}
+    for L in lengths:
+        b = task.sample(rc.eval_size, task_rng(rc.seed, "test", L), L)
+        out[int(L)] = float((_final_targets(b.targets) == majority).double().mean())
+    return out
+
+
+def _final_targets(targets):
+    mask = targets != IGNORE
+    last = mask.shape[1] - 1 - mask.flip(1).int().argmax(1)
+    return targets[torch.arange(len(targets)), last]
+
+
+def variant_values(name: str, res_eval: dict[int, float], L: int, far: int) -> dict[str, float]:
+    a, b = float(res_eval[L]), float(res_eval[far])
+    return {f"{name}_acc_at_L": a, f"{name}_acc_at_far": b, f"{name}_gap": a - b}

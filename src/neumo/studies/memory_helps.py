@@ -27,8 +27,7 @@ from pydantic import Field
 from neumo.config import StrictModel
 from neumo.memory.train import MemoryRunConfig
 from neumo.studies.base import CheckSpec, GateSpec, Measurement, Study, StudyContext, Thresholds
-from neumo.studies.memory_common import curve_figure, curve_rows
-from neumo.studies.memory_parity_extrapolation import constant_accuracy, train_variant, variant_values
+from neumo.studies.memory_common import constant_accuracy, curve_figure, curve_rows, train_variant, variant_values
 from neumo.studies.registry import register_study
 from neumo.train import TrainConfig
 

@@ -22,14 +22,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from pydantic import Field
 
 from neumo.config import StrictModel
-from neumo.memory.tasks import IGNORE, make_task, task_rng
-from neumo.memory.train import MemoryResult, MemoryRunConfig, train_on_task
+from neumo.memory.train import MemoryRunConfig
 from neumo.studies.base import CheckSpec, GateSpec, Measurement, Study, StudyContext, Thresholds
-from neumo.studies.memory_common import curve_figure, curve_rows
+from neumo.studies.memory_common import constant_accuracy, curve_figure, curve_rows, train_variant, variant_values
 from neumo.studies.registry import register_study
 from neumo.train import TrainConfig
 
@@ -57,38 +55,6 @@ class ParityExtrapolationConfig(StrictModel):
     target_acc: float = Field(1.0, gt=0, le=1, description="early stop once the probe's seq_acc reaches it")
     eval_size: int = 512
     thresholds: ParityThresholds = ParityThresholds()
-
-
-def train_variant(rc: MemoryRunConfig, untrained: bool, progress: bool = False) -> MemoryResult:
-    """Train (or, for the untrained null, only build and evaluate) one variant."""
-    if untrained:
-        rc = rc.model_copy(update={"train": rc.train.model_copy(update={"steps": 0})})
-    return train_on_task(rc, progress=progress)
-
-
-def constant_accuracy(rc: MemoryRunConfig, lengths: list[int]) -> dict[int, float]:
-    """Whole-string accuracy of always predicting the majority final label of a training batch, on the
-    same test strings as :func:`train_on_task` evaluates (the ``constant`` null)."""
-    task = make_task(rc.task, **rc.task_knobs)
-    tb = task.sample(rc.train.batch_size * 4, task_rng(rc.seed, "train", "majority"), max(rc.train_lengths))
-    final = _final_targets(tb.targets)
-    majority = int(final.mode().values)
-    out = {}
-    for L in lengths:
-        b = task.sample(rc.eval_size, task_rng(rc.seed, "test", L), L)
-        out[int(L)] = float((_final_targets(b.targets) == majority).double().mean())
-    return out
-
-
-def _final_targets(targets):
-    mask = targets != IGNORE
-    last = mask.shape[1] - 1 - mask.flip(1).int().argmax(1)
-    return targets[torch.arange(len(targets)), last]
-
-
-def variant_values(name: str, res_eval: dict[int, float], L: int, far: int) -> dict[str, float]:
-    a, b = float(res_eval[L]), float(res_eval[far])
-    return {f"{name}_acc_at_L": a, f"{name}_acc_at_far": b, f"{name}_gap": a - b}
 
 
 @register_study
