@@ -13,7 +13,8 @@ from neumo.spectral.ranks import matrix_ranks
 from neumo.studies.judge import judge_units
 from neumo.studies.registry import get_study
 from neumo.studies.runner import load_units, resolve_config, run_study
-from neumo.studies.spectral_updates_low_rank import RandomWalkHook, bigram_loss, random_walk_from_gram
+from neumo.spectral.nulls import RandomWalkHook, random_walk_from_gram
+from neumo.studies.spectral_updates_low_rank import bigram_loss
 
 ID = "S-updates-low-rank"
 

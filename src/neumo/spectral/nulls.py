@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from neumo.errors import NeumoError
 from neumo.seeding import make_generator
 
 
@@ -23,19 +24,56 @@ def shuffled_labels(y: torch.Tensor, seed: int) -> torch.Tensor:
 
 def random_walk_update(inputs: list[torch.Tensor], out_dim: int, norm: float, seed: int) -> torch.Tensor:
     """``(out_dim, in_dim)`` update ``sum_t D_t X_t^T`` over the input batches ``X_t`` (each ``(B, in_dim)``),
-    ``D_t`` i.i.d. standard normal ``(out_dim, B)``, rescaled to Frobenius norm ``norm``."""
+    ``D_t`` i.i.d. standard normal ``(out_dim, B)``, rescaled to Frobenius norm ``norm``.
+
+    Its rows are i.i.d. ``N(0, G)`` with ``G = sum_t X_t^T X_t``, so it is drawn as ``Z G^{1/2}``
+    (:func:`random_walk_from_gram`): the same distribution at the cost of one Gram matrix."""
     if not inputs:
         raise ValueError("random_walk_update needs at least one input batch")
-    g = make_generator(seed, "null-random-walk")
-    acc = torch.zeros(out_dim, inputs[0].shape[1], dtype=torch.float64)
+    gram = torch.zeros(inputs[0].shape[1], inputs[0].shape[1], dtype=torch.float64)
     for x in inputs:
         x = x.detach().to(torch.float64)
-        d = torch.randn(out_dim, x.shape[0], generator=g, dtype=torch.float64)
-        acc += d @ x
+        gram += x.T @ x
+    return random_walk_from_gram(gram, out_dim, norm, seed).to(inputs[0].dtype)
+
+
+def random_walk_from_gram(gram: torch.Tensor, out_dim: int, norm: float, seed: int) -> torch.Tensor:
+    """``Z G^{1/2}`` (``Z`` ``(out_dim, in)`` standard normal from ``seed``) rescaled to Frobenius ``norm``."""
+    lam, vec = torch.linalg.eigh(gram.to(torch.float64))
+    root = (vec * lam.clamp(min=0).sqrt()) @ vec.T
+    z = torch.randn(out_dim, gram.shape[0], generator=make_generator(seed, "null-random-walk"), dtype=torch.float64)
+    acc = z @ root
     f = float(acc.norm())
     if f == 0.0:
-        raise ValueError("the inputs are all zero; a random walk on them has no direction")
-    return (acc * (float(norm) / f)).to(inputs[0].dtype)
+        raise NeumoError("the layer saw no training input (or only zeros); no random walk to compare with")
+    return acc * (float(norm) / f)
+
+
+class RandomWalkHook:
+    """Forward hook for the random-walk null of a linear layer, streaming with fixed-size state.
+
+    The null is ``R = sum_t D_t X_t^T`` over the layer's training inputs ``X_t`` (rows = examples or
+    tokens) with ``D_t`` i.i.d. standard normal, as :func:`random_walk_update`.
+    Its rows are independent ``N(0, G)`` with ``G = sum_t X_t^T X_t``, so the hook accumulates only the
+    ``(in, in)`` Gram matrix and draws ``R = Z G^{1/2}`` (``Z`` standard normal) once at the end: the
+    same distribution as the per-step sum, at a fraction of its cost.
+    """
+
+    def __init__(self, module: torch.nn.Module, out_dim: int, in_dim: int, seed: int):
+        self.seed, self.out_dim = seed, out_dim
+        self.gram = torch.zeros(in_dim, in_dim, dtype=torch.float64)
+        self.handle = module.register_forward_hook(self)
+
+    def __call__(self, module, inputs, output) -> None:
+        if not module.training:
+            return
+        x = inputs[0].detach().reshape(-1, inputs[0].shape[-1]).to(torch.float64)
+        self.gram += x.T @ x
+
+    def update(self, norm: float) -> torch.Tensor:
+        """The random walk rescaled to Frobenius norm ``norm`` (and the hook removed)."""
+        self.handle.remove()
+        return random_walk_from_gram(self.gram, self.out_dim, norm, self.seed)
 
 
 def gaussian_like(w: torch.Tensor, seed: int) -> torch.Tensor:
@@ -45,4 +83,4 @@ def gaussian_like(w: torch.Tensor, seed: int) -> torch.Tensor:
     return (r * (float(w.norm()) / float(r.norm()))).to(w.dtype)
 
 
-__all__ = ["gaussian_like", "random_walk_update", "shuffled_labels"]
+__all__ = ["RandomWalkHook", "gaussian_like", "random_walk_from_gram", "random_walk_update", "shuffled_labels"]

@@ -51,6 +51,8 @@ class GradientSubspaceThresholds(Thresholds):
     max_dom_efficiency_over_random: float = Field(0.5, description="Dom-SGD turns its gradient share into "
                                                                    "progress at most half as well as Rand-SGD "
                                                                    "(a principled factor of two)")
+    min_rand_progress: float = Field(0.0, description="gate: Rand-SGD lowers the loss at all (> 0), else the "
+                                                      "efficiency ratio over it has a sign-flipping denominator")
     min_bulk_progress: float = Field(0.7, description="'still learns': Bulk-SGD keeps at least 70% of SGD's loss "
                                                       "decrease (Song et al.: close to SGD)")
     min_converged: float = Field(1.0, description="every Lanczos run (measurement and refreshes) converged")
@@ -167,8 +169,11 @@ class GradientSubspace(Study):
         return out
 
     def preconditions(self, cfg):
-        return [GateSpec(_q("lanczos_converged", lr), _q("lanczos_converged", lr), ">=", "min_converged",
-                         why="every Lanczos run (measurement and Dom/Bulk refreshes) converged") for lr in cfg.lrs]
+        return [g for lr in cfg.lrs for g in (
+            GateSpec(_q("lanczos_converged", lr), _q("lanczos_converged", lr), ">=", "min_converged",
+                     why="every Lanczos run (measurement and Dom/Bulk refreshes) converged"),
+            GateSpec(_q("rand_sgd_progresses", lr), _q("projected_progress", lr), ">", "min_rand_progress", arm=NULL,
+                     why="the denominator of dom_efficiency_over_random is positive"))]
 
     def measure(self, cfg: GradientSubspaceConfig, ctx: StudyContext) -> Measurement:
         x, y, _ = digits(ctx.seed)

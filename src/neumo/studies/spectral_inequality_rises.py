@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 from neumo.config import StrictModel
@@ -34,7 +33,7 @@ from neumo.spectral.inequality import gini, neuron_strengths, spearman
 from neumo.spectral.nulls import shuffled_labels
 from neumo.studies.base import CheckSpec, GateSpec, Measurement, Study, StudyContext, Thresholds
 from neumo.studies.registry import register_study
-from neumo.studies.spectral_common import digits, digits_mlp
+from neumo.studies.spectral_common import cross_entropy, digits, digits_mlp
 from neumo.train import Trainer
 from neumo.train.callbacks import Callback
 
@@ -165,10 +164,7 @@ class InequalityRises(Study):
         param = model.get_parameter(cfg.layer)
         rec = StrengthRecorder(param, cfg.lag)
 
-        def loss_fn(m, batch):
-            return F.cross_entropy(m(batch[0]), batch[1])
-
-        Trainer(model, torch.optim.Adam(model.parameters(), lr=cfg.lr), loss_fn, minibatches(x, y, 64, ctx.seed),
+        Trainer(model, torch.optim.Adam(model.parameters(), lr=cfg.lr), cross_entropy, minibatches(x, y, 64, ctx.seed),
                 cfg.steps, callbacks=[rec], run=ctx.run, log_every=max(1, cfg.steps // 20)).fit()
         with torch.no_grad():
             train_acc = float((model(x).argmax(1) == y).float().mean())

@@ -36,14 +36,13 @@ from neumo.data.text import CharTokenizer, human_documents
 from neumo.errors import NeumoError
 from neumo.nn import build_model
 from neumo.seeding import make_generator
-from neumo.spectral.nulls import shuffled_labels
+from neumo.spectral.nulls import RandomWalkHook, shuffled_labels
 from neumo.spectral.ranks import matrix_ranks
 from neumo.studies.base import CheckSpec, GateSpec, Measurement, Study, StudyContext, Thresholds
 from neumo.studies.registry import register_study
-from neumo.studies.spectral_common import digits, digits_mlp
+from neumo.studies.spectral_common import cross_entropy, digits, digits_mlp
 from neumo.train import Trainer
 
-MODELS = ("mlp", "tf")
 
 
 class UpdatesLowRankThresholds(Thresholds):
@@ -70,45 +69,6 @@ class UpdatesLowRankConfig(StrictModel):
     thresholds: UpdatesLowRankThresholds = UpdatesLowRankThresholds()
 
 
-class RandomWalkHook:
-    """Forward hook for the random-walk null of a linear layer, streaming with fixed-size state.
-
-    The null is ``R = sum_t D_t X_t^T`` over the layer's training inputs ``X_t`` (rows = examples or
-    tokens) with ``D_t`` i.i.d. standard normal, as :func:`neumo.spectral.nulls.random_walk_update`.
-    Its rows are independent ``N(0, G)`` with ``G = sum_t X_t^T X_t``, so the hook accumulates only the
-    ``(in, in)`` Gram matrix and draws ``R = Z G^{1/2}`` (``Z`` standard normal) once at the end: the
-    same distribution as the per-step sum, at a fraction of its cost.
-    """
-
-    def __init__(self, module: torch.nn.Module, out_dim: int, in_dim: int, seed: int):
-        self.seed, self.out_dim = seed, out_dim
-        self.gram = torch.zeros(in_dim, in_dim, dtype=torch.float64)
-        self.handle = module.register_forward_hook(self)
-
-    def __call__(self, module, inputs, output) -> None:
-        if not module.training:
-            return
-        x = inputs[0].detach().reshape(-1, inputs[0].shape[-1]).to(torch.float64)
-        self.gram += x.T @ x
-
-    def update(self, norm: float) -> torch.Tensor:
-        """The random walk rescaled to Frobenius norm ``norm`` (and the hook removed)."""
-        self.handle.remove()
-        return random_walk_from_gram(self.gram, self.out_dim, norm, self.seed)
-
-
-def random_walk_from_gram(gram: torch.Tensor, out_dim: int, norm: float, seed: int) -> torch.Tensor:
-    """``Z G^{1/2}`` (``Z`` ``(out_dim, in)`` standard normal from ``seed``) rescaled to Frobenius ``norm``."""
-    lam, vec = torch.linalg.eigh(gram.to(torch.float64))
-    root = (vec * lam.clamp(min=0).sqrt()) @ vec.T
-    z = torch.randn(out_dim, gram.shape[0], generator=make_generator(seed, "null-random-walk"), dtype=torch.float64)
-    acc = z @ root
-    f = float(acc.norm())
-    if f == 0.0:
-        raise NeumoError("the layer saw no training input (or only zeros); no random walk to compare with")
-    return acc * (float(norm) / f)
-
-
 def _layer(model: torch.nn.Module, name: str) -> torch.nn.Module:
     mod_name, _, pname = name.rpartition(".")
     if pname != "weight" or not isinstance(model.get_submodule(mod_name), torch.nn.Linear):
@@ -121,15 +81,16 @@ def _ranks(prefix: str, w: torch.Tensor) -> dict[str, float]:
     return {f"{prefix}_sr": float(r["stable_rank"]), f"{prefix}_erank": float(r["entropy_rank"])}
 
 
-def _train_layer(model, layer: str, loss_fn, batch_fn, steps: int, lr: float, seed: int, run):
-    """Train with Adam; returns (ΔW, W_0, random-walk update of ‖ΔW‖)."""
+def _train_layer(model, layer: str, loss_fn, batch_fn, steps: int, lr: float, seed: int, walk: bool):
+    """Train with Adam; returns (ΔW, W_0, random-walk update of ‖ΔW‖ or None when ``walk`` is off).
+
+    Two trainings share a unit, so their steps are not logged to the unit's metrics (they would collide)."""
     mod = _layer(model, layer)
     w0 = mod.weight.detach().clone()
-    hook = RandomWalkHook(mod, *w0.shape, seed)
-    Trainer(model, torch.optim.Adam(model.parameters(), lr=lr), loss_fn, batch_fn, steps, run=run,
-            log_every=max(1, steps // 20)).fit()
+    hook = RandomWalkHook(mod, *w0.shape, seed) if walk else None
+    Trainer(model, torch.optim.Adam(model.parameters(), lr=lr), loss_fn, batch_fn, steps).fit()
     dw = mod.weight.detach() - w0
-    return dw, w0, hook.update(float(dw.norm()))
+    return dw, w0, (hook.update(float(dw.norm())) if hook is not None else None)
 
 
 # ---------------------------------------------------------------- the two models
@@ -140,11 +101,8 @@ def _mlp(cfg: UpdatesLowRankConfig, ctx: StudyContext):
     y_fit = shuffled_labels(y, ctx.seed) if ctx.arm == "shuffled_labels" else y
     model = digits_mlp(ctx.seed, [256, 256])
 
-    def loss_fn(m, batch):
-        return F.cross_entropy(m(batch[0]), batch[1])
-
-    dw, w0, rw = _train_layer(model, cfg.mlp_layer, loss_fn, minibatches(x, y_fit, 64, ctx.seed), cfg.mlp_steps,
-                              cfg.mlp_lr, ctx.seed, None)
+    dw, w0, rw = _train_layer(model, cfg.mlp_layer, cross_entropy, minibatches(x, y_fit, 64, ctx.seed),
+                              cfg.mlp_steps, cfg.mlp_lr, ctx.seed, walk=not ctx.is_null)
     with torch.no_grad():
         acc = {"mlp_train_acc": float((model(x).argmax(1) == y_fit).float().mean()),
                "mlp_test_acc": float((model(d.x_test).argmax(1) == d.y_test).float().mean())}
@@ -192,7 +150,8 @@ def _tf(cfg: UpdatesLowRankConfig, ctx: StudyContext):
         return F.cross_entropy(m(batch[0]).reshape(-1, vocab), batch[1].reshape(-1))
 
     dw, w0, rw = _train_layer(model, cfg.tf_layer, loss_fn, _windows(train, targets, cfg.seq_len, cfg.tf_batch,
-                                                                     ctx.seed), cfg.tf_steps, cfg.tf_lr, ctx.seed, None)
+                                                                     ctx.seed), cfg.tf_steps, cfg.tf_lr, ctx.seed,
+                              walk=not ctx.is_null)
     n = (len(held) - 1) // cfg.seq_len
     xs = held[: n * cfg.seq_len].view(n, cfg.seq_len)
     ys = held[1: n * cfg.seq_len + 1].view(n, cfg.seq_len)
@@ -254,8 +213,9 @@ class UpdatesLowRank(Study):
             values.update(_ranks(m, dw))
             values.update(_ranks(f"{m}_W0", w0))
             values.update(_ranks(f"{m}_Wt", w0 + dw))
-            rw_ranks.update(_ranks(m, rw))
-            updates[m] = (dw, rw)
+            if rw is not None:
+                rw_ranks.update(_ranks(m, rw))
+                updates[m] = (dw, rw)
         nulls = {}
         if not ctx.is_null:
             nulls["random_walk"] = rw_ranks
@@ -287,4 +247,4 @@ def _figure(updates):
     return fig
 
 
-__all__ = ["RandomWalkHook", "UpdatesLowRank", "UpdatesLowRankConfig", "bigram_loss", "random_walk_from_gram"]
+__all__ = ["UpdatesLowRank", "UpdatesLowRankConfig", "bigram_loss"]
