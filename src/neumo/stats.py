@@ -1,5 +1,5 @@
 """Statistics for few points, shared by every layer: Student-t intervals over seeds and a permutation
-test for a rank correlation (bootstrap intervals of AUROC-like statistics: ``neumo.detect.evaluate``).
+test for a rank correlation, and (partial) rank correlations (bootstrap intervals of AUROC-like statistics: ``neumo.detect.evaluate``).
 
 These are the only ways a study turns repeated measurements into an interval, so they live here once.
 """
@@ -41,6 +41,27 @@ def t_interval(values, level: float = 0.95) -> tuple[float, float | None, float 
     return mean_ci(v, level)
 
 
+def spearman(x, y) -> float:
+    """Spearman's rho (Pearson of the ranks, ties averaged); NaN when either side is constant."""
+    rx, ry = stats.rankdata(np.asarray(x, dtype=float)), stats.rankdata(np.asarray(y, dtype=float))
+    if rx.shape != ry.shape:
+        raise ValueError("a rank correlation needs two equally long series")
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def partial_spearman(x, y, z) -> float:
+    """Spearman correlation of ``x`` and ``y`` with ``z`` partialled out: Pearson of the rank residuals after
+    a linear fit on the ranks of ``z``; NaN when a residual is constant (nothing left to correlate)."""
+    rx, ry, rz = (stats.rankdata(np.asarray(v, dtype=float)) for v in (x, y, z))
+    A = np.column_stack([np.ones_like(rz), rz])
+    ex = rx - A @ np.linalg.lstsq(A, rx, rcond=None)[0]
+    ey = ry - A @ np.linalg.lstsq(A, ry, rcond=None)[0]
+    den = float(np.sqrt((ex @ ex) * (ey @ ey)))
+    return float(ex @ ey / den) if den > 1e-9 * len(rx) else float("nan")
+
+
 def spearman_permutation(x, y, n_perm: int = 5000, seed: int = 0) -> tuple[float, float]:
     """Spearman's rho of (x, y) and its two-sided permutation p-value ((1 + #|rho_perm| >= |rho|) /
     (1 + n_perm)), which stays valid for a handful of points where the t approximation does not."""
@@ -55,4 +76,4 @@ def spearman_permutation(x, y, n_perm: int = 5000, seed: int = 0) -> tuple[float
     return rho, float(p)
 
 
-__all__ = ["mean_ci", "spearman_permutation", "t_interval"]
+__all__ = ["mean_ci", "partial_spearman", "spearman", "spearman_permutation", "t_interval"]

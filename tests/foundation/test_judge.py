@@ -1,6 +1,8 @@
 """The study contract's judgement: intervals against thresholds, nulls, controls, gates, one seed."""
 
 
+import math
+
 import numpy as np
 import pytest
 from pydantic import Field
@@ -173,3 +175,16 @@ def test_a_clean_failure_is_not_hidden_by_a_defect_elsewhere():
     # ratio: treatment passes but so does the shuffled control (a defect); x_low fails outright
     v = judge_units(Two(), _Cfg(), _units([1.0, 1.1, 0.9], [4.0] * 3, [1.0, 1.05, 0.95], [0.95] * 3), [0, 1, 2])
     assert v.status == "fails" and v.defects and "also a study defect" in v.reason
+
+
+def test_rank_correlations_against_scipy():
+    from neumo.stats import partial_spearman, spearman
+
+    rng = np.random.default_rng(3)
+    x, y, z = rng.normal(size=(3, 40))
+    assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert math.isnan(spearman(x, np.ones(40)))
+    # the residual form equals the classical partial-correlation formula on the rank correlations
+    r = lambda a, b: stats.spearmanr(a, b).statistic  # noqa: E731
+    ref = (r(x, y) - r(x, z) * r(y, z)) / math.sqrt((1 - r(x, z) ** 2) * (1 - r(y, z) ** 2))
+    assert partial_spearman(x, y, z) == pytest.approx(ref, abs=1e-12)

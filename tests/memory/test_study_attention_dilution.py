@@ -10,7 +10,8 @@ import torch
 from neumo.memory.probes.attention import attention_entropy, uniform_entropy
 from neumo.nn import build_model
 from neumo.studies.judge import judge_units
-from neumo.studies.memory_attention_dilution import UNTRAINED, partial_spearman
+from neumo.stats import partial_spearman
+from neumo.studies.memory_attention_dilution import UNTRAINED
 from neumo.studies.registry import get_study
 from neumo.studies.runner import load_units, resolve_config, run_study
 

@@ -27,7 +27,7 @@ from pydantic import Field
 from neumo.config import StrictModel
 from neumo.detect.corpus import LanguageConfig
 from neumo.seeding import numpy_rng
-from neumo.stats import spearman_permutation
+from neumo.stats import spearman, spearman_permutation
 from neumo.studies.base import CheckSpec, Estimate, GateSpec, Measurement, Study, StudyContext, Thresholds
 from neumo.studies.registry import register_study
 
@@ -225,15 +225,6 @@ def continuation_stats(lm, ids: np.ndarray, start: int) -> list:
                        st["in_top_k"][i], st["in_top_p"][i]) for i in range(n)]
 
 
-def _spearman(x, y) -> float:
-    from scipy.stats import rankdata
-
-    rx, ry = rankdata(x), rankdata(y)
-    if rx.std() == 0 or ry.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
 def one_sided_negative_p(x, y, n_perm: int, seed: int = 0) -> tuple[float, float]:
     """(rho, p of rho < 0): the two-sided permutation p of :func:`neumo.stats.spearman_permutation` halved on
     the claimed side (the permutation distribution of rho is symmetric about 0), 1 - p/2 on the other."""
@@ -294,7 +285,7 @@ def _per_seed_stats(rows, cfg: LongTailConfig, seed: int) -> dict[str, float]:
     rare = [r for r in rows if r["register"] != "formal"]
     return {"spearman_frequency_auroc": rho, "perm_p_frequency_auroc": p,
             "rare_slope_auroc_log_docs": slope([r["log_docs"] for r in rare], [r["auroc"] for r in rare]),
-            "spearman_frequency_kl": _spearman([r["weight"] for r in rows], [r["kl_per_token"] for r in rows])}
+            "spearman_frequency_kl": spearman([r["weight"] for r in rows], [r["kl_per_token"] for r in rows])}
 
 
 def _rows(m: Measurement) -> list[dict]:

@@ -24,6 +24,7 @@ from pydantic import Field, model_validator
 from neumo.config import StrictModel
 from neumo.detect.corpus import LanguageConfig
 from neumo.seeding import numpy_rng
+from neumo.stats import spearman
 from neumo.studies.base import CheckSpec, GateSpec, Measurement, Study, StudyContext, Thresholds
 from neumo.studies.registry import register_study
 
@@ -136,7 +137,7 @@ class Sharpening(Study):
         test, _ = lang.sample(300, cfg.train_doc_len, seed=30_000 + ctx.seed)
         values = {"excess_loss": excess_loss(lang, lm, test), "auroc_lowest_T": lowest["auroc"],
                   "outside_over_nominal": at["human_tokens_outside"] / (1 - at["top_p"]),
-                  "spearman_T_auroc": _spearman([r["temperature"] for r in rows], [r["auroc"] for r in rows]),
+                  "spearman_T_auroc": spearman([r["temperature"] for r in rows], [r["auroc"] for r in rows]),
                   **{f"auroc_T{r['temperature']:g}": r["auroc"] for r in rows},
                   **{f"outside_top_p{u['top_p']:g}": u["human_tokens_outside"] for u in unreach}}
         nulls = {T1: {"auroc_lowest_T": t1["auroc"]},
@@ -198,12 +199,6 @@ def in_nucleus(probs: np.ndarray, targets: np.ndarray, top_p: float) -> np.ndarr
     pt = np.take_along_axis(probs, targets[..., None], -1)
     above = (probs * (probs > pt)).sum(-1)
     return above < top_p
-
-
-def _spearman(x, y) -> float:
-    from neumo.studies.detect_long_tail import _spearman as sp
-
-    return sp(x, y)
 
 
 def _figure(rows, unreach):

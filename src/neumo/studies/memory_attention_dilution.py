@@ -29,6 +29,7 @@ from neumo.config import StrictModel
 from neumo.memory.probes.attention import attention_entropy
 from neumo.memory.tasks import IGNORE, make_task, task_rng
 from neumo.memory.train import MemoryRunConfig, model_for_run, train_on_task
+from neumo.stats import partial_spearman
 from neumo.studies.base import CheckSpec, GateSpec, Measurement, Study, StudyContext, Thresholds
 from neumo.studies.registry import register_study
 from neumo.train import TrainConfig
@@ -62,19 +63,6 @@ class AttentionDilutionConfig(StrictModel):
     select_size: int = Field(128, ge=1, description="sequences of the batch that chooses the sharpening")
     betas: list[float] = Field([1.0, 1.5, 2.0, 3.0, 4.0], min_length=1)
     thresholds: AttentionDilutionThresholds = AttentionDilutionThresholds()
-
-
-def partial_spearman(x, y, z) -> float:
-    """Spearman correlation of ``x`` and ``y`` with ``z`` partialled out (Pearson of the rank residuals
-    after a linear fit on the ranks of ``z``); NaN when a residual is constant."""
-    from scipy.stats import rankdata
-
-    rx, ry, rz = (rankdata(np.asarray(v, dtype=float)) for v in (x, y, z))
-    A = np.column_stack([np.ones_like(rz), rz])
-    ex = rx - A @ np.linalg.lstsq(A, rx, rcond=None)[0]
-    ey = ry - A @ np.linalg.lstsq(A, ry, rcond=None)[0]
-    den = float(np.sqrt((ex @ ex) * (ey @ ey)))
-    return float(ex @ ey / den) if den > 1e-12 else float("nan")
 
 
 @torch.no_grad()
@@ -215,4 +203,4 @@ def _figure(rows, train_len):
     return fig
 
 
-__all__ = ["AttentionDilution", "AttentionDilutionConfig", "partial_spearman", "read_stats"]
+__all__ = ["AttentionDilution", "AttentionDilutionConfig", "read_stats"]

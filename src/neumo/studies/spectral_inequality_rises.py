@@ -21,7 +21,6 @@ A seed changes the initialisation, the digits split, the batch order, the label 
 
 from __future__ import annotations
 
-import math
 
 import torch
 from pydantic import Field, model_validator
@@ -31,6 +30,7 @@ from neumo.data.digits import minibatches
 from neumo.seeding import make_generator
 from neumo.spectral.inequality import gini, neuron_strengths, spearman
 from neumo.spectral.nulls import shuffled_labels
+from neumo.stats import partial_spearman
 from neumo.studies.base import CheckSpec, GateSpec, Measurement, Study, StudyContext, Thresholds
 from neumo.studies.registry import register_study
 from neumo.studies.spectral_common import cross_entropy, digits, digits_mlp
@@ -66,13 +66,6 @@ class InequalityRisesConfig(StrictModel):
         if self.steps % self.lag:
             raise ValueError(f"lag ({self.lag}) must divide steps ({self.steps}) so the last record is the final step")
         return self
-
-
-def partial_spearman(x, y, z) -> float:
-    """Spearman correlation of ``x`` and ``y`` with ``z`` partialled out (partial Pearson of the ranks)."""
-    rxy, rxz, ryz = spearman(x, y), spearman(x, z), spearman(y, z)
-    den = math.sqrt(max(0.0, (1 - rxz ** 2) * (1 - ryz ** 2)))
-    return 0.0 if den == 0 else (rxy - rxz * ryz) / den
 
 
 def rich_get_richer(s0: torch.Tensor, st: torch.Tensor) -> float:
@@ -204,4 +197,4 @@ def _figure(rows, layer):
     return fig
 
 
-__all__ = ["InequalityRises", "InequalityRisesConfig", "StrengthRecorder", "partial_spearman", "rich_get_richer"]
+__all__ = ["InequalityRises", "InequalityRisesConfig", "StrengthRecorder", "rich_get_richer"]
