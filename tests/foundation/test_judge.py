@@ -188,3 +188,22 @@ def test_rank_correlations_against_scipy():
     r = lambda a, b: stats.spearmanr(a, b).statistic  # noqa: E731
     ref = (r(x, y) - r(x, z) * r(y, z)) / math.sqrt((1 - r(x, z) ** 2) * (1 - r(y, z) ** 2))
     assert partial_spearman(x, y, z) == pytest.approx(ref, abs=1e-12)
+
+
+def test_pooled_controls_are_judged_on_the_studys_pooled_interval():
+    class PooledNull(_Fake):
+        def pool(self, cfg, units):
+            return {"x": Estimate(mean=0.3, ci_low=0.1, ci_high=0.45),
+                    "shuffled:x": Estimate(mean=0.2, ci_low=0.1, ci_high=0.3)}
+
+        def checks(self, cfg):
+            return [CheckSpec("x_low", "x", "<=", "low", controls=("shuffled",))]
+
+    units = _units([9.0, 9.0], [1.0] * 2, [9.0] * 2, [0.95] * 2)   # per-seed values would say otherwise
+    v = judge_units(PooledNull(), _Cfg(), units, [0, 1])
+    (c,) = v.checks
+    assert c.controls[0].mean == 0.2 and c.controls[0].passed is True
+    assert v.status == "inconclusive" and "null 'shuffled' passes check x_low" in v.reason
+    # re-judged with the null as the treatment, its pooled estimate is used, not the treatment's
+    again = judge_units(PooledNull(), _Cfg(), units, [0, 1], treatment="shuffled")
+    assert again.checks[0].mean == 0.2

@@ -254,7 +254,8 @@ class Study:
         raise NotImplementedError
 
     def pool(self, cfg, units: list[dict[str, Measurement]]) -> dict[str, Estimate]:
-        """Statistics over all seeds at once (``units[i][arm]``); judged with their own interval."""
+        """Statistics over all seeds at once (``units[i][arm]``); judged with their own interval. A key
+        ``"<arm>:<quantity>"`` is that null's pooled value: a check listing the arm in ``controls`` judges it."""
         return {}
 
     def summarize(self, cfg, measured: dict[str, Any]) -> str:

@@ -76,8 +76,9 @@ def judge_check(spec: CheckSpec, threshold: float, arm_values: ArmValues, pooled
     res = CheckResult(name=spec.name, quantity=spec.quantity, op=spec.op, threshold=threshold,
                       justification=justification, relative_to=spec.null,
                       relation=spec.relation if spec.null else None, label=spec.label)
-    if spec.quantity in pooled and treatment == TREATMENT:
-        est = pooled[spec.quantity]
+    key = spec.quantity if treatment == TREATMENT else f"{treatment}:{spec.quantity}"
+    if key in pooled:
+        est = pooled[key]
         res.per_seed, res.mean, res.ci_low, res.ci_high = list(est.per_seed), est.mean, est.ci_low, est.ci_high
         res.null_mean, res.note = est.null_mean, est.note
     else:
@@ -93,6 +94,12 @@ def judge_check(spec: CheckSpec, threshold: float, arm_values: ArmValues, pooled
             res.null_mean = _num(t_interval([v for v in res.null_per_seed if v is not None])[0])
     res.passed = interval_decision(spec.op, res.ci_low, res.ci_high, threshold)
     for arm in spec.controls:
+        if f"{arm}:{spec.quantity}" in pooled:   # a pooled control, with the interval the study computed
+            est = pooled[f"{arm}:{spec.quantity}"]
+            res.controls.append(ControlResult(arm=arm, per_seed=list(est.per_seed), mean=est.mean,
+                                              ci_low=est.ci_low, ci_high=est.ci_high,
+                                              passed=interval_decision(spec.op, est.ci_low, est.ci_high, threshold)))
+            continue
         per = [_stat(a, spec, arm) for a in arm_values]
         m, lo, hi = t_interval([v for v in per if v is not None])
         res.controls.append(ControlResult(arm=arm, per_seed=per, mean=_num(m), ci_low=lo, ci_high=hi,
@@ -103,8 +110,9 @@ def judge_check(spec: CheckSpec, threshold: float, arm_values: ArmValues, pooled
 
 
 def judge_gate(spec: GateSpec, threshold: float, arm_values: ArmValues, pooled: dict[str, Estimate]) -> GateResult:
-    if spec.quantity in pooled:
-        per = [_num(pooled[spec.quantity].mean)]
+    key = spec.quantity if spec.arm == TREATMENT else f"{spec.arm}:{spec.quantity}"
+    if key in pooled:
+        per = [_num(pooled[key].mean)]
     else:
         per = [_num(a.get(spec.arm, {}).get(spec.quantity)) for a in arm_values]
     ok = bool(per) and all(point_passes(spec.op, v, threshold) for v in per)
@@ -151,11 +159,12 @@ def decide(checks: list[CheckResult], gates: list[GateResult], n_seeds: int) -> 
 def judge_units(study: Study, cfg, units: list[dict[str, Measurement]], seeds: list[int],
                 treatment: str = TREATMENT) -> Verdict:
     """The verdict of ``units`` (``units[i][arm]`` for ``seeds[i]``); ``treatment`` may name a null to
-    re-judge the study with that null in the treatment's place (pooled statistics are then not used)."""
+    re-judge the study with that null in the treatment's place (its pooled statistics are the study's
+    ``"<arm>:<quantity>"`` estimates, when it provides them)."""
     thr = cfg.thresholds
     just = type(thr).justifications()
     arm_values = merge_arms(units)
-    pooled = study.pool(cfg, units) if treatment == TREATMENT else {}
+    pooled = study.pool(cfg, units)
     checks = [judge_check(s, float(getattr(thr, s.threshold)), arm_values, pooled, just.get(s.threshold, ""),
                           treatment) for s in study.checks(cfg)]
     gates = [judge_gate(g if treatment == TREATMENT or g.arm != TREATMENT else _rearm(g, treatment),
@@ -164,7 +173,7 @@ def judge_units(study: Study, cfg, units: list[dict[str, Measurement]], seeds: l
     status, reason, defects = decide(checks, gates, len(seeds))
     measured = seed_means(arm_values)
     for k, est in pooled.items():
-        measured[k] = est.mean
+        measured[k] = est.mean     # "<arm>:<quantity>" keys read like the other null means
     tables: dict[str, list[dict[str, Any]]] = {}
     for s, unit in zip(seeds, units):
         m = unit.get(TREATMENT)

@@ -158,7 +158,7 @@ class RecallCapacity(Study):
                       label="log2(minimal solving state at the most pairs / at the fewest)"),
             CheckSpec("pairs_state_spearman", "pairs_state_spearman", ">", "min_rank_corr", controls=(UNTRAINED,),
                       label="Spearman(pairs, minimal solving state) per seed"),
-            CheckSpec("pooled_perm_p", "pooled_perm_p", "<=", "max_perm_p",
+            CheckSpec("pooled_perm_p", "pooled_perm_p", "<=", "max_perm_p", controls=(UNTRAINED,),
                       label="permutation p of Spearman(pairs, minimal state) pooled over seeds"),
         ]
 
@@ -242,9 +242,10 @@ class RecallCapacity(Study):
             if len(xs) >= 3 and len(set(ys)) > 1:
                 p = spearman_permutation(xs, ys, n_perm=2000, seed=0)[1]
             out[arm] = p
-        p = out[None]
-        return {"pooled_perm_p": Estimate(mean=p, ci_low=p, ci_high=p, null_mean=out[UNTRAINED],
-                                          note="one permutation test over all seeds' (pairs, state) points")}
+        p, q = out[None], out[UNTRAINED]
+        note = "one permutation test over all seeds' (pairs, state) points"
+        return {"pooled_perm_p": Estimate(mean=p, ci_low=p, ci_high=p, null_mean=q, note=note),
+                f"{UNTRAINED}:pooled_perm_p": Estimate(mean=q, ci_low=q, ci_high=q, note=note)}
 
     def summarize(self, cfg, m):
         need = ", ".join(f"{P} pairs: {m.get(f'min_state_P{P}', float('nan')):.0f}" for P in cfg.n_pairs)
