@@ -34,9 +34,24 @@ def lab(quick: bool = typer.Option(False, "--quick", help="Run the quick preset 
         seed: int = typer.Option(0, "--seed", help="First seed (seeds are seed, seed+1, ...)."),
         seeds: Optional[int] = typer.Option(None, "--seeds", help="Seeds per study (default 3 quick, 5 full)."),
         jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Studies run in parallel (default: 2 or #cores)."),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="A lab document (kind: lab), e.g. "
+                                              "a lab run's config.yaml; options given here override it."),
         runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None:
     """Run every registered study (quick or full preset) and write report.html + report.json."""
     from neumo.studies.lab import run_lab
+
+    if config is not None:
+        from neumo.catalog import validate_file
+        from neumo.errors import NeumoError
+
+        kind, doc = validate_file(config)
+        if kind != "lab":
+            raise NeumoError(f"config {str(config)!r} is for {kind!r}, not a lab; use 'neumo study run -c' for it")
+        quick = quick or doc.preset == "quick"
+        study = study or (doc.studies or None)
+        seed = seed or doc.seed
+        seeds = doc.seeds if seeds is None else seeds
+        jobs = doc.jobs if jobs is None else jobs
 
     def on_verdict(v):
         if not json_out:

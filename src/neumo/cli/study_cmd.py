@@ -58,6 +58,15 @@ def run(study_id: Optional[str] = typer.Argument(None, help="Study id (see 'neum
             study_id = kind.split(":", 1)[1]
         if kind != f"study:{study_id}":
             raise NeumoError(f"config {str(config)!r} is for {kind!r}, not study {study_id!r}")
+        # a run's own config.yaml re-runs: its resolved config, and its preset/seeds/seed unless given here
+        from neumo.catalog import split_study_run
+
+        file_doc, saved = split_study_run(file_doc, str(config))
+        if saved is not None:
+            full = full or saved.preset == "full"
+            seeds = saved.seeds if seeds is None else seeds
+            seed = saved.seed if seed == 0 else seed
+            checkpoint_every = checkpoint_every or saved.checkpoint_every
     if resume is not None and (full or study_id is not None):
         raise NeumoError("--resume continues a run with its saved study and preset; drop the study id and --full")
     if study_id is None and resume is None:
