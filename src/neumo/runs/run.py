@@ -31,6 +31,7 @@ import yaml
 
 from neumo.errors import RunError
 from neumo.runs.atomic import atomic_write_json, atomic_write_text, atomic_write_with
+from neumo.runs.lock import RunLock
 from neumo.runs.sinks import JsonlSink, MetricSink, make_sink
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,200}$")
@@ -75,6 +76,12 @@ class Run:
         self.dir = Path(path)
         self._jsonl: JsonlSink | None = None
         self._sinks: list[MetricSink] = []
+        self._lock: RunLock | None = None
+
+    def lock(self, force: bool = False) -> "Run":
+        """Take the run's owner lock (see :mod:`neumo.runs.lock`); released by :meth:`close`."""
+        self._lock = RunLock(self.dir).acquire(force=force)
+        return self
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -171,6 +178,9 @@ class Run:
         for s in self._sinks:
             s.close()
         self._jsonl, self._sinks = None, []
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     # ------------------------------------------------------------ metrics
     def log(self, step: int, metrics: dict[str, Any]) -> None:

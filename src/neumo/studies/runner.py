@@ -115,6 +115,7 @@ def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | No
         if state == "running":
             raise NeumoError(f"run {run.id!r} is still running (its process is alive); wait for it or stop it")
         ckpt = int(saved.get("checkpoint_every", 0))
+        run.lock()  # one writer: a second live resume is refused here, a dead owner's lock is taken over
         run.mark_running()
     else:
         study_cls = get_study(study_id)
@@ -129,7 +130,7 @@ def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | No
         cfg = resolve_config(study_cls, preset, overrides, file_doc)
         doc = {"study": study_cls.id, "preset": preset, "seed": seed, "seeds": n_seeds, "checkpoint_every": ckpt,
                "config": cfg.model_dump(mode="json")}
-        run = Run.create(f"study-{study_cls.id}", doc, root=root, kind="study", parent=parent)
+        run = Run.create(f"study-{study_cls.id}", doc, root=root, kind="study", parent=parent).lock()
     seeds_list = [seed + i for i in range(n_seeds)]
     study = study_cls()
     t0 = time.monotonic()
