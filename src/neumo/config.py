@@ -22,10 +22,47 @@ from neumo.errors import ConfigError, NeumoError
 class StrictModel(BaseModel):
     """Base for every neumo config: unknown keys are errors, assignments are validated."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    # allow_inf_nan=False: a NaN or infinite learning rate, threshold or size is a mistake, not a setting
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(),
+                              allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------- files
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """A safe loader that refuses anchors and aliases: no config needs them, and they allow alias bombs."""
+
+
+def load_yaml_no_aliases(text: str, source: str = "config") -> Any:
+    loader = _NoAliasLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None and _has_alias(node, depth=0, source=source):
+            raise NeumoError(f"{source}: YAML anchors/aliases (&name, *name) are not allowed in neumo configs "
+                             "(they allow alias bombs); write the values out")
+        return loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+
+
+MAX_NESTING = 64
+
+
+def _has_alias(node: Any, depth: int, source: str, seen: set[int] | None = None) -> bool:
+    """True if a composed YAML node graph reuses a node (an alias); refuses nesting deeper than MAX_NESTING."""
+    seen = set() if seen is None else seen
+    if depth > MAX_NESTING:
+        raise NeumoError(f"{source}: nested deeper than {MAX_NESTING} levels; flatten it")
+    if id(node) in seen:
+        return True
+    seen.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        return any(_has_alias(n, depth + 1, source, seen) for n in node.value)
+    if isinstance(node, yaml.MappingNode):
+        return any(_has_alias(k, depth + 1, source, seen) or _has_alias(v, depth + 1, source, seen)
+                   for k, v in node.value)
+    return False
 
 
 def load_file(path: str | Path) -> dict[str, Any]:
@@ -33,12 +70,15 @@ def load_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise NeumoError(f"config file {str(p)!r} does not exist; check the path")
-    text = p.read_text(encoding="utf-8")
+    from neumo.bounded import MAX_CONFIG_BYTES, decode_utf8, limit_from_env, read_bytes_bounded
+
+    limit = limit_from_env("NEUMO_MAX_CONFIG_BYTES", MAX_CONFIG_BYTES)
+    text = decode_utf8(read_bytes_bounded(p, limit, "NEUMO_MAX_CONFIG_BYTES", what="config file"), f"config file {p}")
     try:
         if p.suffix == ".toml":
             data = tomllib.loads(text)
         elif p.suffix in (".yaml", ".yml", ".json"):
-            data = yaml.safe_load(text) if p.suffix != ".json" else json.loads(text)
+            data = load_yaml_no_aliases(text, str(p)) if p.suffix != ".json" else json.loads(text)
         else:
             raise NeumoError(f"config file {str(p)!r} must end in .yaml, .yml, .toml or .json")
     except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
@@ -69,9 +109,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
         if "=" not in item:
             raise NeumoError(f"override {item!r} must look like key.path=value (e.g. train.lr=0.01)")
         key, raw = item.split("=", 1)
-        parts = [k for k in key.strip().split(".") if k]
-        if not parts:
-            raise NeumoError(f"override {item!r} has an empty key")
+        parts = key.strip().split(".")
+        if not key.strip() or any(not k.strip() for k in parts):
+            raise NeumoError(f"override {item!r} has an empty key or an empty part between dots; "
+                             "write it as section.key=value")
+        parts = [k.strip() for k in parts]
         node = out
         for k in parts[:-1]:
             nxt = node.get(k)

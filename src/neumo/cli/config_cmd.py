@@ -37,9 +37,10 @@ def validate(files: List[Path], json_out: bool = JsonFlag) -> None:
             if r["ok"]:
                 console.print(f"[green]ok[/]    {r['file']} ({r['kind']})")
             else:
-                for e in r["errors"]:
+                for e in r["errors"]:  # one unwrapped line per error, on stderr
                     where = f"{e['path']}: " if e["path"] else ""
-                    console.print(f"[red]error[/] {r['file']}: {where}{e['message']}", highlight=False)
+                    msg = " ".join(f"{where}{e['message']}".split())
+                    typer.echo(f"error: {r['file']}: {msg}", err=True)
     if bad:
         raise typer.Exit(2)
 

@@ -21,16 +21,11 @@ MaxTokOpt = typer.Option(None, "--max-tokens", help="Score only the first N toke
 
 
 def _read_text(source: str) -> str:
-    try:
-        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    except FileNotFoundError:
-        raise NeumoError(f"file {source} does not exist")
-    except IsADirectoryError:
-        raise NeumoError(f"{source} is a folder; give a text file or '-' for stdin")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise NeumoError(f"{source} is not UTF-8 text (byte {e.start}); convert it, e.g. iconv -t utf-8")
+    from neumo.bounded import MAX_TEXT_BYTES, decode_utf8, limit_from_env, read_bytes_bounded
+
+    limit = limit_from_env("NEUMO_MAX_TEXT_BYTES", MAX_TEXT_BYTES)
+    raw = read_bytes_bounded(source, limit, "NEUMO_MAX_TEXT_BYTES", what="text")
+    return decode_utf8(raw, "stdin" if source == "-" else source)
 
 
 def _texts(source: str, lines: bool) -> list[str]:

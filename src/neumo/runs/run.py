@@ -125,16 +125,31 @@ class Run:
 
     @property
     def config(self) -> dict[str, Any]:
-        return yaml.safe_load((self.dir / "config.yaml").read_text()) or {}
+        try:
+            doc = yaml.safe_load((self.dir / "config.yaml").read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise RunError(f"run {self.id!r} has an unreadable config.yaml ({first}); the run folder is "
+                           "corrupt: remove it or restore the file") from None
+        if not isinstance(doc, dict):
+            raise RunError(f"run {self.id!r} has a config.yaml that is not a mapping; the run folder is corrupt")
+        return doc
 
     def status(self) -> dict[str, Any]:
         try:
-            st = json.loads((self.dir / "status.json").read_text())
-        except (OSError, json.JSONDecodeError) as e:
+            st = json.loads((self.dir / "status.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise RunError(f"run {self.id!r} has an unreadable status.json: {e}") from None
+        if not isinstance(st, dict) or not isinstance(st.get("state", ""), str):
+            raise RunError(f"run {self.id!r} has a status.json that is not a mapping with a 'state'; "
+                           "the run folder is corrupt")
         if st.get("state") == "running":
             same_host = st.get("host") == socket.gethostname()
-            if same_host and not _alive(int(st.get("pid", -1)), st.get("pid_start")):
+            pid = st.get("pid")
+            if not isinstance(pid, int) or isinstance(pid, bool):
+                st["state"] = "corrupt"
+                st["reason"] = f"status.json has pid {pid!r}, not a process id"
+            elif same_host and not _alive(pid, st.get("pid_start")):
                 st["state"] = "interrupted"
         return st
 

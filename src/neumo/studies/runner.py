@@ -103,8 +103,9 @@ def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | No
                              "--checkpoint-every (or start a new run with them)")
         run = find_run(resume, root)
         saved = run.config
-        if not isinstance(saved, dict) or "study" not in saved:
-            raise NeumoError(f"run {run.id!r} is not a study run; it cannot be resumed with 'study run'")
+        if not isinstance(saved, dict) or "study" not in saved or not isinstance(saved.get("config"), dict):
+            raise NeumoError(f"run {run.id!r} is not a study run (its config.yaml has no study and config); "
+                             "it cannot be resumed with 'study run'")
         study_cls = get_study(saved["study"])
         cfg = validate(study_cls.Config, saved["config"], f"saved config of {run.id!r}")
         preset, seed = saved.get("preset", "quick"), int(saved.get("seed", 0))
@@ -112,6 +113,8 @@ def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | No
         state = run.status()["state"]
         if state == "complete":
             raise NeumoError(f"run {run.id!r} is already complete; nothing to resume")
+        if state == "corrupt":
+            raise NeumoError(f"run {run.id!r} is corrupt ({run.status().get('reason')}); start a new run")
         if state == "running":
             raise NeumoError(f"run {run.id!r} is still running (its process is alive); wait for it or stop it")
         ckpt = int(saved.get("checkpoint_every", 0))
