@@ -6,6 +6,7 @@ import base64
 import html
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from neumo import __version__
@@ -113,11 +114,14 @@ def _gates_html(v: dict[str, Any]) -> str:
 
 
 def build_report(verdicts: list[dict[str, Any]], title: str = "neumo lab report",
-                 meta: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
-    """Return ``(html, json_obj)`` for a list of verdict dicts (each with ``run_dir``)."""
-    from neumo.studies.registry import all_studies
+                 meta: dict[str, Any] | None = None,
+                 studies: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """Return ``(html, json_obj)`` for a list of verdict dicts (each with ``run_dir``).
 
-    studies = all_studies()
+    ``studies`` maps a study id to an object with ``citation``, ``instrument`` and ``threshold_history``
+    (the caller passes the registry in: report/ sits below studies/ and must not import it).
+    """
+    studies = studies or {}
     meta = {"neumo_version": __version__, "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             **(meta or {})}
     counts = {s: sum(v["status"] == s for v in verdicts) for s in _COLOURS}

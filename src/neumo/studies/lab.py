@@ -82,6 +82,7 @@ def run_lab(*, quick: bool = True, only: list[str] | None = None, instrument: st
     verdicts = [done[sid] for sid in ids]
     html_path, json_path = write_report(lab.dir, [v.model_dump(mode="json") for v in verdicts],
                                         meta={"preset": preset, "seed": seed, "seeds": seeds, "lab_run": lab.id, "jobs": jobs,
-                                              "elapsed_s": round(time.monotonic() - t0, 1)})
+                                              "elapsed_s": round(time.monotonic() - t0, 1)},
+                                        studies=all_studies())
     lab.finish({s: sum(v.status == s for v in verdicts) for s in ("holds", "fails", "inconclusive", "error")})
     return lab, verdicts, html_path, json_path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from neumo.spectral.ranks import matrix_ranks
+from neumo.ranks import matrix_ranks
 
 
 def hidden_effective_rank(hidden, eps: float = 0.01, center: bool = True) -> dict[str, float]:
