@@ -29,6 +29,7 @@ demo: models
 	$(VENV)/bin/neumo lab --quick
 
 test: setup
+	$(VENV)/bin/ruff check src
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 test-slow: setup
