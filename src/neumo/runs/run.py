@@ -31,7 +31,7 @@ import yaml
 
 from neumo.errors import RunError
 from neumo.runs.atomic import atomic_write_json, atomic_write_text, atomic_write_with
-from neumo.runs.lock import RunLock
+from neumo.runs.lock import RunLock, _alive, _proc_start
 from neumo.runs.sinks import JsonlSink, MetricSink, make_sink
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,200}$")
@@ -39,25 +39,6 @@ RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,200}$")
 
 def default_root() -> Path:
     return Path(os.environ.get("NEUMO_RUNS_DIR", "runs"))
-
-
-def _proc_start(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _alive(pid: int, start: str | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if start is not None and _proc_start(pid) not in (None, start):
-        return False  # the pid was reused by another process
-    return True
 
 
 def _now() -> str:
