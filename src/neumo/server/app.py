@@ -60,6 +60,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return _json_error(exc.status_code, ErrorBody(error=code, message=str(exc.detail)))
 
+    @app.exception_handler(Exception)
+    async def _crash(_req: Request, _exc: Exception):  # JSON, and no traceback leaks to the client
+        return _json_error(500, ErrorBody(error="internal_error", message="internal server error"))
+
 
 def create_app(runs_dir: Optional[Path] = None, model: str = "smollm2", limits: Optional[Limits] = None,
                calibration: Optional[Path | Calibration] = None, scorer: Optional[Scorer] = None) -> FastAPI:

@@ -29,6 +29,19 @@ def _inside(path: Path, root: Path) -> bool:
     return True
 
 
+_RUN_FILES = ("status.json", "config.yaml", "metrics.jsonl", "artifacts", "report.html")
+
+
+def _symlinked(cand: Path) -> str | None:
+    """Name of the first symlink among the run folder and its own files; Run follows links, so refuse them."""
+    if cand.is_symlink():
+        return cand.name
+    for name in _RUN_FILES:
+        if (cand / name).is_symlink():
+            return name
+    return None
+
+
 def resolve_run(run_id: str, root: Path) -> Run:
     """The run ``run_id`` directly under ``root``; 400 for a malformed id, 404 when absent."""
     if not RUN_ID_RE.match(run_id) or ".." in run_id:
@@ -36,23 +49,43 @@ def resolve_run(run_id: str, root: Path) -> Run:
                        f"{run_id!r} is not a valid run id (letters, digits, '-', '_', '.'; no '..'); "
                        "list ids with GET /api/runs")
     cand = Path(root) / run_id
+    if _symlinked(cand) is not None:  # a link could point outside the root: never follow it
+        raise ApiError(404, "not_found", f"no run {run_id!r} in the runs dir (symlinks are not served)")
     if not (cand.is_dir() and cand.resolve().parent == Path(root).resolve() and (cand / "status.json").is_file()):
         raise ApiError(404, "not_found", f"no run {run_id!r} in the runs dir; list ids with GET /api/runs")
     try:
         return Run.open(cand)
-    except RunError as e:
-        raise ApiError(404, "not_found", str(e)) from None
+    except (RunError, OSError, ValueError) as e:
+        raise ApiError(409, "corrupt_run", f"run {run_id!r} is corrupt: {_one_line(e)}") from None
+
+
+def _one_line(e: BaseException) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0][:200]
 
 
 def _status(run: Run) -> dict[str, Any]:
     try:
-        return run.status()
-    except RunError as e:
-        return {"state": "corrupt", "error": str(e)}
+        st = run.status()
+    except Exception as e:  # noqa: BLE001 - any unreadable status.json makes the run corrupt, not a 500
+        return {"state": "corrupt", "error": _one_line(e)}
+    if not isinstance(st, dict):
+        return {"state": "corrupt", "error": "status.json is not a JSON object"}
+    return st
+
+
+def _corrupt(run: Run, why: str) -> RunSummary:
+    return RunSummary(id=run.id, state="corrupt", error=why, has_report=False)
 
 
 def summarize(run: Run, st: dict[str, Any] | None = None) -> RunSummary:
     st = _status(run) if st is None else st
+    try:
+        return _summary(run, st)
+    except Exception as e:  # noqa: BLE001 - wrong-typed fields (pid "x", step "5") mark the run corrupt
+        return _corrupt(run, _one_line(e))
+
+
+def _summary(run: Run, st: dict[str, Any]) -> RunSummary:
     return RunSummary(id=run.id, name=st.get("name"), kind=st.get("kind"), state=st.get("state", "?"),
                       step=st.get("step"), created=st.get("created"), updated=st.get("updated"),
                       has_report=(run.dir / "report.html").is_file())
@@ -60,7 +93,13 @@ def summarize(run: Run, st: dict[str, Any] | None = None) -> RunSummary:
 
 def all_summaries(root: Path) -> list[RunSummary]:
     """Every run directly under ``root``, newest first; runs that resolve outside ``root`` are skipped."""
-    return [summarize(r) for r in reversed(list_runs(root)) if _inside(r.dir, root)]
+    out = []
+    for r in reversed(list_runs(root)):
+        if not _inside(r.dir, root):
+            continue
+        link = _symlinked(r.dir)
+        out.append(_corrupt(r, f"{link} is a symlink; not served") if link else summarize(r))
+    return out
 
 
 def _is_number(v: Any) -> bool:
@@ -84,13 +123,27 @@ def series(rows: list[dict[str, Any]], key: str) -> tuple[list[float], list[floa
 
 
 def detail(run: Run) -> RunDetail:
+    """The run's detail; a corrupt run answers 409 ``corrupt_run`` with a one-line reason."""
+    try:
+        return _detail(run)
+    except ApiError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise ApiError(409, "corrupt_run", f"run {run.id!r} is corrupt: {_one_line(e)}") from None
+
+
+def _detail(run: Run) -> RunDetail:
     st = _status(run)
+    if st.get("state") == "corrupt":
+        raise ApiError(409, "corrupt_run", f"run {run.id!r} is corrupt: {st.get('error')}")
     rows = run.metrics()
+    if not all(isinstance(r, dict) for r in rows):
+        raise ApiError(409, "corrupt_run", f"run {run.id!r} is corrupt: a metrics line is not a JSON object")
     art_dir = run.dir / "artifacts"
     arts = sorted(p.name for p in art_dir.iterdir() if p.is_file() and _FILE_RE.match(p.name)) \
         if art_dir.is_dir() else []
     base = summarize(run, st)
-    return RunDetail(**base.model_dump(), config=run.config, status=st, final=st.get("final") or {},
+    return RunDetail(**base.model_dump(exclude={"error"}), config=run.config, status=st, final=st.get("final") or {},
                      error=st.get("error"), n_metric_rows=len(rows), metric_keys=metric_keys(rows),
                      artifacts=arts, report_url=f"/runs/{run.id}/report.html" if base.has_report else None)
 
@@ -99,7 +152,10 @@ def metrics_page(run: Run, offset: int, limit: int, max_page: int) -> MetricsPag
     if limit > max_page:
         raise limit_error(422, "max_page_size", max_page,
                           f"limit={limit} is above the page-size limit of {max_page} rows; page with offset")
-    rows = run.metrics()
+    try:
+        rows = run.metrics()
+    except Exception as e:  # noqa: BLE001
+        raise ApiError(409, "corrupt_run", f"run {run.id!r} is corrupt: {_one_line(e)}") from None
     page = rows[offset:offset + limit]
     nxt = offset + limit if offset + limit < len(rows) else None
     return MetricsPage(run_id=run.id, offset=offset, limit=limit, total=len(rows), rows=page, next_offset=nxt)
@@ -111,6 +167,7 @@ def run_file(run: Run, *parts: str) -> Path:
         if not _FILE_RE.match(part) or ".." in part:
             raise ApiError(400, "invalid_file_name", f"{part!r} is not a valid file name")
     p = run.dir.joinpath(*parts)
-    if not (p.is_file() and _inside(p, run.dir)):
+    links = [run.dir.joinpath(*parts[:i + 1]) for i in range(len(parts))]
+    if any(q.is_symlink() for q in links) or not (p.is_file() and _inside(p, run.dir)):
         raise ApiError(404, "not_found", f"run {run.id!r} has no file {'/'.join(parts)!r}")
     return p

@@ -31,6 +31,7 @@ class RunSummary(BaseModel):
     created: Optional[str] = None
     updated: Optional[str] = None
     has_report: bool = Field(description="the run folder holds a report.html (lab runs)")
+    error: Optional[str] = Field(None, description="one-line reason when state is 'corrupt'")
 
 
 class RunDetail(RunSummary):
