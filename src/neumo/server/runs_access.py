@@ -64,13 +64,10 @@ def _one_line(e: BaseException) -> str:
 
 
 def _status(run: Run) -> dict[str, Any]:
-    try:
-        st = run.status()
+    try:  # Run.status raises RunError for a status.json that is unreadable or not a mapping
+        return run.status()
     except Exception as e:  # noqa: BLE001 - any unreadable status.json makes the run corrupt, not a 500
         return {"state": "corrupt", "error": _one_line(e)}
-    if not isinstance(st, dict):
-        return {"state": "corrupt", "error": "status.json is not a JSON object"}
-    return st
 
 
 def _corrupt(run: Run, why: str) -> RunSummary:
