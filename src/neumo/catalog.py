@@ -36,7 +36,7 @@ class LabConfig(StrictModel):
     studies: list[str] = Field(default_factory=list)
     seed: int = 0
     seeds: int = Field(3, ge=1, le=100)
-    jobs: int = Field(1, ge=1, le=64)
+    jobs: Optional[int] = Field(None, ge=1, le=64, description="default: the lab's own (2 or #cores)")
 
 
 _RUN_KEYS = set(StudyRunSettings.model_fields) | {"config"}
