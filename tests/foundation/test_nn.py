@@ -83,7 +83,7 @@ def test_transformer_memory_tensors_and_state_size():
 
 
 def test_learned_positions_refuse_lengths_beyond_max_len():
-    with pytest.raises(ValueError, match="max_len"):
+    with pytest.raises(NeumoError, match="max_len"):
         _tf("learned")(torch.zeros(1, 65, dtype=torch.long))
     assert _tf("rope")(torch.zeros(1, 65, dtype=torch.long)).shape == (1, 65, V)
 
@@ -99,5 +99,5 @@ def test_forward_is_deterministic():
     m = _tf("sinusoidal").eval()
     ids = torch.randint(0, V, (2, 10), generator=torch.Generator().manual_seed(3))
     assert torch.equal(m(ids), m(ids))
-    with pytest.raises(ValueError, match="token ids"):
+    with pytest.raises(NeumoError, match="token ids"):
         m(torch.full((1, 3), V))

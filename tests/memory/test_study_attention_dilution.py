@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from neumo.errors import NeumoError
 from neumo.memory.probes.attention import attention_entropy, uniform_entropy
 from neumo.nn import build_model
 from neumo.studies.judge import judge_units
@@ -92,9 +93,9 @@ def test_attention_temperature_is_off_by_default_and_sharpens():
         out1 = m(ids)
     assert torch.equal(out0, out1)
     assert float(attention_entropy(mem4["attention"]).mean()) < float(attention_entropy(mem0["attention"]).mean())
-    with pytest.raises(ValueError, match="'beta' parameter must be > 0"):
+    with pytest.raises(NeumoError, match="'beta' parameter must be > 0"):
         m.scale_attention_logits(0.0)
-    with pytest.raises(ValueError, match="'layers' parameter"):
+    with pytest.raises(NeumoError, match="'layers' parameter"):
         m.scale_attention_logits(2.0, layers=[2])
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from neumo.errors import NeumoError
+
 MEMORY_ROLES = ("working", "short_term", "long_term")
 
 
@@ -29,7 +31,7 @@ class SequenceModel(nn.Module):
 
 def check_ids(ids: torch.Tensor, vocab_size: int) -> None:
     if ids.dim() != 2:
-        raise ValueError(f"expected token ids of shape (batch, time), got {tuple(ids.shape)}")
+        raise NeumoError(f"expected token ids of shape (batch, time), got {tuple(ids.shape)}")
     if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
-        raise ValueError(f"token ids must lie in [0, {vocab_size}); got range "
+        raise NeumoError(f"token ids must lie in [0, {vocab_size}); got range "
                          f"[{int(ids.min())}, {int(ids.max())}]")

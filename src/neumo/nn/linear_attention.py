@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neumo.errors import NeumoError
+
 from neumo.nn.base import SequenceModel, check_ids
 from neumo.nn.registry import register_model
 
@@ -53,7 +55,7 @@ class LinearAttention(nn.Module):
     def __init__(self, d_model: int, n_heads: int):
         super().__init__()
         if d_model % n_heads:
-            raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+            raise NeumoError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
         self.n_heads = n_heads
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.proj = nn.Linear(d_model, d_model)
@@ -92,7 +94,7 @@ class LinearAttentionLM(SequenceModel):
                  form: Literal["parallel", "recurrent"] = "parallel"):
         super().__init__()
         if form not in ("parallel", "recurrent"):
-            raise ValueError(f"form must be 'parallel' or 'recurrent', got {form!r}")
+            raise NeumoError(f"form must be 'parallel' or 'recurrent', got {form!r}")
         self.vocab_size, self.d_model, self.n_layers, self.n_heads = vocab_size, d_model, n_layers, n_heads
         self.out_dim, self.form = out_dim or vocab_size, form
         self.embed = nn.Embedding(vocab_size, d_model)

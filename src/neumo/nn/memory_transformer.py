@@ -14,6 +14,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from neumo.errors import NeumoError
+
 from neumo.nn.base import SequenceModel, check_ids
 from neumo.nn.positions import POSITION_KINDS, sinusoidal
 from neumo.nn.registry import register_model
@@ -30,9 +32,9 @@ class MemoryTransformer(SequenceModel):
                  out_dim: int | None = None):
         super().__init__()
         if pos not in POSITION_KINDS:
-            raise ValueError(f"pos must be one of {POSITION_KINDS}, got {pos!r}")
+            raise NeumoError(f"pos must be one of {POSITION_KINDS}, got {pos!r}")
         if n_mem < 1 or segment_len < 1:
-            raise ValueError(f"n_mem and segment_len must be >= 1, got {n_mem}, {segment_len}")
+            raise NeumoError(f"n_mem and segment_len must be >= 1, got {n_mem}, {segment_len}")
         self.vocab_size, self.d_model, self.n_layers, self.n_heads = vocab_size, d_model, n_layers, n_heads
         self.n_mem, self.segment_len, self.pos = n_mem, segment_len, pos
         self.out_dim = out_dim or vocab_size

@@ -7,6 +7,8 @@ from typing import Literal, Sequence
 import torch
 from torch import nn
 
+from neumo.errors import NeumoError
+
 from neumo.nn.registry import register_model
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "linear": nn.Identity}
@@ -18,7 +20,7 @@ class MLP(nn.Module):
                  activation: Literal["relu", "tanh", "gelu", "linear"] = "relu", bias: bool = True):
         super().__init__()
         if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+            raise NeumoError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         dims = [in_dim, *hidden, out_dim]
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):

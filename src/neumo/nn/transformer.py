@@ -14,6 +14,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from neumo.errors import NeumoError
+
 from neumo.nn.base import SequenceModel, check_ids
 from neumo.nn.positions import POSITION_KINDS, alibi_bias, rope, sinusoidal
 from neumo.nn.registry import register_model
@@ -23,7 +25,7 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, d_model: int, n_heads: int, pos: str):
         super().__init__()
         if d_model % n_heads:
-            raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+            raise NeumoError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
         self.n_heads, self.pos = n_heads, pos
         self.logit_scale = 1.0  # inverse temperature on the attention logits (> 1 sharpens; test-time probe)
         self.qkv = nn.Linear(d_model, 3 * d_model)
@@ -73,7 +75,7 @@ class CausalTransformer(SequenceModel):
                  out_dim: int | None = None, tie_embeddings: bool = False):
         super().__init__()
         if pos not in POSITION_KINDS:
-            raise ValueError(f"pos must be one of {POSITION_KINDS}, got {pos!r}")
+            raise NeumoError(f"pos must be one of {POSITION_KINDS}, got {pos!r}")
         self.vocab_size, self.d_model, self.n_layers, self.n_heads = vocab_size, d_model, n_layers, n_heads
         self.max_len, self.pos = max_len, pos
         self.out_dim = out_dim or vocab_size
@@ -96,7 +98,7 @@ class CausalTransformer(SequenceModel):
         x = self.embed(ids)                                          # (B, T, D)
         if self.pos == "learned":
             if T > self.max_len:
-                raise ValueError(f"sequence length {T} exceeds max_len {self.max_len} of learned positions")
+                raise NeumoError(f"sequence length {T} exceeds max_len {self.max_len} of learned positions")
             x = x + self.pos_embed(torch.arange(T, device=ids.device))
         elif self.pos == "sinusoidal":
             x = x + sinusoidal(T, self.d_model, ids.device, x.dtype)
@@ -117,10 +119,10 @@ class CausalTransformer(SequenceModel):
         """Multiply the attention logits of ``layers`` (default: all) by ``beta`` (inverse temperature:
         > 1 sharpens); the other layers are reset to 1."""
         if not beta > 0:
-            raise ValueError(f"The 'beta' parameter must be > 0. Got {beta!r} instead.")
+            raise NeumoError(f"The 'beta' parameter must be > 0. Got {beta!r} instead.")
         chosen = range(self.n_layers) if layers is None else layers
         if any(not 0 <= i < self.n_layers for i in chosen):
-            raise ValueError(f"The 'layers' parameter must list layers in [0, {self.n_layers}). Got {layers!r}.")
+            raise NeumoError(f"The 'layers' parameter must list layers in [0, {self.n_layers}). Got {layers!r}.")
         for i, blk in enumerate(self.blocks):
             blk.attn.logit_scale = float(beta) if i in chosen else 1.0
 

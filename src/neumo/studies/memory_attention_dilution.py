@@ -101,7 +101,7 @@ class AttentionDilution(Study):
     citation = "Liu et al. (2023) NeurIPS 'Exposing Attention Glitches with Flip-Flop Language Modeling'; " \
                "Chiang & Cholak (2022) ACL"
     Config = AttentionDilutionConfig
-    presets = {"quick": {"train": {"steps": 400, "eval_every": 100}, "eval_size": 128, "select_size": 32},
+    presets = {"quick": {"train": {"steps": 600, "eval_every": 100}, "eval_size": 128, "select_size": 32},
                "full": {}}
     nulls = {UNTRAINED: "the same Transformer at initialisation (near-uniform attention), measured the same way"}
     replication = "the seed sets the initialisation, the training stream and the test and selection batches"
