@@ -19,7 +19,7 @@ def test_tasks_lists_every_task_with_knobs():
 
 
 def test_run_then_extract(tmp_path):
-    r = runner.invoke(app, ["memory", "run", "parity", "--model", "gru", "--set", "length=6", "--set", "hidden_size=8",
+    r = runner.invoke(app, ["memory", "run", "parity", "--model", "gru", "--set", "task_knobs.length=6", "--set", "model_knobs.hidden_size=8",
                             "--set", "train.lr=0.02", "--set", "train.steps=150", "--set", "target_acc=1.0",
                             "--set", "eval_lengths=[6,24]", "--runs-dir", str(tmp_path), "--json"])
     assert r.exit_code == 0, r.output

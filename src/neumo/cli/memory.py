@@ -77,6 +77,7 @@ def sweep(config: Path = typer.Argument(..., help="A 'kind: memory-sweep' YAML/T
     from neumo.config import apply_overrides, load_file, split_kind, validate
     from neumo.errors import NeumoError
     from neumo.memory.bench import SweepConfig, expand, run_sweep, summarize
+    from neumo.memory.bench.sweep import failed_jobs
     from neumo.runs import Run
 
     kind, body = split_kind(load_file(config), str(config))
@@ -95,9 +96,11 @@ def sweep(config: Path = typer.Argument(..., help="A 'kind: memory-sweep' YAML/T
             run.fail(str(e) or type(e).__name__)
             raise
     summ = summarize(df, cfg.x, ["label"] + [k for k in cfg.grid if k != cfg.x])
-    run.finish({"jobs": n})
+    failed = failed_jobs(df)
+    run.finish({"jobs": n, "failed_jobs": len(failed)})
+    fails = failed[["label", "seed", *cfg.grid, "error"]].to_dict(orient="records")
     if json_out:
-        emit_json({"run": str(run.dir), "jobs": n, "summary": summ.to_dict(orient="records")})
+        emit_json({"run": str(run.dir), "jobs": n, "failed": fails, "summary": summ.to_dict(orient="records")})
         return
     t = Table(title=f"{cfg.name} ({cfg.curve}): {n} jobs, mean acc and 95% interval")
     for c in summ.columns:
@@ -105,6 +108,9 @@ def sweep(config: Path = typer.Argument(..., help="A 'kind: memory-sweep' YAML/T
     for row in summ.itertuples(index=False):
         t.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
     console.print(t)
+    for f in fails:
+        console.print(f"[red]failed[/red] {f['label']} seed {f['seed']} "
+                      f"{ {k: f[k] for k in cfg.grid} }: {f['error']}")
     console.print(f"run: {run.dir}")
 
 

@@ -16,7 +16,11 @@ from neumo.errors import NeumoError
 from neumo.memory.evaluate import evaluate, masked_ce
 from neumo.memory.tasks import Task, make_task, task_rng
 from neumo.nn import build_model
+from neumo.nn.registry import check_model
 from neumo.train import Trainer, TrainConfig, make_optimizer
+
+
+MAX_LENGTH = 100_000   # a sample length; the longest shipped evaluation is a few hundred tokens
 
 
 class MemoryRunConfig(StrictModel):
@@ -41,8 +45,11 @@ class MemoryRunConfig(StrictModel):
     def _check(self):
         for name in ("train_lengths", "eval_lengths"):
             v = getattr(self, name)
-            if v is not None and (not v or min(v) < 1):
-                raise NeumoError(f"{name} must be a non-empty list of positive lengths; got {v}")
+            if v is not None and (not v or min(v) < 1 or max(v) > MAX_LENGTH):
+                raise NeumoError(f"{name} must be a non-empty list of lengths in [1, {MAX_LENGTH}]; got {v}")
+        # typed knobs: the task's and the model's own strict configs, checked now rather than in a worker
+        task = make_task(self.task, **self.task_knobs)
+        check_model(self.model, **model_kwargs(self, task))
         return self
 
 
@@ -62,10 +69,20 @@ class MemoryResult:
 
 def model_for_task(name: str, task: Task, seed: int, max_len: int, **knobs) -> torch.nn.Module:
     """Build ``name`` with the task's vocabulary and classes; learned positions cover ``max_len``."""
+    return build_model(name, seed=seed, **_task_model_kwargs(name, task, max_len, knobs))
+
+
+def _task_model_kwargs(name: str, task: Task, max_len: int, knobs: dict[str, Any]) -> dict[str, Any]:
     knobs = dict(knobs)
     if name in ("transformer",):
         knobs.setdefault("max_len", max_len)
-    return build_model(name, seed=seed, vocab_size=task.vocab_size, out_dim=task.n_classes, **knobs)
+    return {"vocab_size": task.vocab_size, "out_dim": task.n_classes, **knobs}
+
+
+def model_kwargs(cfg: MemoryRunConfig, task: Task) -> dict[str, Any]:
+    """The options a run builds its model with: the task's vocabulary and classes, then its knobs."""
+    longest = max(_seq_len(task, L) for L in set().union(*run_lengths(cfg, task)))
+    return _task_model_kwargs(cfg.model, task, longest, cfg.model_knobs)
 
 
 def run_lengths(cfg: MemoryRunConfig, task: Task) -> tuple[list[int], list[int]]:
@@ -76,8 +93,7 @@ def run_lengths(cfg: MemoryRunConfig, task: Task) -> tuple[list[int], list[int]]
 
 def model_for_run(cfg: MemoryRunConfig, task: Task) -> torch.nn.Module:
     """The untrained model of a run; learned positions cover its longest training or evaluation sample."""
-    longest = max(_seq_len(task, L) for L in set().union(*run_lengths(cfg, task)))
-    return model_for_task(cfg.model, task, cfg.seed, longest, **cfg.model_knobs)
+    return build_model(cfg.model, seed=cfg.seed, **model_kwargs(cfg, task))
 
 
 def train_on_task(cfg: MemoryRunConfig, run=None, progress: bool = False,

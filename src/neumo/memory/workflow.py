@@ -18,19 +18,17 @@ WEIGHTS = "model.safetensors"
 
 
 def resolve_run_config(task: str, model: str, overrides: list[str] | None = None) -> MemoryRunConfig:
-    """``--set k=v`` where a bare ``k`` is a task knob, a run field, or else a model option."""
-    fields = task_class(task).model_fields
-    dotted = []
+    """``--set path=value`` with dotted paths into :class:`MemoryRunConfig`, as every other ``--set``
+    (``task_knobs.length=16``, ``model_knobs.hidden_size=32``, ``train.lr=0.01``)."""
+    task_class(task)  # an unknown task is named before any override is read
     for item in overrides or []:
         key = item.split("=", 1)[0].strip()
-        if "=" in item and "." not in key:
-            if key in fields:
-                item = f"task_knobs.{item.strip()}"
-            elif key not in MemoryRunConfig.model_fields:
-                item = f"model_knobs.{item.strip()}"
-        dotted.append(item)
+        if "." not in key and key not in MemoryRunConfig.model_fields:
+            raise NeumoError(f"--set {item}: {key!r} is not a run field; task and model options take their "
+                             f"section, e.g. --set task_knobs.{key}=... or --set model_knobs.{key}=...")
     # start from the full defaults so that `train.lr=...` keeps the other training defaults
-    doc = apply_overrides(MemoryRunConfig(task=task, model=model).model_dump(mode="json"), dotted)
+    base = MemoryRunConfig.model_construct(**{**MemoryRunConfig().model_dump(), "task": task, "model": model})
+    doc = apply_overrides(base.model_dump(mode="json"), overrides)
     return validate(MemoryRunConfig, doc, "memory run config")
 
 

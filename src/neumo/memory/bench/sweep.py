@@ -9,6 +9,7 @@ Curves: ``capacity`` (accuracy vs items vs state size), ``retention`` (vs delay)
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any, Callable, Literal
 
 import pandas as pd
@@ -17,6 +18,10 @@ from pydantic import Field, model_validator
 from neumo.config import StrictModel, apply_overrides, register_kind, validate
 from neumo.errors import MissingDependencyError, NeumoError
 from neumo.memory.train import MemoryRunConfig, train_on_task
+
+
+ERROR_METRIC = "error"   # the metric of a failed job's single row; its message is in the 'error' column
+MAX_JOBS = 10_000   # a sweep's (model x grid point x seed) jobs; CPU sweeps run tens to hundreds
 
 
 class ModelSpec(StrictModel):
@@ -31,7 +36,7 @@ class SweepConfig(StrictModel):
     models: dict[str, ModelSpec] = Field(default_factory=lambda: {"lstm": ModelSpec(model="lstm")})
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="dotted key into base -> values")
     x: str = Field("length", description="the curve's x axis: 'length' or a grid key")
-    seeds: int = Field(3, ge=1)
+    seeds: int = Field(3, ge=1, le=1000)
     seed: int = 0
 
     @model_validator(mode="after")
@@ -41,6 +46,13 @@ class SweepConfig(StrictModel):
                              f"{sorted(self.grid)}")
         if not self.models:
             raise NeumoError("a sweep needs at least one entry under 'models'")
+        n = len(self.models) * self.seeds * math.prod(len(v) for v in self.grid.values())
+        if n > MAX_JOBS:
+            raise NeumoError(f"sweep {self.name!r} expands to {n} jobs, above the limit of {MAX_JOBS}; "
+                             "shrink the grid, the models or the seeds")
+        if n == 0:
+            raise NeumoError(f"sweep {self.name!r} has a grid key with no values; give each at least one")
+        expand(self)  # every job's knobs are typed against its task and model now, not in a worker
         return self
 
 
@@ -78,12 +90,22 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
     import torch
 
     torch.set_num_threads(1)
-    cfg = MemoryRunConfig.model_validate(job["config"])
-    res = train_on_task(cfg)
-    info = {"label": job["label"], "seed": job["seed"], "model": cfg.model, "task": cfg.task,
-            "state_size": res.model.state_size(max(res.eval)), "n_params": res.model.num_parameters(),
+    head = {"label": job["label"], "seed": job["seed"], "model": job["config"]["model"],
+            "task": job["config"]["task"]}
+    try:
+        cfg = MemoryRunConfig.model_validate(job["config"])
+        res = train_on_task(cfg)
+    except Exception as e:  # one failing job is a row of the table (metric 'error'), not the sweep's end
+        return [{**head, **job["point"], "length": None, "metric": ERROR_METRIC, "value": float("nan"),
+                 "error": f"{type(e).__name__}: {e}".splitlines()[0][:500]}]
+    info = {**head, "state_size": res.model.state_size(max(res.eval)), "n_params": res.model.num_parameters(),
             "steps": res.steps, "stopped_early": res.stopped_early, **job["point"]}
-    return [{**info, **row} for row in res.rows()]
+    return [{**info, **row, "error": None} for row in res.rows()]
+
+
+def failed_jobs(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of jobs that failed (label, seed, grid point and the error's first line)."""
+    return df[df["metric"] == ERROR_METRIC] if "metric" in df else df.iloc[0:0]
 
 
 # imported once by the fork server, so that workers start warm (torch._dynamo alone takes seconds)
@@ -136,6 +158,9 @@ def run_sweep(cfg: SweepConfig, workers: int = 1, ray_address: str | None = None
         raise NeumoError(f"workers must be >= 1; got {workers}")
     rows = run_jobs(expand(cfg), workers, ray_address, on_done)
     df = pd.DataFrame(rows)
+    failed = failed_jobs(df)
+    if len(failed) == len(df):
+        raise NeumoError(f"all {len(df)} jobs of sweep {cfg.name!r} failed; the first: {failed['error'].iloc[0]}")
     df.insert(0, "curve", cfg.curve)
     df.insert(0, "sweep", cfg.name)
     if run is not None:
