@@ -73,11 +73,12 @@ def test_sweep_rejects_wrong_kind(tmp_path, capsys):
     assert "needs 'kind: memory-sweep'" in capsys.readouterr().err
 
 
-def test_bare_set_keys_are_routed_and_train_defaults_kept():
+def test_dotted_set_keys_and_train_defaults_kept():
     from neumo.memory.train import MemoryRunConfig
     from neumo.memory.workflow import resolve_run_config
 
-    cfg = resolve_run_config("mqar", "lstm", ["n_pairs=3", "hidden_size=16", "target_acc=0.9", "train.lr=0.05"])
+    cfg = resolve_run_config("mqar", "lstm", ["task_knobs.n_pairs=3", "model_knobs.hidden_size=16",
+                                              "target_acc=0.9", "train.lr=0.05"])
     assert cfg.task_knobs == {"n_pairs": 3} and cfg.model_knobs == {"hidden_size": 16}
     assert cfg.target_acc == 0.9 and cfg.train.lr == 0.05
     assert cfg.train.steps == MemoryRunConfig().train.steps          # not reset to TrainConfig's default

@@ -21,7 +21,16 @@ NUMERIC = [(["study", "run", "F-mlp-digits"], "--seeds"), (["study", "run", "F-m
            (["lab"], "--seed"), (["detect", "score", "-"], "--max-tokens")]
 OUT_OF_RANGE = [(["study", "run", "F-mlp-digits"], "--seeds", v) for v in ("0", "-1", "101", "1000000000")] + \
     [(["study", "run", "F-mlp-digits"], "--checkpoint-every", "-1"), (["lab"], "--seeds", "0"),
-     (["lab"], "--seeds", "1000000000"), (["lab"], "--jobs", "0"), (["lab"], "--jobs", "-3")]
+     (["lab"], "--seeds", "1000000000"), (["lab"], "--jobs", "0"), (["lab"], "--jobs", "-3")] + \
+    [(["memory", "extract", "x"], opt, v) for opt in ("--k", "--bins") for v in ("0", "-2", "100000")] + \
+    [(["memory", "sweep", "x.yaml"], "--workers", v) for v in ("0", "-1", "100000")] + \
+    [(["spectral", "hessian"], "--k", v) for v in ("0", "-5", "100000")] + \
+    [(["spectral", "analyze", "x.safetensors"], "--eps", v) for v in ("0", "1", "-0.5", "nan", "inf")]
+# memory run: dotted paths only, knobs typed against the task's and the model's own configs
+MEMORY_SET = ["hidden_size=8", "length=6", "model_knobs.hidden_size=0", "model_knobs.hidden_size=-4",
+              "model_knobs.hiden_size=8", "task_knobs.lenght=4", "task_knobs.length=-1", "train.lr=1e300",
+              "train.batch_size=1000000000", "eval_lengths=[1000000000]", "model=nope", "task=nope",
+              "model_knobs.num_layers=0", "train.grad_clip=-1", "train.weight_decay=nan"]
 BAD_SET = ["noequals", "=3", "unknown.key=1", "train.lr=nan", "train.lr=-1", "train.lr=inf", "train.steps=abc",
            "train.steps=-3", "train=5", "train.lr=[1,2]", "train.steps=1.5", "train..lr=1", "train.lr.x=1"]
 
@@ -88,6 +97,11 @@ def _cases():
         yield pytest.param(cmd + [opt, v], None, id=f"range:{'-'.join(cmd)}{opt}={v}")
     for s in BAD_SET:
         yield pytest.param(["study", "run", "F-mlp-digits", "--set", s], None, id=f"set:{s}")
+    for s in MEMORY_SET:
+        yield pytest.param(["memory", "run", "parity", "--set", s], None, id=f"memory-set:{s}")
+    for knobs in ("{d_model: 30, n_heads: 7}", "{d_model: 0}", "{pos: spiral}", "{n_layers: -1}"):
+        yield pytest.param(["memory", "run", "parity", "--model", "transformer", "--set", f"model_knobs={knobs}"],
+                           None, id=f"memory-transformer:{knobs}")
     for cmd in FILE_CMDS:
         for name in FILE_NAMES:
             yield pytest.param(cmd + ["{file}"], name, id=f"file:{'-'.join(cmd)}:{name}")

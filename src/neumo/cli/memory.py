@@ -69,7 +69,7 @@ def run(task: str = typer.Argument(..., help="Task name (see 'neumo memory tasks
 
 @app.command("sweep")
 def sweep(config: Path = typer.Argument(..., help="A 'kind: memory-sweep' YAML/TOML file."),
-          workers: int = typer.Option(1, "--workers", "-j", help="Local worker processes."),
+          workers: int = typer.Option(1, "--workers", "-j", min=1, max=256, help="Local worker processes."),
           ray: Optional[str] = typer.Option(None, "--ray", help="Ray cluster address (e.g. auto, ray://host:10001)."),
           set_: Optional[List[str]] = typer.Option(None, "--set", help="Override, e.g. seeds=5 (repeatable)."),
           runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None:
@@ -118,8 +118,9 @@ def sweep(config: Path = typer.Argument(..., help="A 'kind: memory-sweep' YAML/T
 def extract(run: str = typer.Argument(..., help="A 'neumo memory run' folder or id (recurrent model, "
                                       "finite-state task)."),
             method: str = typer.Option("kmeans", "--method", help="kmeans or grid (PCA + grid)."),
-            k: int = typer.Option(8, "--k", help="Clusters for k-means (minimisation merges extras)."),
-            bins: int = typer.Option(4, "--bins", help="Grid cells per principal component."),
+            k: int = typer.Option(8, "--k", min=1, max=1024,
+                                  help="Clusters for k-means (minimisation merges extras)."),
+            bins: int = typer.Option(4, "--bins", min=1, max=64, help="Grid cells per principal component."),
             no_draw: bool = typer.Option(False, "--no-draw", help="Do not draw the automaton."),
             runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None:
     """Print the automaton extracted from a trained run's hidden states and compare it with the true one."""

@@ -51,6 +51,8 @@ def analyze(checkpoint: Path = typer.Argument(..., help="A .safetensors file."),
             eps: float = typer.Option(0.01, help="Energy-rank tolerance."),
             json_out: bool = JsonFlag) -> None:
     """Per-layer effective ranks of W (or of W - W0 with --base)."""
+    if not 0 < eps < 1:
+        raise NeumoError(f"--eps must be a fraction of the energy in (0, 1), e.g. 0.01; got {eps}")
     rows = analyze_tensors(load_tensors(checkpoint), load_tensors(base) if base else None, eps)
     if json_out:
         emit_json({"checkpoint": str(checkpoint), "base": str(base) if base else None, "layers": rows})
@@ -71,7 +73,7 @@ def hessian(model: str = typer.Option("mlp", help="Registered model name (digits
             hidden: str = typer.Option("32,32", help="Hidden widths, comma-separated."),
             activation: str = typer.Option("relu"),
             n_samples: int = typer.Option(256, help="Samples of digits in the loss."),
-            k: int = typer.Option(10, help="Top-k eigenvalues."),
+            k: int = typer.Option(10, min=1, max=1000, help="Top-k eigenvalues."),
             density: bool = typer.Option(False, "--density", help="Also estimate moments by SLQ."),
             trace: bool = typer.Option(False, "--trace", help="Also estimate the trace (Hutch++)."),
             backend: str = typer.Option("double_backward", help="double_backward | func | finite_difference"),

@@ -27,8 +27,8 @@ def resolve_run_config(task: str, model: str, overrides: list[str] | None = None
             raise NeumoError(f"--set {item}: {key!r} is not a run field; task and model options take their "
                              f"section, e.g. --set task_knobs.{key}=... or --set model_knobs.{key}=...")
     # start from the full defaults so that `train.lr=...` keeps the other training defaults
-    base = MemoryRunConfig.model_construct(**{**MemoryRunConfig().model_dump(), "task": task, "model": model})
-    doc = apply_overrides(base.model_dump(mode="json"), overrides)
+    base = {**MemoryRunConfig.model_construct().model_dump(mode="json"), "task": task, "model": model}
+    doc = apply_overrides(base, overrides)
     return validate(MemoryRunConfig, doc, "memory run config")
 
 
