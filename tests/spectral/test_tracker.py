@@ -151,3 +151,44 @@ def test_plots_draw_every_module_and_refuse_unknown_metrics():
     assert ax.images[0].get_array().shape == (2, 4)
     with pytest.raises(NeumoError, match="no rows for"):
         metric_vs_step(df, "update", "nonsense")
+
+
+def test_tracker_state_is_checkpointed_and_a_resumed_fit_gives_the_same_table(tmp_path):
+    """Killed after a checkpoint, a fresh tracker resumed from it ends with the uninterrupted table."""
+    from neumo.train import Callback
+
+    sched = {"ranks": 2, "energy": 3, "inequality": 4, "rich_lag": 5}
+
+    class Crash(Callback):
+        def on_step_end(self, trainer, state):
+            if state.step == 13:
+                raise KeyboardInterrupt
+
+    def trainer(run, cbs):
+        model, x, y = make(0)
+        opt = torch.optim.Adam(model.parameters(), lr=0.05)
+        return Trainer(model, opt, loss_fn, batches(x, y), 20, callbacks=cbs, run=run, checkpoint_every=5)
+
+    ref = SpectralTracker(schedule=sched)
+    trainer(Run.create("ref", {}, root=tmp_path), [ref]).fit()
+    run = Run.create("killed", {}, root=tmp_path)
+    first = SpectralTracker(schedule=sched)
+    with pytest.raises(KeyboardInterrupt):
+        trainer(run, [first, Crash()]).fit()
+    assert first.table().step.max() == 12                # rows past the step-10 checkpoint die with it
+    resumed = SpectralTracker(schedule=sched)
+    trainer(run, [resumed]).fit(resume=True)
+    got, want = resumed.table().drop(columns="run"), ref.table().drop(columns="run")
+    assert len(got) == len(want) and (got.values == want.values).all()
+
+
+def test_resuming_with_other_tracked_modules_is_refused(tmp_path):
+    run = Run.create("r", {}, root=tmp_path)
+    model, x, y = make(0)
+    Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), loss_fn, batches(x, y), 5,
+            callbacks=[SpectralTracker(modules="0.weight")], run=run, checkpoint_every=5).fit()
+    model, x, y = make(0)
+    t = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), loss_fn, batches(x, y), 10,
+                callbacks=[SpectralTracker(modules="2.weight")], run=run, checkpoint_every=5)
+    with pytest.raises(NeumoError, match="same tracker settings"):
+        t.fit(resume=True)

@@ -27,6 +27,7 @@ grows with the number of recorded steps only.
 from __future__ import annotations
 
 import fnmatch
+import json
 from typing import Any, Callable, Sequence
 
 import torch
@@ -172,10 +173,46 @@ class SpectralTracker(Callback):
         if run is not None:
             run.write_table(self.table_name, self.table())
 
+    # ------------------------------------------------------------------ checkpoints (neumo.train)
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """What a resumed fit needs: W0, the gradient sums, the neuron snapshots and the rows so far."""
+        if not getattr(self, "params", None):
+            return {}
+        out: dict[str, torch.Tensor] = {}
+        for n in self.params:
+            out[f"w0.{n}"], out[f"accum.{n}"] = self.w0[n], self.accum[n]
+            for side, v in self.snapshot[n].items():
+                out[f"snapshot.{side}.{n}"] = v
+        state = {"rows": self.rows, "last_step": self.last_step, "grad_energy": self._grad_energy}
+        out["state_json"] = torch.frombuffer(bytearray(json.dumps(state).encode()), dtype=torch.uint8)
+        return out
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Kept until ``on_fit_start`` binds the model's parameters (the checkpoint is loaded first)."""
+        self._pending = dict(tensors) if tensors else None
+
+    def _restore(self, model: torch.nn.Module, t: dict[str, torch.Tensor]) -> None:
+        self.params = self._select(model)
+        missing = [n for n in self.params if f"w0.{n}" not in t]
+        if missing:
+            raise NeumoError(f"the checkpoint's tracker state has no {missing[0]!r}: it was saved with other "
+                             "tracked modules; resume with the same tracker settings")
+        self.w0 = {n: t[f"w0.{n}"].clone() for n in self.params}
+        self.accum = {n: t[f"accum.{n}"].clone() for n in self.params}
+        self.snapshot = {n: {side: t[f"snapshot.{side}.{n}"].clone() for side in ("out", "in")}
+                         for n in self.params}
+        state = json.loads(bytes(t["state_json"].tolist()).decode())
+        self.rows = [tuple(r) for r in state["rows"]]
+        self.last_step, self._grad_energy = state["last_step"], state["grad_energy"]
+
     # ------------------------------------------------------------------ neumo.train hooks
     def on_fit_start(self, trainer, state) -> None:
         self.run_name = self.run_name or (getattr(trainer.run, "id", "") if trainer.run is not None else "")
-        if not getattr(self, "params", None):
+        pending = getattr(self, "_pending", None)
+        if pending:
+            self._restore(trainer.model, pending)
+            self._pending = None
+        elif not getattr(self, "params", None):
             self.start(trainer.model)
 
     def on_after_backward(self, trainer, state) -> None:
