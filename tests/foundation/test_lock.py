@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,31 @@ def test_second_live_resume_is_refused_by_the_runner(tmp_path):
         p.wait()
     Run.open(run.dir).lock().close()
     assert not (run.dir / LOCK_NAME).exists()
+
+
+def test_force_never_takes_over_a_live_owner_on_this_host(tmp_path):
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        _plant(tmp_path, p.pid)
+        with pytest.raises(RunLockError, match="cannot take over a live owner"):
+            RunLock(tmp_path).acquire(force=True)
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_resume_of_a_run_owned_on_another_host_needs_force(tmp_path):
+    from neumo.errors import NeumoError
+    from neumo.studies.runner import run_study
+
+    v = run_study("F-mlp-digits", overrides=["train.steps=10", "train.eval_every=5"], seeds=1, root=tmp_path)
+    run_dir = Path(v.run_dir)
+    status = {"state": "running", "pid": 1, "host": "some-other-host", "pid_start": None}
+    (run_dir / "status.json").write_text(json.dumps(status))
+    _plant(run_dir, 1, host="some-other-host")
+    with pytest.raises(NeumoError, match="some-other-host.*--force"):
+        run_study("", resume=str(run_dir), root=tmp_path)
+    with pytest.raises(NeumoError, match="only applies with --resume"):
+        run_study("F-mlp-digits", force=True, root=tmp_path)
+    again = run_study("", resume=str(run_dir), root=tmp_path, force=True)
+    assert again.checks == v.checks and json.loads((run_dir / "status.json").read_text())["state"] == "complete"

@@ -121,6 +121,7 @@ def _cases():
         yield pytest.param(["detect", "score", path, "--model", "tiny"], None, id=f"detect:{path}")
     yield pytest.param(["study", "run", "S-long-tail", "--checkpoint-every", "5"], None, id="checkpoint-unsupported")
     yield pytest.param(["study", "run"], None, id="study-run-no-id")
+    yield pytest.param(["study", "run", "F-mlp-digits", "--force"], None, id="force-without-resume")
 
 
 CASES = list(_cases())

@@ -45,6 +45,8 @@ def run(study_id: Optional[str] = typer.Argument(None, help="Study id (see 'neum
         set_: Optional[List[str]] = typer.Option(None, "--set", help="Override, e.g. train.lr=0.01 (repeatable)."),
         resume: Optional[str] = typer.Option(None, "--resume", help="Resume an interrupted run (folder or id)."),
         checkpoint_every: int = typer.Option(0, "--checkpoint-every", help="Checkpoint every N steps (resumable)."),
+        force: bool = typer.Option(False, "--force", help="With --resume: take over a run owned by a process on "
+                                   "another host that is gone (a live owner on this host is never taken over)."),
         runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None:
     """Run one study and print its verdict."""
     from neumo.config import load_file, split_kind
@@ -73,7 +75,7 @@ def run(study_id: Optional[str] = typer.Argument(None, help="Study id (see 'neum
         raise NeumoError("give a study id (see 'neumo study list') or --resume RUN")
     v = run_study(study_id or "", preset="full" if full else "quick", overrides=set_, file_doc=file_doc,
                   seeds=seeds, seed=seed, root=runs_dir, resume=resume, progress=(not json_out) and sys.stderr.isatty(),
-                  checkpoint_every=checkpoint_every)
+                  checkpoint_every=checkpoint_every, force=force)
     if json_out:
         emit_json(v.model_dump(mode="json"))
         return

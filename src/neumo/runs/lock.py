@@ -3,7 +3,8 @@
 ``RunLock(dir).acquire()`` creates ``dir/owner.lock`` atomically (``O_CREAT | O_EXCL``) holding the
 owner's pid, host and process start time. A lock whose owner is dead on this host (or whose pid was
 reused) is stale and taken over; a live owner, or an owner on another host (whose liveness cannot be
-checked), is refused with one line unless ``force=True``. ``release()`` removes it if we still own it.
+checked), is refused with one line; ``force=True`` takes over an owner on another host (the user says it
+is gone), never a live owner on this one. ``release()`` removes it if we still own it.
 """
 from __future__ import annotations
 
@@ -17,14 +18,15 @@ from neumo.errors import NeumoError
 LOCK_NAME = "owner.lock"
 
 
-def _proc_start(pid: int) -> str | None:
+def process_start(pid: int) -> str | None:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
     except (OSError, IndexError):
         return None
 
 
-def _alive(pid: int, start: str | None) -> bool:
+def process_alive(pid: int, start: str | None) -> bool:
+    """Whether ``pid`` runs on this host and is the process that started at ``start`` (not a reused pid)."""
     if pid <= 0:
         return False
     try:
@@ -33,7 +35,7 @@ def _alive(pid: int, start: str | None) -> bool:
         return False
     except PermissionError:
         return True
-    return not (start is not None and _proc_start(pid) not in (None, start))
+    return not (start is not None and process_start(pid) not in (None, start))
 
 
 class RunLockError(NeumoError):
@@ -52,7 +54,7 @@ class RunLock:
             return None
 
     def _create(self) -> bool:
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "start": _proc_start(os.getpid())}
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "start": process_start(os.getpid())}
         try:
             fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
@@ -72,10 +74,11 @@ class RunLock:
             raise RunLockError(f"run {name!r} is locked by pid {pid} on host {host!r}; its liveness cannot be "
                                "checked from here; pass --force if that process is gone")
         mine = pid == os.getpid() and host == socket.gethostname()  # an earlier handle in this process
-        stale = force or mine or host is None or not _alive(pid, own.get("start"))
+        elsewhere = host not in (None, socket.gethostname())        # only reached with force
+        stale = elsewhere or mine or host is None or not process_alive(pid, own.get("start"))
         if not stale:
             raise RunLockError(f"run {name!r} is owned by a live process (pid {pid} on {host}); "
-                               "wait for it or stop it")
+                               "wait for it or stop it (--force cannot take over a live owner)")
         try:
             self.path.unlink()
         except FileNotFoundError:

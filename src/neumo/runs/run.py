@@ -31,7 +31,7 @@ import yaml
 
 from neumo.errors import RunError
 from neumo.runs.atomic import atomic_write_json, atomic_write_text, atomic_write_with
-from neumo.runs.lock import RunLock, _alive, _proc_start
+from neumo.runs.lock import RunLock, process_alive, process_start
 from neumo.runs.sinks import JsonlSink, MetricSink, make_sink
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,200}$")
@@ -130,7 +130,7 @@ class Run:
             if not isinstance(pid, int) or isinstance(pid, bool):
                 st["state"] = "corrupt"
                 st["reason"] = f"status.json has pid {pid!r}, not a process id"
-            elif same_host and not _alive(pid, st.get("pid_start")):
+            elif same_host and not process_alive(pid, st.get("pid_start")):
                 st["state"] = "interrupted"
         return st
 
@@ -148,7 +148,7 @@ class Run:
         path = self.dir / "status.json"
         st = json.loads(path.read_text()) if path.exists() else {}
         st.update(update)
-        st.update({"pid": os.getpid(), "pid_start": _proc_start(os.getpid()),
+        st.update({"pid": os.getpid(), "pid_start": process_start(os.getpid()),
                    "host": socket.gethostname(), "updated": _now()})
         atomic_write_json(path, st)
 

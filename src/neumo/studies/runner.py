@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import time
 import traceback
 from pathlib import Path
@@ -91,12 +92,15 @@ def _run_unit(study: Study, cfg, run: Run, seed: int, arm: str, *, preset: str, 
 def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | None = None,
               file_doc: dict[str, Any] | None = None, seeds: int | None = None, seed: int = 0,
               root: str | Path | None = None, parent: Path | None = None, resume: str | None = None,
-              progress: bool = False, checkpoint_every: int | None = None) -> Verdict:
+              progress: bool = False, checkpoint_every: int | None = None, force: bool = False) -> Verdict:
     """Run ``study_id`` over ``seeds`` seeds (default: 3 quick, 5 full) and its nulls; returns the verdict
     and writes ``verdict.json`` in the run folder.
 
-    With ``resume`` (a run folder or id) the run continues with the config saved in it.
+    With ``resume`` (a run folder or id) the run continues with the config saved in it; ``force`` takes over
+    a run whose owner is on another host (its liveness cannot be checked from here).
     """
+    if force and resume is None:
+        raise NeumoError("--force only applies with --resume (it takes over a run owned on another host)")
     if resume is not None:
         if overrides or file_doc or seeds is not None or checkpoint_every:
             raise NeumoError("--resume continues a run with its saved config; drop --set/--config/--seeds/"
@@ -115,10 +119,13 @@ def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | No
             raise NeumoError(f"run {run.id!r} is already complete; nothing to resume")
         if state == "corrupt":
             raise NeumoError(f"run {run.id!r} is corrupt ({run.status().get('reason')}); start a new run")
-        if state == "running":
-            raise NeumoError(f"run {run.id!r} is still running (its process is alive); wait for it or stop it")
+        st = run.status()
+        if state == "running" and (st.get("host") == socket.gethostname() or not force):
+            where = ("its process is alive" if st.get("host") == socket.gethostname() else
+                     f"on host {st.get('host')!r}, which cannot be checked from here; pass --force if it is gone")
+            raise NeumoError(f"run {run.id!r} is still running ({where}); wait for it or stop it")
         ckpt = int(saved.get("checkpoint_every", 0))
-        run.lock()  # one writer: a second live resume is refused here, a dead owner's lock is taken over
+        run.lock(force=force)  # one writer: a second live resume is refused here, a dead owner's lock is taken over
         run.mark_running()
     else:
         study_cls = get_study(study_id)
