@@ -28,9 +28,10 @@ def _units(run_dir):
 
 
 def test_sigkill_then_resume(tmp_path):
-    """Two seeds x (treatment, shuffled labels) = four units; killed inside the second or a later unit."""
+    """Three seeds x (treatment, shuffled labels) = six units; killed inside a unit of a later seed, after
+    three units are complete (the seeds once shared one checkpoint folder and a resume lost all but one)."""
     root = tmp_path / "runs"
-    cmd, env = _neumo("study", "run", "F-mlp-digits", "--seeds", "2", *_sets(), "--checkpoint-every", "50",
+    cmd, env = _neumo("study", "run", "F-mlp-digits", "--seeds", "3", *_sets(), "--checkpoint-every", "50",
                       "--json", root=root)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     live = None
@@ -38,11 +39,12 @@ def test_sigkill_then_resume(tmp_path):
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             dirs = [d for d in root.glob("study-*") if (d / "status.json").is_file()]
-            if dirs and (dirs[0] / "units" / "seed0-treatment" / "measurement.json").is_file():
+            done = len(list(dirs[0].glob("units/*/measurement.json"))) if dirs else 0
+            if done >= 3:
                 live = [u for u in _units(dirs[0]) if not (u / "measurement.json").exists()]
                 if live and list((live[0] / "checkpoints").glob("step-*.safetensors")) and \
                         (live[0] / "metrics.jsonl").read_text().count("\n") >= 130:
-                    break       # one unit complete, the next past at least two checkpoints
+                    break       # three units complete, the next past at least two checkpoints
             assert proc.poll() is None, proc.stderr.read().decode()
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
@@ -74,9 +76,10 @@ def test_sigkill_then_resume(tmp_path):
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     verdict = json.loads(out.stdout)
-    assert verdict["seeds"] == [0, 1]
-    assert [u.name for u in _units(run_dir)] == ["seed0-shuffled_labels", "seed0-treatment",
-                                                 "seed1-shuffled_labels", "seed1-treatment"]
+    assert verdict["seeds"] == [0, 1, 2]
+    assert [u.name for u in _units(run_dir)] == [f"seed{k}-{arm}" for k in range(3)
+                                                 for arm in ("shuffled_labels", "treatment")]
+    assert len(done_before) == 3 and killed.name.startswith(("seed1-", "seed2-"))
     for u in _units(run_dir):
         steps = [r["step"] for r in Run.open(u).metrics()]
         assert steps == list(range(1, STEPS + 1)), f"{u.name}: every step logged exactly once"
@@ -86,15 +89,18 @@ def test_sigkill_then_resume(tmp_path):
     assert rows[:ck_at_kill] == before[:ck_at_kill]   # rows up to the checkpoint are kept as they were
     assert Run.open(run_dir).status()["state"] == "complete"
     study_rows = Run.open(run_dir).metrics()          # one row per unit, none twice after the resume
-    assert [r["step"] for r in study_rows] == [1, 2, 3, 4] and all(r["unit_done"] for r in study_rows)
+    assert [r["step"] for r in study_rows] == [1, 2, 3, 4, 5, 6] and all(r["unit_done"] for r in study_rows)
     again = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert again.returncode == 2 and "already complete" in again.stderr
 
     # and the resumed run reproduces an uninterrupted run with the same seeds exactly
-    cmd, env = _neumo("study", "run", "F-mlp-digits", "--seeds", "2", *_sets(), "--json", root=tmp_path / "ref")
+    cmd, env = _neumo("study", "run", "F-mlp-digits", "--seeds", "3", *_sets(), "--json", root=tmp_path / "ref")
     ref = json.loads(subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout)
-    ref_rows = Run.open(Path(ref["run_dir"]) / "units" / killed.name).metrics()
-    assert [r["loss"] for r in ref_rows] == [r["loss"] for r in rows]
+    for u in _units(run_dir):                        # per seed and arm, the same losses and measurement
+        ref_unit = Path(ref["run_dir"]) / "units" / u.name
+        assert [r["loss"] for r in Run.open(ref_unit).metrics()] == [r["loss"] for r in Run.open(u).metrics()]
+        assert json.loads((ref_unit / "measurement.json").read_text())["values"] == \
+            json.loads((u / "measurement.json").read_text())["values"]
     assert ref["measured"] == verdict["measured"] and ref["checks"] == verdict["checks"]
 
 
