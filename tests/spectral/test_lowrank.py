@@ -8,6 +8,7 @@ from torch import nn
 from neumo.errors import NeumoError
 from neumo.nn import build_model
 from neumo.spectral.factorized import FactorizedLinear, cayley_retraction, qr_positive
+from neumo.spectral.finetune import shared_subspace, task_updates
 from neumo.spectral.lowrank import (LoRALinear, ReLoRA, apply_lora, lora_modules, lora_parameters, merge_lora,
                                     relora_lr_multiplier, unmerge_lora)
 
@@ -279,7 +280,8 @@ def _perturbed(core=False, seed=0):
 
 def _stiefel_errors(layer):
     eye = torch.eye(layer.rank, dtype=torch.float64)
-    return float((layer.A.T @ layer.A - eye).abs().max()), float((layer.B @ layer.B.T - eye).abs().max())
+    A, B = layer.A.detach(), layer.B.detach()
+    return float((A.T @ A - eye).abs().max()), float((B @ B.T - eye).abs().max())
 
 
 def test_orthogonality_penalty_zero_on_stiefel_and_matches_hand_computation():
@@ -301,7 +303,7 @@ def test_qr_retraction_puts_factors_on_stiefel_and_changes_w_without_core():
     assert max(_stiefel_errors(layer)) > 1e-2
     change = layer.retract("qr")
     assert max(_stiefel_errors(layer)) < 1e-10
-    assert float(layer.orthogonality_penalty()) < 1e-20
+    assert float(layer.orthogonality_penalty().detach()) < 1e-20
     assert change > 1e-2 and (layer(x) - y).abs().max() > 1e-3   # W = A B alone cannot keep the product
     s = torch.linalg.svdvals(layer.weight)
     torch.testing.assert_close(s[:3], torch.ones(3, dtype=torch.float64))
@@ -357,3 +359,68 @@ def test_factorized_from_linear_is_the_truncated_svd():
     assert max(_stiefel_errors(FactorizedLinear.from_linear(lin, 3, core=True))) < 1e-12
     # Eckart-Young via numpy: no rank-3 matrix is closer to W
     assert np.linalg.norm(W.numpy() - best.numpy()) == pytest.approx(float(S[3:].norm()))
+
+
+# ------------------------------------------------------------------------------------------ base-model workflow
+
+def test_shared_subspace_recovers_a_planted_subspace_and_a_random_one_does_not():
+    g = torch.Generator().manual_seed(0)
+    Q = torch.linalg.qr(torch.randn(60, 3, generator=g, dtype=torch.float64)).Q
+    updates = torch.randn(20, 3, generator=g, dtype=torch.float64) @ Q.T \
+        + 1e-3 * torch.randn(20, 60, generator=g, dtype=torch.float64)
+    res = shared_subspace(updates.reshape(20, 6, 10), k=3, reference=Q)
+    assert res.basis.shape == (60, 3)
+    assert float(res.angles.max()) < 0.01
+    assert res.n_components <= 3 and float(res.scree.sum()) == pytest.approx(1.0)
+    assert float(res.scree[:3].sum()) > 0.999
+    rand = torch.linalg.qr(torch.randn(60, 3, generator=g, dtype=torch.float64)).Q
+    assert float(shared_subspace(updates, k=3, reference=rand).angles.min()) > 0.5   # the null is far
+    other = shared_subspace(updates[10:], k=3)                                      # halves agree
+    assert float(shared_subspace(updates[:10], k=3, reference=other).angles.max()) < 0.01
+    with pytest.raises(NeumoError, match="'k'.*\\[1, 20\\]"):
+        shared_subspace(updates, k=21)
+
+
+def test_principal_angles_match_scipy():
+    from scipy.linalg import subspace_angles
+
+    g = torch.Generator().manual_seed(1)
+    A = torch.randn(12, 3, generator=g, dtype=torch.float64)
+    B = torch.randn(12, 4, generator=g, dtype=torch.float64)
+    res = shared_subspace(A.T, k=3, reference=B)      # the rows of A.T span span(A)
+    expected = np.sort(subspace_angles(A.numpy(), B.numpy()))
+    np.testing.assert_allclose(res.angles.numpy(), expected, rtol=0, atol=1e-10)
+
+
+def _tasks(n_tasks=3, seed=0):
+    """Linear regression tasks whose targets are W_base + a dW from a planted 2-D subspace of matrices."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(128, 5, generator=g, dtype=torch.float64)
+    basis = torch.linalg.qr(torch.randn(4 * 5, 2, generator=g, dtype=torch.float64)).Q   # (20, 2)
+    coefs = torch.randn(n_tasks, 2, generator=g, dtype=torch.float64)
+    return X, basis, coefs
+
+
+def test_task_updates_full_and_lora_on_a_planted_family():
+    X, basis, coefs = _tasks()
+    base = nn.Linear(5, 4, bias=False, dtype=torch.float64)
+    with torch.no_grad():
+        base.weight.copy_(torch.randn(4, 5, generator=torch.Generator().manual_seed(9), dtype=torch.float64))
+    model_fn = lambda: nn.Sequential(nn.Linear(5, 4, bias=False, dtype=torch.float64))   # noqa: E731
+    base_state = {"0.weight": base.weight.detach().clone()}
+    frozen = base_state["0.weight"].clone()
+    targets = [frozen + (basis @ c).reshape(4, 5) for c in coefs]
+    batch_fns = [lambda step, T=T: (X, X @ T.T) for T in targets]
+    loss = lambda model, b: ((model(b[0]) - b[1]) ** 2).mean()          # noqa: E731
+    full = task_updates(model_fn, base_state, batch_fns, loss, steps=400, lr=0.02)
+    assert list(full) == ["0"] and full["0"].shape == (3, 20)
+    torch.testing.assert_close(base_state["0.weight"], frozen, rtol=0, atol=0)    # base untouched
+    torch.testing.assert_close(full["0"], coefs @ basis.T, rtol=0, atol=2e-2)    # converged to the planted dW
+    res = shared_subspace(full["0"], k=2, reference=basis)
+    assert float(res.angles.max()) < 0.05 and res.n_components <= 2
+    lora = task_updates(model_fn, base_state, batch_fns, loss, steps=50, lr=0.02, mode="lora", rank=1)
+    for row in lora["0"]:
+        s = torch.linalg.svdvals(row.reshape(4, 5))
+        assert s[0] > 1e-3 and s[1] < 1e-12 * s[0] + 1e-14                # each LoRA update has rank <= 1
+    with pytest.raises(NeumoError, match="'mode'"):
+        task_updates(model_fn, base_state, batch_fns, loss, steps=1, mode="half")
