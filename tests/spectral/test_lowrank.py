@@ -424,3 +424,16 @@ def test_task_updates_full_and_lora_on_a_planted_family():
         assert s[0] > 1e-3 and s[1] < 1e-12 * s[0] + 1e-14                # each LoRA update has rank <= 1
     with pytest.raises(NeumoError, match="'mode'"):
         task_updates(model_fn, base_state, batch_fns, loss, steps=1, mode="half")
+
+
+def test_docs_examples_run():
+    """Every python block of docs/spectral.md's "Low-rank methods" section runs as written."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "spectral.md").read_text(encoding="utf-8")
+    section = text[text.index("## Low-rank methods"):]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert len(blocks) == 5
+    for block in blocks:
+        exec(compile(block, "docs/spectral.md", "exec"), {})
