@@ -437,3 +437,27 @@ def test_docs_examples_run():
     assert len(blocks) == 5
     for block in blocks:
         exec(compile(block, "docs/spectral.md", "exec"), {})
+
+
+def test_relora_runs_as_a_trainer_callback_and_checkpoints_its_counters(tmp_path):
+    from neumo.train import Trainer
+    from neumo.train.checkpoint import load_checkpoint, save_checkpoint
+
+    X, Y = _regression()
+    model = nn.Sequential(linear64(5, 6))
+    apply_lora(model, rank=1, seed=0)
+    opt = torch.optim.Adam(lora_parameters(model), lr=0.05)
+    relora = ReLoRA(model, opt, every=2, restart_warmup=2)
+    loss = lambda m, b: ((m(b[0]) - b[1]) ** 2).mean()            # noqa: E731
+    Trainer(model, opt, loss, lambda step: (X, Y), steps=6, callbacks=[relora], progress=False).fit()
+    assert (relora.steps, relora.restarts) == (6, 3)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.025)      # step 7 is the first after a restart
+    path = save_checkpoint(tmp_path / "c.safetensors", model, opt, 6, callbacks=[relora])
+    fresh_opt = torch.optim.Adam(lora_parameters(model), lr=0.05)
+    fresh = ReLoRA(model, fresh_opt, every=2, restart_warmup=2)
+    assert fresh_opt.param_groups[0]["lr"] == pytest.approx(0.05)
+    load_checkpoint(path, model, fresh_opt, callbacks=[fresh])
+    assert (fresh.steps, fresh.restarts) == (6, 3)
+    assert fresh_opt.param_groups[0]["lr"] == pytest.approx(0.025)
+    again = ReLoRA(model, opt, every=2)                            # the base lr is the group's initial_lr
+    assert again.base_lrs == [0.05]

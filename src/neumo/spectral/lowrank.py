@@ -239,7 +239,7 @@ class ReLoRA(Callback):
             raise NeumoError("ReLoRA found no LoRALinear module in the model; call apply_lora(model, rank) first")
         self.optimizer, self.every, self.seed = optimizer, int(every), int(seed)
         self.reset, self.prune_ratio, self.restart_warmup, self.schedule = reset, prune_ratio, restart_warmup, schedule
-        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
+        self.base_lrs = [g.setdefault("initial_lr", g["lr"]) for g in optimizer.param_groups]  # as torch schedulers
         self.steps = 0
         self.restarts = 0
         self._set_lr(1)
@@ -282,6 +282,15 @@ class ReLoRA(Callback):
 
     def on_after_optimizer_step(self, trainer, state) -> None:
         self.step()
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Counters for ``neumo.train`` checkpoints (the merged weights are in the model's state)."""
+        return {"steps": torch.tensor(self.steps), "restarts": torch.tensor(self.restarts)}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        if tensors:
+            self.steps, self.restarts = int(tensors["steps"]), int(tensors["restarts"])
+            self._set_lr(self.steps + 1)
 
 
 __all__ = ["INITS", "RESETS", "LoRALinear", "apply_lora", "lora_modules", "lora_parameters", "merge_lora",
