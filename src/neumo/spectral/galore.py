@@ -17,10 +17,12 @@ With a fixed projector GaLore is exactly Adam on the coordinates Z of W = W_0 + 
 ``lr * scale``). It is *not* Adam even at full rank r = min(m, n) unless P is a signed permutation,
 because Adam's second moment is elementwise in whichever basis it lives in.
 
-Two choices differ from the reference code (github.com/jiaweizzhao/GaLore): eps is added as in
-``torch.optim.Adam`` (after the bias-corrected square root; the reference inherits the Hugging Face AdamW
-form sqrt(V) + eps with the correction folded into the step size), and a square matrix is projected on
-the left (the reference projects on the right when m >= n); both sides keep r x max(m, n) moments.
+Three choices differ from the reference code (github.com/jiaweizzhao/GaLore, ``galore_torch/adamw.py``):
+eps is added as in ``torch.optim.Adam`` (after the bias-corrected square root; the reference inherits the
+Hugging Face AdamW form sqrt(V) + eps with the correction folded into the step size); weight decay comes
+before the update, as in ``torch.optim.AdamW`` (the reference decays the updated weight); and a square
+matrix is projected on the left (the reference projects on the right when m >= n; both keep r x n
+moments for a square matrix).
 
 ``state_bytes()`` sums ``numel * element_size`` over every tensor in the optimizer's state (moments,
 projectors, step counters): a measurement of what is held, not a formula. :func:`adam_state_bytes`
