@@ -111,7 +111,7 @@ def test_loss_barrier_closed_form_between_a_model_and_its_negation():
     with torch.no_grad():
         for p in b.parameters():
             p.neg_()
-    sq = sum(float((p ** 2).sum()) for p in a.parameters())
+    sq = sum(float((p.detach() ** 2).sum()) for p in a.parameters())
     res = loss_barrier(a, b, lambda m: -sum(float((p ** 2).sum()) for p in m.parameters()), n_points=5)
     assert res.t_max == 0.5
     assert res.barrier == pytest.approx(sq, rel=1e-12)
