@@ -122,12 +122,13 @@ def test_loss_barrier_closed_form_between_a_model_and_its_negation():
 
 
 def test_matching_removes_the_barrier_between_permuted_copies():
-    """A model and a permuted copy of it: the raw barrier is positive, after matching it is 0."""
+    """A model and a permuted copy fit the same targets exactly (loss 0 at both ends): the straight line
+    between them leaves that minimum (measured barrier about 1.8e-4), the line after matching stays on it."""
     a = _mlp()
     b = apply_permutation(a, _planted())
     x = _x()
-    y = a(x).detach() + 0.1
+    y = a(x).detach()
     raw = loss_barrier(a, b, _mse(x, y), n_points=5)
     aligned = loss_barrier(a, apply_permutation(b, weight_matching(a, b).perms), _mse(x, y), n_points=5)
-    assert raw.barrier > 0.05 * raw.losses[0]          # measured: about 15% of the end loss
+    assert raw.barrier > 1e-5
     assert aligned.barrier == 0.0
