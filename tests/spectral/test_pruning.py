@@ -172,3 +172,11 @@ def test_reinit_keeps_the_mask_and_draws_a_fresh_initialisation():
         assert torch.equal(p, fresh[n] * mask)
     assert not torch.equal(params["net.0.weight"], dict(m.named_parameters())["net.0.weight"] * masks["net.0.weight"])
     assert torch.equal(m.net[0].weight, _mlp(seed=0).net[0].weight)   # the original is untouched
+
+
+def test_imp_layerwise_prunes_each_tensor_by_the_rate():
+    m = _mlp()
+    res = imp(m, _train(2), rounds=2, rate=0.5, scope="layerwise")
+    for n, p in prunable(m):
+        assert int(res.masks[n].sum()) == _expected_kept(p.numel(), 0.5, 2)
+        assert res.layer_sparsity[-1][n] == pytest.approx(1 - _expected_kept(p.numel(), 0.5, 2) / p.numel())

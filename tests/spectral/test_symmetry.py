@@ -40,8 +40,9 @@ def test_a_non_matching_reindexing_changes_the_function():
     assert not torch.allclose(a(_x()), b(_x()), atol=1e-6)
 
 
-def test_weight_matching_recovers_a_planted_permutation_exactly():
-    a = _mlp()
+@pytest.mark.parametrize("bias", [True, False])
+def test_weight_matching_recovers_a_planted_permutation_exactly(bias):
+    a = _mlp(bias=bias)
     planted = _planted()
     b = apply_permutation(a, planted)
     res = weight_matching(a, b)

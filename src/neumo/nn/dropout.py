@@ -6,6 +6,8 @@ entries by ``1 / (1 - p)``, so the expectation of the output equals the input; i
 ``build_model``) from ``make_generator(seed, "dropout")``: the same seed gives the same masks, and the
 initialisation stream is untouched. :func:`seed_dropout_` re-seeds every dropout module of a model
 (one shared generator). Masks are drawn on the generator's device (CPU) and moved to the input's.
+The generator's state is not part of the state dict: a run resumed from a checkpoint draws other masks
+than the uninterrupted run would have (re-seed with :func:`seed_dropout_` if that matters).
 """
 
 from __future__ import annotations

@@ -5,12 +5,11 @@ from __future__ import annotations
 from torch import nn
 
 from neumo.errors import NeumoError
+from neumo.nn.mlp import MLP
 
 
 def mlp_linears(model: nn.Module, name: str = "model") -> list[nn.Linear]:
     """The Linear layers of a neumo MLP in order; refuse anything else with a message that says why."""
-    from neumo.nn.mlp import MLP
-
     if not isinstance(model, MLP):
         raise NeumoError(f"The {name!r} parameter must be a neumo MLP (build_model('mlp', ...)). "
                          f"Got {type(model).__name__} instead.")
