@@ -5,6 +5,8 @@ Embedding ~ N(0, 1) unless the model asks for a std (``embedding_std`` attribute
 RNN/GRU/LSTM: every weight ~ U(-1/sqrt(hidden), 1/sqrt(hidden)); LayerNorm/RMSNorm: ones and zeros.
 A module with its own ``reset_parameters_(generator)`` is initialised by that method instead.
 Parameters owned directly by a model (e.g. memory tokens) ~ N(0, 0.02^2).
+Dropout modules (:class:`neumo.nn.dropout.SeededDropout`) get one generator from ``(seed, "dropout")``;
+the initialisation stream ``(seed, "init")`` is the same with or without them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import math
 import torch
 from torch import nn
 
+from neumo.nn.dropout import seed_dropout_
 from neumo.seeding import make_generator
 
 
@@ -58,4 +61,5 @@ def init_(model: nn.Module, seed: int) -> nn.Module:
         model.reset_parameters_(g)
     if hasattr(model, "tie_weights"):
         model.tie_weights()
+    seed_dropout_(model, seed)
     return model

@@ -4,6 +4,8 @@ Position encoding: ``learned | sinusoidal | rope | alibi | none`` (see :mod:`neu
 ``forward(ids, return_memory=True)`` also returns the residual stream after each block
 (``residual``: (L+1, B, T, D)), the keys and values (``kv_cache``: (L, 2, B, H, T, hs)) and the
 attention weights (``attention``: (L, B, H, T, T)).
+``dropout`` (default 0: none) is inverted dropout on the output of each attention and MLP sublayer,
+before it is added to the residual stream, drawn from the model's own generator (:mod:`neumo.nn.dropout`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from torch import nn
 from neumo.errors import NeumoError
 
 from neumo.nn.base import SequenceModel, check_ids
+from neumo.nn.dropout import SeededDropout, check_dropout
 from neumo.nn.positions import POSITION_KINDS, alibi_bias, rope, sinusoidal
 from neumo.nn.registry import register_model
 
@@ -51,17 +54,22 @@ class CausalSelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, pos: str):
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, pos: str, dropout: float = 0.0):
         super().__init__()
         self.ln1 = nn.LayerNorm(d_model)
         self.attn = CausalSelfAttention(d_model, n_heads, pos)
         self.ln2 = nn.LayerNorm(d_model)
         self.mlp = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
+        self.drop = SeededDropout(dropout) if dropout > 0 else None
 
     def forward(self, x: torch.Tensor, need: bool = False):
         a, att, kv = self.attn(self.ln1(x), need)
-        x = x + a
-        x = x + self.mlp(self.ln2(x))
+        if self.drop is None:
+            x = x + a
+            x = x + self.mlp(self.ln2(x))
+        else:
+            x = x + self.drop(a)                                     # (B, T, D)
+            x = x + self.drop(self.mlp(self.ln2(x)))
         return x, att, kv
 
 
@@ -72,17 +80,19 @@ class CausalTransformer(SequenceModel):
     def __init__(self, vocab_size: int, d_model: int = 64, n_layers: int = 2, n_heads: int = 4,
                  d_ff: int | None = None, max_len: int = 512,
                  pos: Literal["learned", "sinusoidal", "rope", "alibi", "none"] = "learned",
-                 out_dim: int | None = None, tie_embeddings: bool = False):
+                 out_dim: int | None = None, tie_embeddings: bool = False, dropout: float = 0.0):
         super().__init__()
         if pos not in POSITION_KINDS:
             raise NeumoError(f"pos must be one of {POSITION_KINDS}, got {pos!r}")
+        self.dropout = check_dropout(dropout)
         self.vocab_size, self.d_model, self.n_layers, self.n_heads = vocab_size, d_model, n_layers, n_heads
         self.max_len, self.pos = max_len, pos
         self.out_dim = out_dim or vocab_size
         self.tie = tie_embeddings and self.out_dim == vocab_size
         self.embed = nn.Embedding(vocab_size, d_model)
         self.pos_embed = nn.Embedding(max_len, d_model) if pos == "learned" else None
-        self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff or 4 * d_model, pos) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff or 4 * d_model, pos, self.dropout)
+                                    for _ in range(n_layers))
         self.ln_f = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, self.out_dim, bias=False)
         self.embedding_std = 0.02
