@@ -55,6 +55,9 @@ def split_study_run(body: dict[str, Any], source: str) -> tuple[dict[str, Any], 
     return body["config"], settings
 
 
+_MEMORY_RUN_KEYS = {"memory_run", "checkpoint_every"}   # a memory run's saved config.yaml
+
+
 def _memory_run_schema() -> type[StrictModel]:
     from neumo.memory.train import MemoryRunConfig
 
@@ -76,7 +79,12 @@ def kinds() -> dict[str, Callable[[], type[StrictModel]]]:
 
 def document_kind(doc: dict[str, Any], source: str = "config") -> tuple[str, dict[str, Any]]:
     """(kind, body) of a config document or of a run's saved ``config.yaml`` (study, memory run, sweep, lab)."""
-    if isinstance(doc, dict) and set(doc) == {"memory_run"} and isinstance(doc["memory_run"], dict):
+    if isinstance(doc, dict) and "memory_run" in doc and set(doc) <= _MEMORY_RUN_KEYS \
+            and isinstance(doc["memory_run"], dict):
+        ck = doc.get("checkpoint_every", 0)
+        if not isinstance(ck, int) or isinstance(ck, bool) or ck < 0:
+            raise ConfigError(f"{source}: checkpoint_every must be a whole number >= 0, got {ck!r}",
+                              [("checkpoint_every", "not a whole number >= 0")])
         return "memory-run", dict(doc["memory_run"])  # what `neumo memory run` saves
     return split_kind(doc, source)
 

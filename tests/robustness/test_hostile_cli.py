@@ -71,7 +71,8 @@ FILE_NAMES = ["non_utf8.yaml", "binary.yaml", "bomb.yaml", "deep.yaml", "deep.js
               "invalid.yaml", "invalid.toml", "invalid.json", "wrong.txt", "nokind.yaml", "unknown_kind.yaml",
               "unknown_study.yaml", "unknown_key.yaml", "bad_value.yaml", "nan_value.yaml", "tag.yaml",
               "a_dir.yaml", "missing.yaml"]
-FILE_CMDS = [["config", "validate"], ["study", "run", "--config"], ["lab", "--config"], ["memory", "sweep"]]
+FILE_CMDS = [["config", "validate"], ["study", "run", "--config"], ["lab", "--config"], ["memory", "sweep"],
+             ["memory", "run", "--config"]]
 
 CORRUPT_RUNS = {
     "status_list": {"status.json": b"[1, 2]", "config.yaml": b"study: F-mlp-digits\n"},
@@ -122,6 +123,12 @@ def _cases():
     yield pytest.param(["study", "run", "S-long-tail", "--checkpoint-every", "5"], None, id="checkpoint-unsupported")
     yield pytest.param(["study", "run"], None, id="study-run-no-id")
     yield pytest.param(["study", "run", "F-mlp-digits", "--force"], None, id="force-without-resume")
+    yield pytest.param(["memory", "run", "parity", "--force"], None, id="memory-force-without-resume")
+    yield pytest.param(["memory", "run"], None, id="memory-run-no-task")
+    for extra in (["parity"], ["--set", "train.lr=0.1"], ["--model", "gru"], ["--checkpoint-every", "5"]):
+        yield pytest.param(["memory", "run", "--resume", "nope"] + extra, None, id=f"memory-resume-with:{extra[0]}")
+    for v in ("-1", "abc", "1000000000000"):
+        yield pytest.param(["memory", "run", "parity", "--checkpoint-every", v], None, id=f"memory-ckpt:{v}")
 
 
 CASES = list(_cases())

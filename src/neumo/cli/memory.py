@@ -41,18 +41,56 @@ def tasks(json_out: bool = JsonFlag) -> None:
 
 
 @app.command("run")
-def run(task: str = typer.Argument(..., help="Task name (see 'neumo memory tasks')."),
-        model: str = typer.Option("lstm", "--model", "-m", help="Registered model (lstm, gru, rnn, transformer, "
-                                  "linear_attention, memory_transformer)."),
-        set_: Optional[List[str]] = typer.Option(None, "--set", help="k=v: a task knob, a run field (train.lr, "
-                                                 "eval_lengths, target_acc) or a model option (repeatable)."),
+def run(task: Optional[str] = typer.Argument(None, help="Task name (see 'neumo memory tasks')."),
+        model: Optional[str] = typer.Option(None, "--model", "-m", help="Registered model (default lstm; rnn, gru, "
+                                            "transformer, linear_attention, memory_transformer)."),
+        set_: Optional[List[str]] = typer.Option(None, "--set", help="Dotted override: task_knobs.length=16, "
+                                                 "model_knobs.hidden_size=32, train.lr=0.01, eval_lengths=[8,32] "
+                                                 "(repeatable)."),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="A 'kind: memory-run' file or a run's "
+                                              "saved config.yaml (re-runs it)."),
+        checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", min=0, max=100_000_000,
+                                                       help="Checkpoint every N steps (for --resume)."),
+        resume: Optional[str] = typer.Option(None, "--resume", help="Continue an interrupted run (folder or id)."),
+        force: bool = typer.Option(False, "--force", help="With --resume: take over a run owned on another host."),
         progress: bool = typer.Option(False, "--progress", help="Show a progress bar."),
         runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None:
     """Train MODEL on TASK and report accuracy per evaluation length."""
-    from neumo.memory.workflow import resolve_run_config, result_summary, train_run
+    from neumo.errors import NeumoError
+    from neumo.memory.workflow import resolve_run_config, result_summary, resume_run, train_run
 
-    cfg = resolve_run_config(task, model, set_)
-    r, res = train_run(cfg, root=runs_dir, progress=progress)
+    if force and resume is None:
+        raise NeumoError("--force only applies with --resume (it takes over a run owned on another host)")
+    if resume is not None:
+        if task or model or set_ or config or checkpoint_every is not None:
+            raise NeumoError("--resume continues a run with its saved config; drop the task, --model, --set, "
+                             "--config and --checkpoint-every (or start a new run with them)")
+        r, res = resume_run(resume, runs_dir, progress=progress, force=force)
+    else:
+        saved_ck = 0
+        if config is not None:
+            from neumo.catalog import document_kind
+            from neumo.config import apply_overrides, load_file, validate
+            from neumo.memory.train import MemoryRunConfig
+
+            doc = load_file(config)
+            kind, body = document_kind(doc, str(config))
+            if kind != "memory-run":
+                raise NeumoError(f"{config} has kind {kind!r}; 'neumo memory run --config' needs 'kind: memory-run' "
+                                 "or a memory run's config.yaml")
+            for name, given in (("task", task), ("model", model)):
+                if given is not None and given != body.get(name, getattr(MemoryRunConfig(), name)):
+                    raise NeumoError(f"{name} {given!r} disagrees with {config}'s {body.get(name)!r}; drop it or "
+                                     f"override with --set {name}=...")
+            cfg = validate(MemoryRunConfig, apply_overrides(body, set_), str(config))
+            saved_ck = int(doc.get("checkpoint_every", 0) or 0) if "memory_run" in doc else 0
+        elif task is None:
+            raise NeumoError("give a task (see 'neumo memory tasks'), --config FILE or --resume RUN")
+        else:
+            cfg = resolve_run_config(task, model or "lstm", set_)
+        ck = saved_ck if checkpoint_every is None else checkpoint_every
+        r, res = train_run(cfg, root=runs_dir, progress=progress, checkpoint_every=ck)
+    task, model = r.config["memory_run"]["task"], r.config["memory_run"]["model"]
     out = {"run": str(r.dir), **result_summary(res)}
     if json_out:
         emit_json(out)

@@ -97,7 +97,10 @@ def model_for_run(cfg: MemoryRunConfig, task: Task) -> torch.nn.Module:
 
 
 def train_on_task(cfg: MemoryRunConfig, run=None, progress: bool = False,
-                  model: torch.nn.Module | None = None) -> MemoryResult:
+                  model: torch.nn.Module | None = None, checkpoint_every: int = 0,
+                  resume: bool = False) -> MemoryResult:
+    """Train and evaluate; with ``run`` and ``checkpoint_every`` it checkpoints, and ``resume`` continues from
+    the run's latest checkpoint with the batches, the stop rule's state and the metrics it would have had."""
     task = make_task(cfg.task, **cfg.task_knobs)
     train_lengths, eval_lengths = run_lengths(cfg, task)
     model = model or model_for_run(cfg, task)
@@ -120,8 +123,16 @@ def train_on_task(cfg: MemoryRunConfig, run=None, progress: bool = False,
     stop = _stop_rule(cfg)
     trainer = Trainer(model, opt, loss_fn, batch_fn, cfg.train.steps, eval_fn=eval_fn,
                       eval_every=cfg.train.eval_every, log_every=cfg.train.log_every, run=run,
-                      grad_clip=cfg.train.grad_clip, progress=progress, stop_fn=stop)
-    trainer.fit()
+                      grad_clip=cfg.train.grad_clip, progress=progress, stop_fn=stop,
+                      checkpoint_every=checkpoint_every)
+    done = False
+    if resume:
+        trainer.restore()
+        # the stop rule's memory (best value, evaluations since) is rebuilt from the restored evaluations
+        done = stop is not None and any([stop(ev) for ev in trainer.history][-1:])
+        trainer.stopped_early = done
+    if not done:
+        trainer.fit()
     steps = trainer.history[-1]["step"] if trainer.history else cfg.train.steps
     results = {int(L): evaluate(model, task.sample(cfg.eval_size, task_rng(cfg.seed, "test", L), L),
                                 cfg.feed_back) for L in eval_lengths}

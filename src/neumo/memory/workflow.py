@@ -32,16 +32,45 @@ def resolve_run_config(task: str, model: str, overrides: list[str] | None = None
     return validate(MemoryRunConfig, doc, "memory run config")
 
 
-def train_run(cfg: MemoryRunConfig, root: str | Path | None = None, progress: bool = False):
-    """Train into a new run folder (config, metrics, ``tables/eval.parquet``, weights); returns (run, result)."""
-    from safetensors.torch import save_file
+def train_run(cfg: MemoryRunConfig, root: str | Path | None = None, progress: bool = False,
+              checkpoint_every: int = 0):
+    """Train into a new run folder (config, metrics, ``tables/eval.parquet``, weights); returns (run, result).
 
+    With ``checkpoint_every`` the run checkpoints and :func:`resume_run` continues it after an interruption.
+    """
     from neumo.runs import Run
 
-    run = Run.create(f"memory-{cfg.task}-{cfg.model}", {"memory_run": cfg.model_dump(mode="json")}, root=root,
-                     kind="memory")
+    if checkpoint_every < 0:
+        raise NeumoError(f"--checkpoint-every must be >= 0, got {checkpoint_every}")
+    doc = {"memory_run": cfg.model_dump(mode="json"), "checkpoint_every": int(checkpoint_every)}
+    run = Run.create(f"memory-{cfg.task}-{cfg.model}", doc, root=root, kind="memory").lock()
+    return run, _train_into(run, cfg, progress, int(checkpoint_every), resume=False)
+
+
+def resume_run(ref: str | Path, root: str | Path | None = None, progress: bool = False, force: bool = False):
+    """Continue an interrupted ``neumo memory run`` from its latest checkpoint, with its saved config."""
+    from neumo.runs import find_run
+
+    run = find_run(ref, root)
+    saved = run.config
+    if not isinstance(saved, dict) or not isinstance(saved.get("memory_run"), dict):
+        raise NeumoError(f"run {run.id!r} was not made by 'neumo memory run'; it cannot be resumed with it")
+    cfg = validate(MemoryRunConfig, saved["memory_run"], f"saved config of {run.id!r}")
+    st = run.status()
+    if st["state"] == "complete":
+        raise NeumoError(f"run {run.id!r} is already complete; nothing to resume")
+    if st["state"] == "corrupt":
+        raise NeumoError(f"run {run.id!r} is corrupt ({st.get('reason')}); start a new run")
+    ck = int(saved.get("checkpoint_every", 0) or 0)
+    run.lock(force=force)   # a live owner is refused here
+    return run, _train_into(run, cfg, progress, ck, resume=True)
+
+
+def _train_into(run, cfg: MemoryRunConfig, progress: bool, checkpoint_every: int, resume: bool) -> MemoryResult:
+    from safetensors.torch import save_file
+
     try:
-        res = train_on_task(cfg, run=run, progress=progress)
+        res = train_on_task(cfg, run=run, progress=progress, checkpoint_every=checkpoint_every, resume=resume)
     except BaseException as e:
         run.fail(str(e) or type(e).__name__)
         raise
@@ -49,7 +78,7 @@ def train_run(cfg: MemoryRunConfig, root: str | Path | None = None, progress: bo
     save_file({k: v.contiguous() for k, v in res.model.state_dict().items()}, run.artifact(WEIGHTS))
     run.finish({"steps": res.steps, "state_size": res.model.state_size(max(res.eval)),
                 **{f"acc@{L}": m["acc"] for L, m in res.eval.items()}})
-    return run, res
+    return res
 
 
 def load_run(ref: str | Path, root: str | Path | None = None):
