@@ -27,6 +27,8 @@ class StudyRunSettings(StrictModel):
     seed: int = 0
     seeds: int = Field(1, ge=1, le=100)
     checkpoint_every: int = Field(0, ge=0)
+    sinks: list[Literal["tensorboard", "mlflow"]] = Field(default_factory=list,
+                                                          description="metric sinks besides metrics.jsonl")
 
 
 class LabConfig(StrictModel):
@@ -37,6 +39,9 @@ class LabConfig(StrictModel):
     seed: int = 0
     seeds: int = Field(3, ge=1, le=100)
     jobs: Optional[int] = Field(None, ge=1, le=64, description="default: the lab's own (2 or #cores)")
+    sinks: list[Literal["tensorboard", "mlflow"]] = Field(default_factory=list,
+                                                          description="metric sinks of every study's units")
+    ray: Optional[str] = Field(None, description="Ray address ('local' starts one) to run the studies on")
 
 
 _RUN_KEYS = set(StudyRunSettings.model_fields) | {"config"}
@@ -55,7 +60,7 @@ def split_study_run(body: dict[str, Any], source: str) -> tuple[dict[str, Any], 
     return body["config"], settings
 
 
-_MEMORY_RUN_KEYS = {"memory_run", "checkpoint_every"}   # a memory run's saved config.yaml
+_MEMORY_RUN_KEYS = {"memory_run", "checkpoint_every", "sinks"}   # a memory run's saved config.yaml
 
 
 def _memory_run_schema() -> type[StrictModel]:
@@ -85,6 +90,10 @@ def document_kind(doc: dict[str, Any], source: str = "config") -> tuple[str, dic
         if not isinstance(ck, int) or isinstance(ck, bool) or ck < 0:
             raise ConfigError(f"{source}: checkpoint_every must be a whole number >= 0, got {ck!r}",
                               [("checkpoint_every", "not a whole number >= 0")])
+        sinks = doc.get("sinks", [])
+        if not isinstance(sinks, list) or any(x not in ("tensorboard", "mlflow") for x in sinks):
+            raise ConfigError(f"{source}: sinks must be a list of 'tensorboard' / 'mlflow', got {sinks!r}",
+                              [("sinks", "unknown sink")])
         return "memory-run", dict(doc["memory_run"])  # what `neumo memory run` saves
     return split_kind(doc, source)
 

@@ -125,6 +125,12 @@ def _cases():
     yield pytest.param(["study", "run", "F-mlp-digits", "--force"], None, id="force-without-resume")
     yield pytest.param(["memory", "run", "parity", "--force"], None, id="memory-force-without-resume")
     yield pytest.param(["memory", "run"], None, id="memory-run-no-task")
+    for cmd in (["study", "run", "F-mlp-digits"], ["lab", "--quick"], ["memory", "run", "parity"]):
+        for bad in ("wandb", "", "MLFLOW"):
+            yield pytest.param(cmd + ["--sink", bad], None, id=f"sink:{cmd[0]}:{bad!r}")
+    for cmd in (["study", "run", "F-mlp-digits"], ["lab", "--quick"]):
+        yield pytest.param(cmd + ["--ray", ""], None, id=f"ray-empty:{cmd[0]}")
+    yield pytest.param(["study", "run", "--resume", "nope", "--sink", "mlflow"], None, id="resume-with-sink")
     for extra in (["parity"], ["--set", "train.lr=0.1"], ["--model", "gru"], ["--checkpoint-every", "5"]):
         yield pytest.param(["memory", "run", "--resume", "nope"] + extra, None, id=f"memory-resume-with:{extra[0]}")
     for v in ("-1", "abc", "1000000000000"):

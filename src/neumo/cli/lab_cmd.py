@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from neumo.cli.common import JsonFlag, RunsDir, console, emit_json, verdict_style
+from neumo.cli.common import JsonFlag, RayOpt, RunsDir, SinkOpt, console, emit_json, verdict_style
 
 
 def verdict_table(verdicts) -> Table:
@@ -36,6 +36,7 @@ def lab(quick: bool = typer.Option(False, "--quick", help="Run the quick preset 
         jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Studies run in parallel (default: 2 or #cores)."),
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="A lab document (kind: lab), e.g. "
                                               "a lab run's config.yaml; options given here override it."),
+        sink: Optional[List[str]] = SinkOpt, ray: Optional[str] = RayOpt,
         runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None:
     """Run every registered study (quick or full preset) and write report.html + report.json."""
     from neumo.studies.lab import run_lab
@@ -52,6 +53,8 @@ def lab(quick: bool = typer.Option(False, "--quick", help="Run the quick preset 
         seed = seed or doc.seed
         seeds = doc.seeds if seeds is None else seeds
         jobs = doc.jobs if jobs is None else jobs
+        sink = sink or list(doc.sinks)
+        ray = ray or doc.ray
 
     def on_verdict(v):
         if not json_out:
@@ -59,7 +62,7 @@ def lab(quick: bool = typer.Option(False, "--quick", help="Run the quick preset 
 
     lab_run, verdicts, html_path, json_path = run_lab(quick=quick, only=study, instrument=instrument,
                                                       root=runs_dir, seed=seed, seeds=seeds, jobs=jobs,
-                                                      on_verdict=on_verdict)
+                                                      on_verdict=on_verdict, sinks=tuple(sink or ()), ray=ray)
     if json_out:
         emit_json({"run": str(lab_run.dir), "report_html": str(html_path), "report_json": str(json_path),
                    "verdicts": [v.model_dump(mode="json") for v in verdicts]})

@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from neumo.cli.common import JsonFlag, RunsDir, console, emit_json
+from neumo.cli.common import JsonFlag, RunsDir, SinkOpt, console, emit_json
 
 app = typer.Typer(no_args_is_help=True, help="Memory: procedural tasks, memory sweeps, automaton extraction.")
 
@@ -53,6 +53,7 @@ def run(task: Optional[str] = typer.Argument(None, help="Task name (see 'neumo m
                                                        help="Checkpoint every N steps (for --resume)."),
         resume: Optional[str] = typer.Option(None, "--resume", help="Continue an interrupted run (folder or id)."),
         force: bool = typer.Option(False, "--force", help="With --resume: take over a run owned on another host."),
+        sink: Optional[List[str]] = SinkOpt,
         progress: bool = typer.Option(False, "--progress", help="Show a progress bar."),
         runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None:
     """Train MODEL on TASK and report accuracy per evaluation length."""
@@ -62,9 +63,9 @@ def run(task: Optional[str] = typer.Argument(None, help="Task name (see 'neumo m
     if force and resume is None:
         raise NeumoError("--force only applies with --resume (it takes over a run owned on another host)")
     if resume is not None:
-        if task or model or set_ or config or checkpoint_every is not None:
+        if task or model or set_ or config or checkpoint_every is not None or sink:
             raise NeumoError("--resume continues a run with its saved config; drop the task, --model, --set, "
-                             "--config and --checkpoint-every (or start a new run with them)")
+                             "--config, --checkpoint-every and --sink (or start a new run with them)")
         r, res = resume_run(resume, runs_dir, progress=progress, force=force)
     else:
         saved_ck = 0
@@ -84,12 +85,13 @@ def run(task: Optional[str] = typer.Argument(None, help="Task name (see 'neumo m
                                      f"override with --set {name}=...")
             cfg = validate(MemoryRunConfig, apply_overrides(body, set_), str(config))
             saved_ck = int(doc.get("checkpoint_every", 0) or 0) if "memory_run" in doc else 0
+            sink = sink or (list(doc.get("sinks") or []) if "memory_run" in doc else [])
         elif task is None:
             raise NeumoError("give a task (see 'neumo memory tasks'), --config FILE or --resume RUN")
         else:
             cfg = resolve_run_config(task, model or "lstm", set_)
         ck = saved_ck if checkpoint_every is None else checkpoint_every
-        r, res = train_run(cfg, root=runs_dir, progress=progress, checkpoint_every=ck)
+        r, res = train_run(cfg, root=runs_dir, progress=progress, checkpoint_every=ck, sinks=tuple(sink or ()))
     task, model = r.config["memory_run"]["task"], r.config["memory_run"]["model"]
     out = {"run": str(r.dir), **result_summary(res)}
     if json_out:

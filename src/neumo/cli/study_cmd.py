@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from neumo.cli.common import JsonFlag, RunsDir, console, emit_json, verdict_style
+from neumo.cli.common import JsonFlag, RayOpt, RunsDir, SinkOpt, console, emit_json, verdict_style
 
 app = typer.Typer(no_args_is_help=True, help="List and run studies (claims -> experiments -> verdicts).")
 
@@ -47,6 +47,7 @@ def run(study_id: Optional[str] = typer.Argument(None, help="Study id (see 'neum
         checkpoint_every: int = typer.Option(0, "--checkpoint-every", help="Checkpoint every N steps (resumable)."),
         force: bool = typer.Option(False, "--force", help="With --resume: take over a run owned by a process on "
                                    "another host that is gone (a live owner on this host is never taken over)."),
+        sink: Optional[List[str]] = SinkOpt, ray: Optional[str] = RayOpt,
         runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None:
     """Run one study and print its verdict."""
     from neumo.config import load_file, split_kind
@@ -69,13 +70,14 @@ def run(study_id: Optional[str] = typer.Argument(None, help="Study id (see 'neum
             seeds = saved.seeds if seeds is None else seeds
             seed = saved.seed if seed == 0 else seed
             checkpoint_every = checkpoint_every or saved.checkpoint_every
+            sink = sink or list(saved.sinks)
     if resume is not None and (full or study_id is not None):
         raise NeumoError("--resume continues a run with its saved study and preset; drop the study id and --full")
     if study_id is None and resume is None:
         raise NeumoError("give a study id (see 'neumo study list') or --resume RUN")
     v = run_study(study_id or "", preset="full" if full else "quick", overrides=set_, file_doc=file_doc,
                   seeds=seeds, seed=seed, root=runs_dir, resume=resume, progress=(not json_out) and sys.stderr.isatty(),
-                  checkpoint_every=checkpoint_every, force=force)
+                  checkpoint_every=checkpoint_every, force=force, sinks=tuple(sink or ()), ray=ray)
     if json_out:
         emit_json(v.model_dump(mode="json"))
         return

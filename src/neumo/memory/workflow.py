@@ -33,7 +33,7 @@ def resolve_run_config(task: str, model: str, overrides: list[str] | None = None
 
 
 def train_run(cfg: MemoryRunConfig, root: str | Path | None = None, progress: bool = False,
-              checkpoint_every: int = 0):
+              checkpoint_every: int = 0, sinks: tuple[str, ...] = ()):
     """Train into a new run folder (config, metrics, ``tables/eval.parquet``, weights); returns (run, result).
 
     With ``checkpoint_every`` the run checkpoints and :func:`resume_run` continues it after an interruption.
@@ -42,8 +42,9 @@ def train_run(cfg: MemoryRunConfig, root: str | Path | None = None, progress: bo
 
     if checkpoint_every < 0:
         raise NeumoError(f"--checkpoint-every must be >= 0, got {checkpoint_every}")
-    doc = {"memory_run": cfg.model_dump(mode="json"), "checkpoint_every": int(checkpoint_every)}
-    run = Run.create(f"memory-{cfg.task}-{cfg.model}", doc, root=root, kind="memory").lock()
+    doc = {"memory_run": cfg.model_dump(mode="json"), "checkpoint_every": int(checkpoint_every),
+           **({"sinks": list(sinks)} if sinks else {})}
+    run = Run.create(f"memory-{cfg.task}-{cfg.model}", doc, root=root, kind="memory", sinks=tuple(sinks)).lock()
     return run, _train_into(run, cfg, progress, int(checkpoint_every), resume=False)
 
 

@@ -32,7 +32,7 @@ import yaml
 from neumo.errors import RunError
 from neumo.runs.atomic import atomic_write_json, atomic_write_text, atomic_write_with
 from neumo.runs.lock import RunLock, process_alive, process_start
-from neumo.runs.sinks import JsonlSink, MetricSink, make_sink
+from neumo.runs.sinks import JsonlSink, MetricSink, check_sinks, make_sink
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,200}$")
 
@@ -75,7 +75,11 @@ class Run:
     @classmethod
     def create_at(cls, path: Path, name: str, config: dict[str, Any], kind: str = "run",
                   sinks: tuple[str, ...] = ()) -> "Run":
-        """Create a run folder at exactly ``path`` (which must not exist), e.g. one seed of a study."""
+        """Create a run folder at exactly ``path`` (which must not exist), e.g. one seed of a study.
+
+        ``sinks`` (``tensorboard``, ``mlflow``) are checked first, remembered in ``status.json`` and
+        re-opened whenever the run logs again (a resume)."""
+        sinks = check_sinks(sinks)
         path = Path(path)
         path.mkdir(parents=True, exist_ok=False)
         for sub in ("artifacts", "tables", "checkpoints"):
@@ -84,7 +88,7 @@ class Run:
         atomic_write_text(path / "config.yaml", yaml.safe_dump(config, sort_keys=False))
         (path / "metrics.jsonl").touch()
         run._write_status({"name": name, "kind": kind, "state": "running", "created": _now(),
-                           "step": 0, "final": {}, "error": None})
+                           "step": 0, "final": {}, "error": None, "sinks": list(sinks)})
         run._open_sinks(sinks)
         return run
 
@@ -95,9 +99,21 @@ class Run:
             raise RunError(f"{str(p)!r} is not a neumo run folder (no status.json/config.yaml)")
         return cls(p)
 
-    def _open_sinks(self, sinks: tuple[str, ...] = ()) -> None:
+    def _open_sinks(self, sinks: tuple[str, ...] | None = None) -> None:
+        if sinks is None:  # re-opened (a resume): the sinks the run was created with
+            sinks = tuple(self.sinks)
         self._jsonl = JsonlSink(self.dir / "metrics.jsonl")
         self._sinks = [make_sink(s, self.dir) for s in sinks]
+
+    @property
+    def sinks(self) -> list[str]:
+        """The metric sinks this run was created with (besides its metrics.jsonl)."""
+        try:
+            st = json.loads((self.dir / "status.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return []
+        got = st.get("sinks", []) if isinstance(st, dict) else []
+        return [s for s in got if isinstance(s, str)] if isinstance(got, list) else []
 
     # ------------------------------------------------------------ properties
     @property

@@ -17,19 +17,20 @@ from typing import Callable
 from neumo.errors import NeumoError
 from neumo.report.html import write_report
 from neumo.runs import Run
+from neumo.runs.sinks import check_sinks
 from neumo.studies.base import Verdict
 from neumo.studies.registry import all_studies, get_study
 from neumo.studies.runner import check_seeds, default_seeds, run_study
 
 
-def _run_one(sid: str, preset: str, seed: int, seeds: int, parent: str) -> Verdict:
-    """Worker entry point: never raises, so one study cannot take the lab down."""
+def _run_one(sid: str, preset: str, seed: int, seeds: int, parent: str, sinks: tuple[str, ...] = ()) -> Verdict:
+    """Worker entry point (a local process or a Ray task): never raises, so one study cannot take the lab down."""
     import torch
 
     torch.set_num_threads(1)
     t0 = time.monotonic()
     try:
-        return run_study(sid, preset=preset, seed=seed, seeds=seeds, parent=Path(parent))
+        return run_study(sid, preset=preset, seed=seed, seeds=seeds, parent=Path(parent), sinks=tuple(sinks))
     except Exception as e:  # reported in the verdict table as "error"
         msg = "".join(traceback.format_exception_only(type(e), e)).strip()
         return Verdict(study=sid, claim=all_studies()[sid].claim, status="error", summary=msg, preset=preset,
@@ -42,8 +43,12 @@ def default_jobs() -> int:
 
 def run_lab(*, quick: bool = True, only: list[str] | None = None, instrument: str | None = None,
             root: str | Path | None = None, seed: int = 0, seeds: int | None = None, jobs: int | None = None,
-            on_verdict: Callable[[Verdict], None] | None = None):
-    """Run the selected studies and write ``report.html`` / ``report.json`` into a new lab run."""
+            on_verdict: Callable[[Verdict], None] | None = None, sinks: tuple[str, ...] = (),
+            ray: str | None = None):
+    """Run the selected studies and write ``report.html`` / ``report.json`` into a new lab run.
+
+    Studies run in ``jobs`` local processes, or as Ray tasks (one CPU each) on the cluster at ``ray``
+    (``local`` starts one); ``sinks`` go to every study's units."""
     preset = "quick" if quick else "full"
     ids = list(only) if only else list(all_studies())
     for sid in ids:
@@ -56,9 +61,14 @@ def run_lab(*, quick: bool = True, only: list[str] | None = None, instrument: st
     jobs = default_jobs() if jobs is None else int(jobs)
     if jobs < 1:
         raise NeumoError(f"--jobs must be >= 1, got {jobs}")
-    lab = Run.create("lab", {"kind": "lab", "preset": preset, "studies": ids, "seed": seed, "seeds": seeds,
-                                "jobs": jobs},
-                     root=root, kind="lab")
+    sinks = check_sinks(sinks)
+    if ray is not None:
+        from neumo.runs.cluster import connect, ray_map
+
+        connect(ray)
+    doc = {"kind": "lab", "preset": preset, "studies": ids, "seed": seed, "seeds": seeds, "jobs": jobs,
+           **({"sinks": list(sinks)} if sinks else {}), **({"ray": ray} if ray else {})}
+    lab = Run.create("lab", doc, root=root, kind="lab")
     parent = str(lab.dir / "studies")
     t0 = time.monotonic()
     done: dict[str, Verdict] = {}
@@ -69,14 +79,17 @@ def run_lab(*, quick: bool = True, only: list[str] | None = None, instrument: st
         if on_verdict:
             on_verdict(v)
 
-    if jobs == 1 or len(ids) == 1:
+    order = sorted(ids, key=lambda s: -all_studies()[s].quick_cost_s)
+    if ray is not None:
+        ray_map(_run_one, [(sid, preset, seed, seeds, parent, sinks) for sid in order], ray,
+                on_result=lambda i, v: record(v))
+    elif jobs == 1 or len(ids) == 1:
         for sid in ids:
-            record(_run_one(sid, preset, seed, seeds, parent))
+            record(_run_one(sid, preset, seed, seeds, parent, sinks))
     else:
         with ProcessPoolExecutor(max_workers=min(jobs, len(ids)), mp_context=get_context("spawn")) as pool:
             # longest first, so a long study overlaps with the short ones instead of running last
-            order = sorted(ids, key=lambda s: -all_studies()[s].quick_cost_s)
-            futures = [pool.submit(_run_one, sid, preset, seed, seeds, parent) for sid in order]
+            futures = [pool.submit(_run_one, sid, preset, seed, seeds, parent, sinks) for sid in order]
             for f in as_completed(futures):
                 record(f.result())
     verdicts = [done[sid] for sid in ids]

@@ -79,7 +79,8 @@ def _run_unit(study: Study, cfg, run: Run, seed: int, arm: str, *, preset: str, 
         else:  # a unit that cannot continue starts again from nothing
             shutil.rmtree(udir)
     if not cont:
-        unit = Run.create_at(udir, f"{study.id}-seed{seed}-{arm}", {"seed": seed, "arm": arm}, kind="unit")
+        unit = Run.create_at(udir, f"{study.id}-seed{seed}-{arm}", {"seed": seed, "arm": arm}, kind="unit",
+                             sinks=tuple(run.sinks))
     ctx = StudyContext(run=unit, seed=seed, arm=arm, preset=preset, resume=cont, progress=progress,
                        checkpoint_every=checkpoint_every, study_dir=run.dir, keep_figures=keep_figures)
     m = study.measure(cfg, ctx)
@@ -92,7 +93,8 @@ def _run_unit(study: Study, cfg, run: Run, seed: int, arm: str, *, preset: str, 
 def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | None = None,
               file_doc: dict[str, Any] | None = None, seeds: int | None = None, seed: int = 0,
               root: str | Path | None = None, parent: Path | None = None, resume: str | None = None,
-              progress: bool = False, checkpoint_every: int | None = None, force: bool = False) -> Verdict:
+              progress: bool = False, checkpoint_every: int | None = None, force: bool = False,
+              sinks: tuple[str, ...] = (), ray: str | None = None) -> Verdict:
     """Run ``study_id`` over ``seeds`` seeds (default: 3 quick, 5 full) and its nulls; returns the verdict
     and writes ``verdict.json`` in the run folder.
 
@@ -101,10 +103,14 @@ def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | No
     """
     if force and resume is None:
         raise NeumoError("--force only applies with --resume (it takes over a run owned on another host)")
+    if ray is not None:  # connect (or start a local cluster) before any run folder exists
+        from neumo.runs.cluster import connect
+
+        connect(ray)
     if resume is not None:
-        if overrides or file_doc or seeds is not None or checkpoint_every:
+        if overrides or file_doc or seeds is not None or checkpoint_every or sinks:
             raise NeumoError("--resume continues a run with its saved config; drop --set/--config/--seeds/"
-                             "--checkpoint-every (or start a new run with them)")
+                             "--checkpoint-every/--sink (or start a new run with them)")
         run = find_run(resume, root)
         saved = run.config
         if not isinstance(saved, dict) or "study" not in saved or not isinstance(saved.get("config"), dict):
@@ -139,8 +145,9 @@ def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | No
                                                              if c.supports_checkpoints) + ")")
         cfg = resolve_config(study_cls, preset, overrides, file_doc)
         doc = {"study": study_cls.id, "preset": preset, "seed": seed, "seeds": n_seeds, "checkpoint_every": ckpt,
-               "config": cfg.model_dump(mode="json")}
-        run = Run.create(f"study-{study_cls.id}", doc, root=root, kind="study", parent=parent).lock()
+               **({"sinks": list(sinks)} if sinks else {}), "config": cfg.model_dump(mode="json")}
+        run = Run.create(f"study-{study_cls.id}", doc, root=root, kind="study", parent=parent,
+                         sinks=tuple(sinks)).lock()
     seeds_list = [seed + i for i in range(n_seeds)]
     study = study_cls()
     t0 = time.monotonic()
@@ -150,7 +157,10 @@ def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | No
     if resume is not None:  # the study-level log holds one row per unit: rewrite it, never duplicate
         run.rewind(0)
     try:
-        for i, s in enumerate(seeds_list):
+        if ray is not None:
+            units = _units_on_ray(study_cls, cfg, run, seeds_list, ray, preset=preset, checkpoint_every=ckpt,
+                                  resume=resume is not None, figures=figures)
+        for i, s in enumerate(seeds_list if ray is None else []):
             unit: dict[str, Measurement] = {}
             for arm in arms_of(study_cls):
                 inline = unit.get(TREATMENT).nulls if TREATMENT in unit else {}
@@ -180,6 +190,49 @@ def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | No
     atomic_write_json(run.dir / "verdict.json", verdict.model_dump(mode="json"))
     run.finish({"verdict": verdict.status, **{c.name: c.mean for c in verdict.checks}})
     return verdict
+
+
+def _ray_unit(study_id: str, cfg_json: dict[str, Any], run_dir: str, seed: int, arm: str, preset: str,
+              checkpoint_every: int, resume: bool, keep_figures: bool) -> tuple[dict[str, Any], list[str]]:
+    """One (seed, arm) unit in a Ray worker: the same code and folder as a local unit."""
+    import torch
+
+    torch.set_num_threads(1)
+    study_cls = get_study(study_id)
+    cfg = study_cls.Config.model_validate(cfg_json)
+    figures: list[str] = []
+    m = _run_unit(study_cls(), cfg, Run.open(run_dir), seed, arm, preset=preset, progress=False,
+                  checkpoint_every=checkpoint_every, resume=resume, keep_figures=keep_figures, figures=figures)
+    return m.to_json(), figures
+
+
+def _units_on_ray(study_cls, cfg, run: Run, seeds: list[int], address: str, *, preset: str,
+                  checkpoint_every: int, resume: bool, figures: list[str]) -> list[dict[str, Measurement]]:
+    """Every seed's treatment as one Ray task, then the nulls it did not return inline; the study log gets
+    one row per unit in the local order, so a Ray run and a local run write the same folder."""
+    from neumo.runs.cluster import ray_map
+
+    cfg_json = cfg.model_dump(mode="json")
+
+    def wave(pairs: list[tuple[int, str]]) -> list[Measurement]:
+        jobs = [(study_cls.id, cfg_json, str(run.dir), s, arm, preset, checkpoint_every, resume,
+                 s == seeds[0] and arm == TREATMENT) for s, arm in pairs]
+        out = []
+        for m_json, figs in ray_map(_ray_unit, jobs, address):
+            figures.extend(f for f in figs if f not in figures)
+            out.append(Measurement.from_json(m_json))
+        return out
+
+    units = [{TREATMENT: m} for m in wave([(s, TREATMENT) for s in seeds])]
+    rest = [(i, arm) for i, u in enumerate(units) for arm in arms_of(study_cls)[1:] if arm not in u[TREATMENT].nulls]
+    for (i, arm), m in zip(rest, wave([(seeds[i], arm) for i, arm in rest])):
+        units[i][arm] = m
+    n = 0
+    for s, u in zip(seeds, units):
+        for arm in (a for a in arms_of(study_cls) if a in u):
+            n += 1
+            run.log(n, {"seed": s, "arm": arm, "unit_done": True})
+    return units
 
 
 def load_units(run_dir: str | Path) -> tuple[list[dict[str, Measurement]], list[int]]:

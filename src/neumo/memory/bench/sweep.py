@@ -16,7 +16,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from neumo.config import StrictModel, apply_overrides, register_kind, validate
-from neumo.errors import MissingDependencyError, NeumoError
+from neumo.errors import NeumoError
 from neumo.memory.train import MemoryRunConfig, train_on_task
 
 
@@ -142,13 +142,9 @@ def run_jobs(jobs: list[dict[str, Any]], workers: int = 1, ray_address: str | No
 
 
 def _run_ray(jobs: list[dict[str, Any]], address: str) -> list[dict[str, Any]]:
-    try:
-        import ray
-    except ImportError:
-        raise MissingDependencyError("--ray needs the 'ray' package: pip install 'ray[default]'") from None
-    ray.init(address=address, ignore_reinit_error=True)
-    remote = ray.remote(num_cpus=1)(run_job)
-    return [r for out in ray.get([remote.remote(j) for j in jobs]) for r in out]
+    from neumo.runs.cluster import ray_map
+
+    return [r for out in ray_map(run_job, [(j,) for j in jobs], address) for r in out]
 
 
 def run_sweep(cfg: SweepConfig, workers: int = 1, ray_address: str | None = None, run=None,
