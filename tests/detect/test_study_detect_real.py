@@ -11,6 +11,7 @@ import pytest
 
 from neumo.detect.pairs import (SHIPPED_DIR, draw_subset, encode_pairs, find_pair_file, load_pairs, score_pairs,
                                 shared_prefix_len, span)
+from neumo.detect.registry import detector_names
 from neumo.errors import NeumoError
 from neumo.studies.detect_real import DetectReal, _fast_auroc, pair_bootstrap_auroc
 from neumo.studies.judge import judge_units
@@ -137,7 +138,8 @@ def test_ngram_study_fails_with_controls_at_chance(ngram_run):
         assert {r.arm for r in c.controls} == {"shuffled_labels", "human_halves"}
         assert all(r.passed is not True and 0.3 < r.mean < 0.7 for r in c.controls)
     rows = v.tables["detectors"]
-    assert len(rows) == 3 * 2 * 6 and all("tpr_at_1fpr" in r and "auroc_with_prompt" in r for r in rows)
+    assert len(rows) == 3 * 2 * len(detector_names())
+    assert all("tpr_at_1fpr" in r and "auroc_with_prompt" in r and "tpr_with_prompt" in r for r in rows)
 
 
 def test_ngram_seeds_score_disjoint_eligible_pairs(ngram_run):
