@@ -153,6 +153,20 @@ def test_ngram_seeds_score_disjoint_eligible_pairs(ngram_run):
     assert all(units[0]["treatment"].values["scored_tokens_min"] == 300 for _ in seeds)
 
 
+def test_ngram_every_auroc_has_its_tpr_at_1pct_fpr(ngram_run):
+    from neumo.studies.detect_real import _metrics
+
+    units, _ = load_units(ngram_run.run_dir)
+    m = units[0]["treatment"]
+    for vals in (m.values, *m.nulls.values()):
+        aurocs = [k for k in vals if k.startswith("auroc_")]
+        assert aurocs and all("tpr1_" + k[len("auroc_"):] in vals for k in aurocs)
+    assert m.values["n_tokens"] == 300 and m.values["scored_tokens_max"] == 300
+    h = [r["h_logrank"] for r in m.tables["pair_scores"] if r["dataset"] == "xsum"]
+    mm = [r["m_logrank"] for r in m.tables["pair_scores"] if r["dataset"] == "xsum"]
+    assert m.values["tpr1_logrank_xsum"] == pytest.approx(_metrics(h, mm)["tpr_at_1fpr"])
+
+
 @pytest.mark.parametrize("null", ["shuffled_labels", "human_halves"])
 def test_a_null_as_treatment_does_not_hold(ngram_run, null):
     units, seeds = load_units(ngram_run.run_dir)
