@@ -147,6 +147,7 @@ def test_samples_do_not_depend_on_the_batch(table_lm):
 def test_registered_and_computed_from_one_pass(table_lm):
     assert {"lastde", "lastde++", "specdetect"} <= set(detector_names())
     s = score_ids(table_lm, [[0, 1, 2, 3] * 10])[0]
+    assert s.sample_logprob.shape == (40, 100)            # N_SAMPLES: Lastde++'s 100 samples by default
     sc = compute_scores(s, ["lastde", "lastde++", "specdetect"])
     assert all(np.isfinite(v) for v in sc.values())
     assert sc["lastde"] == pytest.approx(d.lastde(s)) and sc["specdetect"] <= 0
