@@ -110,3 +110,26 @@ def test_cli_eval_json_marks_default_and_gives_buckets(tmp_path, cli):
     assert all([b["tokens"] for b in r["by_length"]] == [32, 64] for r in rows)
     code, out, _ = cli(["detect", "eval", str(f), "-m", "ngram", "--n-boot", "0", "--max-tokens", "64"])
     assert code == 0 and "default detector" in out and "first N scored tokens" in out
+
+
+# ---- SmolLM2 (slow tier): the numbers in docs/detect.md ------------------------------------------------------
+
+# AUROC, TPR@1%FPR, then AUROC at 32 / 128 tokens, on the first 60 shipped xsum pairs, 128 tokens after the prompt
+DOC_XSUM = {"likelihood": (0.831, 0.08, 0.751, 0.828), "logrank": (0.846, 0.17, 0.773, 0.848),
+            "fast_detectgpt": (0.896, 0.55, 0.800, 0.908), "lastde": (0.807, 0.35, 0.664, 0.806),
+            "lastde++": (0.952, 0.67, 0.769, 0.959), "specdetect": (0.920, 0.38, 0.778, 0.924)}
+
+
+@pytest.mark.slow
+def test_smollm2_xsum_numbers_in_the_docs():
+    from neumo.detect.lm import load_lm
+    from neumo.detect.pairs import find_pair_file
+
+    lm = load_lm("smollm2")
+    fe = evaluate_file(lm, find_pair_file(None, "xsum", "gpt-neo-2.7B"), list(DOC_XSUM), limit=60,
+                       max_tokens=128, n_boot=0)
+    for r in fe.rows:
+        a, t, a32, a128 = DOC_XSUM[r["detector"]]
+        b = {x["tokens"]: x["auroc"] for x in r["by_length"]}
+        assert (r["auroc"], r["tpr_at_1fpr"], b[32], b[128]) == pytest.approx((a, t, a32, a128), abs=6e-3)
+        assert r["default"] == (r["detector"] == "logrank") and r["prompt_tokens_mean"] == pytest.approx(32.8, abs=0.05)
