@@ -73,3 +73,20 @@ def test_shipped_calibration_has_its_provenance():
     assert cal.detector in __import__("neumo.detect.registry", fromlist=["x"]).detector_names()
     assert "writing_gpt-neo-2.7B" in cal.reference and cal.n_human == cal.n_machine == 100
     assert cal.target_fpr == 0.05 and cal.max_tokens == 128 and cal.reference_auroc > 0.5
+
+
+def test_tpr_at_1pct_fpr_by_hand_and_against_roc_curve():
+    # 100 human scores 0..99, 5 machine scores. FPR <= 1% allows one human at or above the threshold:
+    # threshold 99 flags human 99 (FPR 0.01) and machines 99.5, 100, 101, 200 -> TPR 4/5.
+    h = np.arange(100, dtype=float)
+    m = np.array([50.5, 99.5, 100.0, 101.0, 200.0])
+    s, y = np.r_[h, m], np.r_[np.zeros(100), np.ones(5)]
+    assert tpr_at_fpr(s, y, 0.01) == pytest.approx(0.8)
+    fpr, tpr, _ = roc_curve(y, s)
+    assert tpr_at_fpr(s, y, 0.01) == pytest.approx(tpr[fpr <= 0.01].max())
+    # a tie between the top human and a machine: the tied machine needs the human flagged too
+    s2 = np.r_[h, [99.0, 150.0]]
+    y2 = np.r_[np.zeros(100), np.ones(2)]
+    assert tpr_at_fpr(s2, y2, 0.01) == 1.0 and tpr_at_fpr(s2, y2, 0.0) == 0.5
+    row = summarize(s, y, n_boot=0)
+    assert row["tpr_at_1fpr"] == pytest.approx(0.8) and "auroc" in row

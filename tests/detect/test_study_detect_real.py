@@ -11,6 +11,7 @@ import pytest
 
 from neumo.detect.pairs import (SHIPPED_DIR, draw_subset, encode_pairs, find_pair_file, load_pairs, score_pairs,
                                 shared_prefix_len, span)
+from neumo.detect.registry import detector_names
 from neumo.errors import NeumoError
 from neumo.studies.detect_real import DetectReal, _fast_auroc, pair_bootstrap_auroc
 from neumo.studies.judge import judge_units
@@ -137,7 +138,8 @@ def test_ngram_study_fails_with_controls_at_chance(ngram_run):
         assert {r.arm for r in c.controls} == {"shuffled_labels", "human_halves"}
         assert all(r.passed is not True and 0.3 < r.mean < 0.7 for r in c.controls)
     rows = v.tables["detectors"]
-    assert len(rows) == 3 * 2 * 6 and all("tpr_at_1fpr" in r and "auroc_with_prompt" in r for r in rows)
+    assert len(rows) == 3 * 2 * len(detector_names())
+    assert all("tpr_at_1fpr" in r and "auroc_with_prompt" in r and "tpr_with_prompt" in r for r in rows)
 
 
 def test_ngram_seeds_score_disjoint_eligible_pairs(ngram_run):
@@ -149,6 +151,20 @@ def test_ngram_seeds_score_disjoint_eligible_pairs(ngram_run):
         assert all(len(b) == 16 for b in blocks) and len(set.union(*blocks)) == 48
     units, seeds = load_units(ngram_run.run_dir)
     assert all(units[0]["treatment"].values["scored_tokens_min"] == 300 for _ in seeds)
+
+
+def test_ngram_every_auroc_has_its_tpr_at_1pct_fpr(ngram_run):
+    from neumo.studies.detect_real import _metrics
+
+    units, _ = load_units(ngram_run.run_dir)
+    m = units[0]["treatment"]
+    for vals in (m.values, *m.nulls.values()):
+        aurocs = [k for k in vals if k.startswith("auroc_")]
+        assert aurocs and all("tpr1_" + k[len("auroc_"):] in vals for k in aurocs)
+    assert m.values["n_tokens"] == 300 and m.values["scored_tokens_max"] == 300
+    h = [r["h_logrank"] for r in m.tables["pair_scores"] if r["dataset"] == "xsum"]
+    mm = [r["m_logrank"] for r in m.tables["pair_scores"] if r["dataset"] == "xsum"]
+    assert m.values["tpr1_logrank_xsum"] == pytest.approx(_metrics(h, mm)["tpr_at_1fpr"])
 
 
 @pytest.mark.parametrize("null", ["shuffled_labels", "human_halves"])

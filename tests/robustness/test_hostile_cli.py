@@ -31,6 +31,23 @@ MEMORY_SET = ["hidden_size=8", "length=6", "model_knobs.hidden_size=0", "model_k
               "model_knobs.hiden_size=8", "task_knobs.lenght=4", "task_knobs.length=-1", "train.lr=1e300",
               "train.batch_size=1000000000", "eval_lengths=[1000000000]", "model=nope", "task=nope",
               "model_knobs.num_layers=0", "train.grad_clip=-1", "train.weight_decay=nan"]
+_REPO = Path(__file__).resolve().parents[2]
+_PAIRS = str(_REPO / "src/neumo/detect/data/fast-detect-gpt/xsum_gpt-neo-2.7B.raw_data.json.gz")
+_TEXT = str(_REPO / "README.md")
+# real inputs and the fast model: a bound that failed to refuse would run the command and exit 0
+D_EVAL = ["detect", "eval", _PAIRS, "--model", "ngram"]
+D_SCORE = ["detect", "score", _TEXT, "--model", "ngram"]
+D_EXPLAIN = ["detect", "explain", _TEXT, "--model", "ngram"]
+D_CALIBRATE = ["detect", "calibrate", _PAIRS, "--model", "ngram", "--out", "{missing}"]
+NUMERIC += [(D_EVAL, "--limit"), (D_EVAL, "--n-boot"), (D_EVAL, "--seed"), (D_EVAL, "--max-tokens"),
+            (D_EXPLAIN, "--top"), (D_EXPLAIN, "--max-tokens"), (D_CALIBRATE, "--limit"), (D_CALIBRATE, "--max-tokens")]
+OUT_OF_RANGE += [(D_EVAL, "--limit", v) for v in ("0", "-1", "1000000000")] + \
+    [(D_EVAL, "--n-boot", v) for v in ("-1", "1000000000")] + [(D_EVAL, "--seed", "-1")] + \
+    [(D_EVAL, "--max-tokens", v) for v in ("0", "-5", "1000000000")] + \
+    [(D_SCORE, "--max-tokens", v) for v in ("0", "-1", "1000000000")] + \
+    [(D_EXPLAIN, "--top", v) for v in ("0", "-1", "1000000000")] + [(D_EXPLAIN, "--max-tokens", "0")] + \
+    [(D_CALIBRATE, "--target-fpr", v) for v in ("nan", "0", "1", "-0.1", "inf", "1.5", "-inf")] + \
+    [(D_CALIBRATE, "--limit", "0"), (D_CALIBRATE, "--max-tokens", "0")]
 BAD_SET = ["noequals", "=3", "unknown.key=1", "train.lr=nan", "train.lr=-1", "train.lr=inf", "train.steps=abc",
            "train.steps=-3", "train=5", "train.lr=[1,2]", "train.steps=1.5", "train..lr=1", "train.lr.x=1"]
 

@@ -16,7 +16,22 @@ app = typer.Typer(no_args_is_help=True, help="Score text with a causal LM, detec
 ModelOpt = typer.Option("smollm2", "--model", "-m", help="smollm2 | ngram | tiny | hf:<folder>.")
 DetectorOpt = typer.Option(None, "--detector", "-d", help="Detector name (repeatable; default: all one-pass).")
 CalOpt = typer.Option(None, "--calibration", help="Calibration JSON (from 'neumo detect calibrate') for a verdict.")
-MaxTokOpt = typer.Option(None, "--max-tokens", help="Score only the first N tokens of each text.")
+MaxTokOpt = typer.Option(None, "--max-tokens", help="Score only the first N tokens of each text (after the "
+                                                    "shared prompt in pair files).")
+MAX_TOP = 1000
+MAX_SEED = 2**63 - 1
+
+
+def _in_range(option: str, value, lo, hi, what: str = "an integer") -> None:
+    """Refuse a numeric option outside [lo, hi] (NaN included) before any file is read or model loaded."""
+    if value is not None and not lo <= value <= hi:
+        raise NeumoError(f"{option} must be {what} in [{lo}, {hi}]; got {value}")
+
+
+def _check_max_tokens(max_tokens) -> None:
+    from neumo.detect.score import MAX_TOKENS
+
+    _in_range("--max-tokens", max_tokens, 1, MAX_TOKENS)
 
 
 def _read_text(source: str) -> str:
@@ -51,6 +66,7 @@ def score(source: str = typer.Argument("-", help="Text file, .json/.jsonl/.csv o
     from neumo.detect.lm import load_lm
     from neumo.detect.registry import resolve
 
+    _check_max_tokens(max_tokens)
     texts = _texts(source, lines)
     resolve(detector)
     cal = load_calibration(calibration) if calibration else None    # read once, not once per text
@@ -75,6 +91,8 @@ def explain(source: str = typer.Argument(..., help="Text file or '-' for stdin."
     from neumo.detect.analyze import analyze_text
     from neumo.detect.lm import load_lm
 
+    _check_max_tokens(max_tokens)
+    _in_range("--top", top, 1, MAX_TOP)
     text = _texts(source, False)[0]
     r = analyze_text(text, load_lm(model), None, calibration, max_tokens=max_tokens)
     if html:
@@ -101,13 +119,20 @@ def explain(source: str = typer.Argument(..., help="Text file or '-' for stdin."
 def eval_(data: List[Path] = typer.Argument(..., help="Labelled files: Fast-DetectGPT .json, .jsonl or .csv."),
           model: str = ModelOpt, detector: Optional[List[str]] = DetectorOpt,
           limit: Optional[int] = typer.Option(None, "--limit", help="First N pairs (JSON) or rows per file."),
-          max_tokens: Optional[int] = MaxTokOpt, n_boot: int = typer.Option(1000, "--n-boot"),
+          max_tokens: Optional[int] = MaxTokOpt,
+          n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for the AUROC interval "
+                                                            "(0: none)."),
           seed: int = typer.Option(0, "--seed"), json_out: bool = JsonFlag) -> None:
-    """AUROC (bootstrap 95% CI) and TPR at 1% / 5% FPR of each detector on each file (one pass per text)."""
-    from neumo.detect.datasets import evaluate_file
+    """AUROC (bootstrap 95% CI) and TPR at 1% / 5% FPR of each detector on each file (one pass per text),
+    and AUROC / TPR@1%FPR on the first 32, 64, 128, 256 scored tokens."""
+    from neumo.detect.datasets import MAX_BOOT, MAX_LIMIT, evaluate_file
     from neumo.detect.lm import load_lm
     from neumo.detect.registry import resolve
 
+    _check_max_tokens(max_tokens)
+    _in_range("--limit", limit, 1, MAX_LIMIT)
+    _in_range("--n-boot", n_boot, 0, MAX_BOOT)           # 0: no interval
+    _in_range("--seed", seed, 0, MAX_SEED)
     resolve(detector)
     for p in data:
         if not Path(p).is_file():
@@ -119,19 +144,35 @@ def eval_(data: List[Path] = typer.Argument(..., help="Labelled files: Fast-Dete
     if json_out:
         emit_json(rows)
         return
-    t = Table(title=f"detection with {lm.name}")
-    for c in ("file", "detector", "AUROC [95% CI]", "TPR@1%FPR", "TPR@5%FPR", "n"):
+    t = Table(title=f"detection with {lm.name} (* = default detector; tokens: scored per text, mean and range; "
+                    "prompt: shared prompt cut from pairs, mean)")
+    for c in ("file", "detector", "AUROC [95% CI]", "TPR@1%FPR", "TPR@5%FPR", "n", "tokens", "prompt"):
         t.add_column(c)
     for r in rows:
-        t.add_row(r["file"], r["detector"], f"{r['auroc']:.3f} [{r['auroc_lo']:.3f}, {r['auroc_hi']:.3f}]",
-                  f"{r['tpr_at_1fpr']:.3f}", f"{r['tpr_at_5fpr']:.3f}", f"{r['n_human']}+{r['n_machine']}")
+        t.add_row(r["file"], r["detector"] + (" *" if r["default"] else ""),
+                  f"{r['auroc']:.3f} [{r['auroc_lo']:.3f}, {r['auroc_hi']:.3f}]",
+                  f"{r['tpr_at_1fpr']:.3f}", f"{r['tpr_at_5fpr']:.3f}", f"{r['n_human']}+{r['n_machine']}",
+                  f"{r['scored_tokens_mean']:.0f} ({r['scored_tokens_min']}-{r['scored_tokens_max']})",
+                  f"{r['prompt_tokens_mean']:.0f}" if r["prompt_cut"] else "-")
     console.print(t)
+    from neumo.detect.datasets import LENGTH_BUCKETS
+
+    b = Table(title="AUROC / TPR@1%FPR on the first N scored tokens (texts with at least N; n = human+machine)")
+    for c in ("file", "detector", *(f"{L} tokens" for L in LENGTH_BUCKETS)):
+        b.add_column(c)
+    for r in rows:
+        cells = {x["tokens"]: f"{x['auroc']:.3f} / {x['tpr_at_1fpr']:.2f} ({x['n_human']}+{x['n_machine']})"
+                 for x in r["by_length"]}
+        b.add_row(r["file"], r["detector"], *(cells.get(L, "-") for L in LENGTH_BUCKETS))
+    console.print(b)
 
 
 @app.command("calibrate")
 def calibrate(data: Path = typer.Argument(..., help="Labelled reference set (.json pairs, .jsonl, .csv)."),
               out: Path = typer.Option(..., "--out", "-o", help="Where to write the calibration JSON."),
-              model: str = ModelOpt, detector: str = typer.Option("fast_detectgpt", "--detector", "-d"),
+              model: str = ModelOpt, detector: str = typer.Option("fast_detectgpt", "--detector", "-d",
+                                                                  help="Detector to threshold (default: "
+                                                                       "registry.DEFAULT_DETECTOR)."),
               target_fpr: float = typer.Option(0.05, "--target-fpr", help="Allowed share of human texts flagged."),
               name: Optional[str] = typer.Option(None, "--name", help="Reference set name (default: file name)."),
               limit: Optional[int] = typer.Option(None, "--limit"), max_tokens: Optional[int] = MaxTokOpt,
@@ -140,8 +181,13 @@ def calibrate(data: Path = typer.Argument(..., help="Labelled reference set (.js
     from neumo.detect.datasets import evaluate_file
     from neumo.detect.evaluate import fit_calibration, save_calibration
     from neumo.detect.lm import load_lm
+    from neumo.detect.datasets import MAX_LIMIT
     from neumo.detect.registry import resolve
 
+    _check_max_tokens(max_tokens)
+    _in_range("--limit", limit, 1, MAX_LIMIT)
+    if not 0 < target_fpr < 1:                               # also refuses NaN
+        raise NeumoError(f"--target-fpr must be a share in (0, 1), e.g. 0.05; got {target_fpr}")
     resolve([detector])
     lm = load_lm(model)
     fe = evaluate_file(lm, data, [detector], limit=limit, max_tokens=max_tokens, n_boot=0)

@@ -7,16 +7,29 @@ Every score is oriented so that higher = more machine-like (a sampler favours hi
 - ``gltr``: fraction of tokens of rank <= 10 (GLTR's first bucket; all four in :func:`gltr_buckets`);
 - ``lrr``: -sum log q / sum log rank, the log-likelihood log-rank ratio (Su et al. 2023, DetectLLM);
 - ``fast_detectgpt``: sum_t (log q(x_t) - mu_t) / sqrt(sum_t var_t), the analytic conditional probability
-  curvature with the scoring model as sampling model (Bao et al. 2024, ICLR).
+  curvature with the scoring model as sampling model (Bao et al. 2024, ICLR);
+- ``lastde``: mean log q / MDE, the multiscale diversity entropy of the log-prob sequence (Xu et al. 2025,
+  ICLR, "Training-free LLM-generated text detection by mining token probability sequences"); defaults of
+  the reference code for white-box open models: embedding s = 3, eps = 10 n bins, scales tau' = 5;
+- ``lastde++``: (Lastde(x) - mean_j Lastde(x~_j)) / std_j Lastde(x~_j) over the sequences x~_j of
+  tokens drawn from the model at each position (as Fast-DetectGPT samples; ``TokenStats.sample_logprob``,
+  100 samples); reference-code defaults s = 4, eps = 8 n, tau' = 15;
+- ``specdetect``: -E, minus the energy of the first half of the DFT spectrum of the centred log-prob
+  sequence (Luo et al. 2025, "SpecDetect", AAAI 2026).
+The sequence statistics are in :mod:`neumo.detect.sequence`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from neumo.detect import sequence
 from neumo.detect.score import TokenStats
+from neumo.errors import NeumoError
 
 GLTR_EDGES = (10, 100, 1000)
+LASTDE = {"embed": 3, "eps_per_token": 10.0, "tau_max": 5}        # Xu et al. 2025, white-box defaults
+LASTDE_PP = {"embed": 4, "eps_per_token": 8.0, "tau_max": 15}     # their Lastde++ defaults
 
 
 def likelihood(s: TokenStats) -> float:
@@ -51,3 +64,20 @@ def lrr(s: TokenStats) -> float:
 def fast_detectgpt(s: TokenStats) -> float:
     denom = np.sqrt(max(float(np.sum(s.var)), 1e-12))
     return float(np.sum(s.logprob - s.mean) / denom)
+
+
+def lastde(s: TokenStats) -> float:
+    return float(sequence.lastde(s.logprob, **LASTDE))
+
+
+def lastde_pp(s: TokenStats) -> float:
+    if s.sample_logprob is None or s.sample_logprob.shape[1] < 2:
+        raise NeumoError("lastde++ needs tokens sampled from the model at each position; score with "
+                         "n_samples >= 2 (the default draws 100)")
+    x = sequence.lastde(s.logprob, **LASTDE_PP)
+    tilde = sequence.lastde(s.sample_logprob, **LASTDE_PP)
+    return float((x - tilde.mean()) / max(float(tilde.std(ddof=1)), 1e-12))
+
+
+def specdetect(s: TokenStats) -> float:
+    return float(-sequence.spectral_energy(s.logprob))

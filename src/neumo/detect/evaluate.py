@@ -167,6 +167,15 @@ def shipped_calibration(model: str) -> Path | None:
     return p if p.is_file() else None
 
 
+def default_detector(model: str) -> str:
+    """The detector whose verdict neumo gives by default with ``model``: the one of its shipped calibration
+    (what ``neumo serve`` loads), else ``neumo.detect.registry.DEFAULT_DETECTOR`` (what ``calibrate`` fits)."""
+    from neumo.detect.registry import DEFAULT_DETECTOR
+
+    p = shipped_calibration(model)
+    return load_calibration(p).detector if p is not None else DEFAULT_DETECTOR
+
+
 def load_calibration(path: str | Path) -> Calibration:
     p = Path(path)
     if not p.is_file():

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import gzip
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from neumo.detect.lm.base import CausalLM
-from neumo.detect.score import TokenStats, score_ids
+from neumo.detect.score import TokenStats, check_max_tokens, score_ids
 from neumo.errors import NeumoError
 
 SHIPPED_DIR = Path(__file__).parent / "data" / "fast-detect-gpt"
@@ -109,10 +109,8 @@ def encode_pairs(lm: CausalLM, human: list[str], machine: list[str]) -> list[Enc
 
 
 def span(stats: TokenStats, start: int, stop: int | None = None) -> TokenStats:
-    """The statistics of scored tokens ``start:stop``."""
-    s = slice(start, stop)
-    return replace(stats, ids=stats.ids[s], pieces=stats.pieces[s], logprob=stats.logprob[s], rank=stats.rank[s],
-                   entropy=stats.entropy[s], var=stats.var[s], in_top_k=stats.in_top_k[s], in_top_p=stats.in_top_p[s])
+    """The statistics of scored tokens ``start:stop`` (:meth:`TokenStats.span`)."""
+    return stats.span(start, stop)
 
 
 @dataclass
@@ -128,6 +126,7 @@ def score_pairs(lm: CausalLM, pairs: list[EncodedPair], max_tokens: int | None =
                 ) -> list[ScoredPair]:
     """Score each text of each pair once, prompt as context, and keep the first ``max_tokens`` tokens of
     each continuation (all of it when ``None``). A pair with nothing after its prompt is refused."""
+    max_tokens = check_max_tokens(max_tokens)
     seqs, pieces = [], []
     for i, p in enumerate(pairs):
         if p.continuation < 1:

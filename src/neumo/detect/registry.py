@@ -12,8 +12,12 @@ Detector = Callable[[TokenStats], float]
 
 _DETECTORS: dict[str, Detector] = {
     "likelihood": d.likelihood, "logrank": d.logrank, "entropy": d.entropy, "gltr": d.gltr,
-    "lrr": d.lrr, "fast_detectgpt": d.fast_detectgpt,
+    "lrr": d.lrr, "fast_detectgpt": d.fast_detectgpt, "lastde": d.lastde, "lastde++": d.lastde_pp,
+    "specdetect": d.specdetect,
 }
+# what `neumo detect calibrate` fits when no detector is named (and so the verdict of a model without a
+# shipped calibration); a model's shipped calibration names its own (neumo.detect.evaluate.default_detector)
+DEFAULT_DETECTOR = "fast_detectgpt"
 TWO_MODEL = ("binoculars",)   # need an observer and a performer: see neumo.detect.binoculars
 
 

@@ -9,6 +9,12 @@ window. A text that fits in one window is scored exactly as in a single pass. Wi
 batched together, right-padded and masked (padding never precedes a scored position). Memory stays
 bounded: a batch holds at most ``LOGIT_BUDGET`` logits (B x T x V) and statistics are computed on at most
 ``STATS_ROWS`` positions at a time.
+
+Samples for sampling criteria (Lastde++): at each scored position ``n_samples`` tokens (default
+``N_SAMPLES`` = 100) are drawn from the model's own next-token distribution and their log-probs kept
+(``TokenStats.sample_logprob``, (n, S)). The draws of a window come from a generator seeded by
+``sample_seed`` and the window's token ids, so a text gets the same samples whichever batch it is in.
+The number of scored tokens (``max_tokens``) is bounded by ``MAX_TOKENS`` (:func:`check_max_tokens`).
 """
 
 from __future__ import annotations
@@ -21,8 +27,12 @@ import torch
 from neumo.detect.lm.base import CausalLM
 from neumo.detect.stats import TOP_K, TOP_P, token_stats
 from neumo.errors import NeumoError
+from neumo.seeding import make_generator
 
 DEFAULT_WINDOW = 1024
+N_SAMPLES = 100                 # per-position samples for sampling criteria (Lastde++, Xu et al. 2025)
+MAX_SAMPLES = 10_000
+MAX_TOKENS = 100_000            # most tokens scored per text (texts are also bounded in bytes on input)
 LOGIT_BUDGET = 1 << 26          # floats per batch of logits (256 MiB in float32)
 STATS_ROWS = 256
 
@@ -42,6 +52,7 @@ class TokenStats:
     in_top_p: np.ndarray
     top_k: int = TOP_K
     top_p: float = TOP_P
+    sample_logprob: np.ndarray | None = None     # (n, S) log q_t of S tokens drawn from q_t; None: not drawn
 
     @property
     def n(self) -> int:
@@ -52,11 +63,35 @@ class TokenStats:
         """Expected log-prob under the model at each position (= -entropy)."""
         return -self.entropy
 
+    def span(self, start: int, stop: int | None = None) -> "TokenStats":
+        """The statistics of scored tokens ``start:stop``."""
+        s = slice(start, stop)
+        samples = None if self.sample_logprob is None else self.sample_logprob[s]
+        return replace(self, ids=self.ids[s], pieces=self.pieces[s], logprob=self.logprob[s], rank=self.rank[s],
+                       entropy=self.entropy[s], var=self.var[s], in_top_k=self.in_top_k[s],
+                       in_top_p=self.in_top_p[s], sample_logprob=samples)
+
     def tail(self, start: int) -> "TokenStats":
         """The statistics of tokens ``start`` onwards (e.g. a continuation without its prompt)."""
-        return replace(self, ids=self.ids[start:], pieces=self.pieces[start:], logprob=self.logprob[start:],
-                       rank=self.rank[start:], entropy=self.entropy[start:], var=self.var[start:],
-                       in_top_k=self.in_top_k[start:], in_top_p=self.in_top_p[start:])
+        return self.span(start, None)
+
+
+def check_max_tokens(max_tokens: int | None) -> int | None:
+    """Validate a number of scored tokens: ``None`` (all) or an integer in [1, MAX_TOKENS]."""
+    if max_tokens is None:
+        return None
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, (int, np.integer)) \
+            or not 1 <= max_tokens <= MAX_TOKENS:
+        raise NeumoError(f"The 'max_tokens' parameter must be an integer in [1, {MAX_TOKENS}] (tokens scored per "
+                         f"text) or None for all. Got {max_tokens!r} instead.")
+    return int(max_tokens)
+
+
+def _window_generator(seed: int, ids: torch.Tensor) -> torch.Generator:
+    import hashlib
+
+    digest = hashlib.blake2b(ids.numpy().astype(np.int64).tobytes(), digest_size=8).hexdigest()
+    return make_generator(seed, "samples", digest)
 
 
 def plan_windows(length: int, window: int, stride: int) -> list[tuple[int, int, int]]:
@@ -79,15 +114,18 @@ def plan_windows(length: int, window: int, stride: int) -> list[tuple[int, int, 
 
 def _encode(lm: CausalLM, text: str, max_tokens: int | None) -> tuple[list[int], list[str]]:
     ids, pieces = lm.encode(text)
-    if max_tokens is not None:
+    if check_max_tokens(max_tokens) is not None:
         ids, pieces = ids[:max_tokens], pieces[:max_tokens]
     return ids, pieces
 
 
 def score_ids(lm: CausalLM, sequences: list[list[int]], *, stride: int | None = None, batch_size: int = 8,
               top_k: int = TOP_K, top_p: float = TOP_P, pieces: list[list[str]] | None = None,
-              window: int | None = None) -> list[TokenStats]:
-    """Statistics for id sequences (without the start token; it is prepended when the model has one)."""
+              window: int | None = None, n_samples: int = N_SAMPLES, sample_seed: int = 0) -> list[TokenStats]:
+    """Statistics for id sequences (without the start token; it is prepended when the model has one).
+    ``n_samples`` tokens per position are drawn from the model (0: none; see the module docstring)."""
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or not 0 <= n_samples <= MAX_SAMPLES:
+        raise NeumoError(f"The 'n_samples' parameter must be an integer in [0, {MAX_SAMPLES}]. Got {n_samples!r} instead.")
     W = int(window or min(lm.max_len, DEFAULT_WINDOW))
     S = int(stride or max(1, W // 2))
     bos = [] if lm.bos_id is None else [lm.bos_id]
@@ -111,7 +149,9 @@ def score_ids(lm: CausalLM, sequences: list[list[int]], *, stride: int | None = 
         for r, (i, s, e, first) in enumerate(chunk):
             pos = torch.arange(first - 1 - s, e - 1 - s)          # positions predicting targets first..e-1
             tgt = ids[r, pos + 1]
-            pieces_ = [token_stats(logits[r, pos[c: c + STATS_ROWS]], tgt[c: c + STATS_ROWS], top_k, top_p)
+            gen = _window_generator(sample_seed, ids[r, : e - s]) if n_samples else None
+            pieces_ = [token_stats(logits[r, pos[c: c + STATS_ROWS]], tgt[c: c + STATS_ROWS], top_k, top_p,
+                                   n_samples=n_samples, generator=gen)
                        for c in range(0, len(pos), STATS_ROWS)]
             parts[i][first] = {k: torch.cat([p[k] for p in pieces_]) for k in pieces_[0]}
     out = []
@@ -119,6 +159,10 @@ def score_ids(lm: CausalLM, sequences: list[list[int]], *, stride: int | None = 
         chunks = [parts[i][k] for k in sorted(parts[i])]
         cat = {k: torch.cat([c[k] for c in chunks]).numpy() if chunks else np.zeros(0)
                for k in ("logprob", "rank", "entropy", "var", "in_top_k", "in_top_p")}
+        samples = None
+        if n_samples:
+            samples = (torch.cat([c["sample_logprob"] for c in chunks]).numpy().astype(np.float64) if chunks
+                       else np.zeros((0, n_samples)))
         targets = np.asarray(seq[1:], dtype=np.int64)
         pcs = pieces[i] if pieces is not None else [str(t) for t in sequences[i]]
         if len(bos) == 0:                                         # first token has no context: unscored
@@ -126,7 +170,7 @@ def score_ids(lm: CausalLM, sequences: list[list[int]], *, stride: int | None = 
         out.append(TokenStats(lm.name, targets, list(pcs), cat["logprob"].astype(np.float64),
                               cat["rank"].astype(np.int64), cat["entropy"].astype(np.float64),
                               cat["var"].astype(np.float64), cat["in_top_k"].astype(bool),
-                              cat["in_top_p"].astype(bool), top_k, top_p))
+                              cat["in_top_p"].astype(bool), top_k, top_p, samples))
     return out
 
 

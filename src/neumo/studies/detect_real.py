@@ -61,7 +61,8 @@ class DetectRealConfig(StrictModel):
     generator: str = "gpt-neo-2.7B"
     datasets: list[str] = ["xsum", "writing"]
     n_pairs: int = Field(20, ge=1)       # pairs per file per seed
-    n_tokens: int = Field(128, ge=1)     # continuation tokens scored per text (after the shared prompt)
+    # continuation tokens scored per text (after the shared prompt); the shipped continuations have < 1024
+    n_tokens: int = Field(128, ge=1, le=1024)
     n_boot: int = Field(2000, ge=100)
     claim_detectors: list[str] = ["logrank", "fast_detectgpt"]
     claim_datasets: list[str] = ["xsum", "writing"]
@@ -122,15 +123,20 @@ class DetectReal(Study):
             for det in names:
                 h, m = sc["human"][det], sc["machine"][det]
                 r = _metrics(h, m)
-                null_shuf = _metrics(np.where(flip, m, h), np.where(flip, h, m))["auroc"]
-                null_halves = _metrics(sc["first_half"][det], sc["second_half"][det])["auroc"]
-                with_prompt = _metrics(sc["human_full"][det], sc["machine_full"][det])["auroc"]
+                shuf = _metrics(np.where(flip, m, h), np.where(flip, h, m))
+                halves = _metrics(sc["first_half"][det], sc["second_half"][det])
+                full = _metrics(sc["human_full"][det], sc["machine_full"][det])
                 values[f"auroc_{det}_{d}"], values[f"tpr1_{det}_{d}"] = r["auroc"], r["tpr_at_1fpr"]
-                values[f"auroc_with_prompt_{det}_{d}"] = with_prompt
-                nulls["shuffled_labels"][f"auroc_{det}_{d}"] = null_shuf
-                nulls["human_halves"][f"auroc_{det}_{d}"] = null_halves
-                rows.append({"dataset": d, "detector": det, "auroc": r["auroc"], "tpr_at_1fpr": r["tpr_at_1fpr"],
-                             "auroc_with_prompt": with_prompt, "null_shuffled": null_shuf, "null_halves": null_halves,
+                values[f"auroc_with_prompt_{det}_{d}"] = full["auroc"]
+                values[f"tpr1_with_prompt_{det}_{d}"] = full["tpr_at_1fpr"]
+                for arm, res in (("shuffled_labels", shuf), ("human_halves", halves)):
+                    nulls[arm][f"auroc_{det}_{d}"] = res["auroc"]
+                    nulls[arm][f"tpr1_{det}_{d}"] = res["tpr_at_1fpr"]
+                rows.append({"dataset": d, "detector": det, "n_tokens": cfg.n_tokens, "auroc": r["auroc"],
+                             "tpr_at_1fpr": r["tpr_at_1fpr"], "auroc_with_prompt": full["auroc"],
+                             "tpr_with_prompt": full["tpr_at_1fpr"], "null_shuffled": shuf["auroc"],
+                             "tpr_null_shuffled": shuf["tpr_at_1fpr"], "null_halves": halves["auroc"],
+                             "tpr_null_halves": halves["tpr_at_1fpr"],
                              "published_gpt_neo_2.7B": PUBLISHED_GPT_NEO.get((d, det))})
             values[f"prompt_tokens_mean_{d}"] = float(np.mean([p.prompt for p in scored]))
             values[f"eligible_pairs_{d}"] = float(eligible)
@@ -140,9 +146,12 @@ class DetectReal(Study):
                                   **{f"h_{det}": float(sc["human"][det][j]) for det in names},
                                   **{f"m_{det}": float(sc["machine"][det][j]) for det in names}})
         values["scored_tokens_min"] = float(min(n_scored))
+        values["scored_tokens_max"] = float(max(n_scored))
+        values["n_tokens"] = float(cfg.n_tokens)
         values["pairs_pooled_min"] = float(min(values[f"pairs_{d}"] for d in files))
         for n in NULLS:  # a null in the treatment's place sees the same gates
-            nulls[n].update(scored_tokens_min=values["scored_tokens_min"], pairs_pooled_min=values["pairs_pooled_min"])
+            nulls[n].update(scored_tokens_min=values["scored_tokens_min"], pairs_pooled_min=values["pairs_pooled_min"],
+                            n_tokens=values["n_tokens"])
         if ctx.keep_figures:
             ctx.save_figure("auroc_by_detector", _figure(rows, list(files), names, ctx.seed))
         return Measurement(values=values, nulls=nulls, tables={"detectors": _rounded(rows), "pair_scores": pair_rows})
@@ -159,7 +168,7 @@ class DetectReal(Study):
             for r in m.tables.get("pair_scores", []):
                 pairs.setdefault((r["dataset"], int(r["pair"])), r)
             for k, v in m.values.items():
-                if k.startswith("auroc_") and not k.startswith("auroc_with_prompt_"):
+                if k.startswith("auroc_") and not k.startswith("auroc_with_prompt_"):  # judged AUROCs
                     per_seed.setdefault(k, []).append(v)
                     null_seed.setdefault(k, []).append(m.nulls.get("shuffled_labels", {}).get(k, np.nan))
         out: dict[str, Estimate] = {}
@@ -191,8 +200,9 @@ class DetectReal(Study):
                 if a is None:
                     continue
                 pub = PUBLISHED_GPT_NEO.get((d, det))
-                parts.append(f"{d}/{det} {a:.3f} (TPR@1%FPR {_f(t, 2)}; prompt scored too {_f(w)}"
-                             + (f"; published {pub:.3f})" if pub else ")"))
+                tw = m.get(f"tpr1_with_prompt_{det}_{d}")
+                parts.append(f"{d}/{det} {a:.3f} (TPR@1%FPR {_f(t, 2)}; prompt scored too {_f(w)}, TPR@1%FPR "
+                             f"{_f(tw, 2)}" + (f"; published {pub:.3f})" if pub else ")"))
         n = m.get("pairs_pooled_min", float("nan"))
         return (f"{cfg.model}, {n:.0f} pairs per file pooled over seeds, {cfg.n_tokens} tokens after the shared "
                 f"prompt: " + "; ".join(parts) + f". Published: GPT-Neo-2.7B scoring its own text, all pairs, "
