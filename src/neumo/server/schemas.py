@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class DetectRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelled field is an error, not silently ignored
+
     text: str = Field(min_length=1, description="the text to score (limited in bytes and in model tokens)")
     detectors: Optional[list[str]] = Field(None, description="detector names; all registered ones when omitted")
 
