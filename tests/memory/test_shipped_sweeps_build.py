@@ -29,3 +29,22 @@ def test_every_job_builds(path):
         seen.add(key)
         model = model_for_run(run_cfg, make_task(run_cfg.task, **run_cfg.task_knobs))
         assert model.num_parameters() > 0
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=[p.name for p in SWEEPS])
+def test_every_distinct_job_trains_two_steps(path):
+    """Each distinct (task, knobs, model, knobs) job of a shipped sweep runs end to end, shortened to two
+    steps: what validates also trains and evaluates (no error row)."""
+    from neumo.memory.bench.sweep import ERROR_METRIC, run_job
+
+    _, cfg = validate_file(path)
+    seen = set()
+    for job in expand(cfg):
+        c = job["config"]
+        key = (c["task"], repr(c["task_knobs"]), c["model"], repr(c["model_knobs"]))
+        if key in seen:
+            continue
+        seen.add(key)
+        short = {**job, "config": {**c, "train": {**c["train"], "steps": 2, "eval_every": 2}, "eval_size": 4}}
+        rows = run_job(short)
+        assert rows and all(r["metric"] != ERROR_METRIC for r in rows), rows[0].get("error")
