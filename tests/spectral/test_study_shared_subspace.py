@@ -39,6 +39,7 @@ def test_quick_preset_is_inconclusive_with_a_shared_init_effect(quick):
     assert m["k90"] < m["different_init:k90"] <= m["untrained:k90"]
     assert m["random_update:hessian_overlap_over_chance"] == pytest.approx(1.0, abs=0.5)
     assert m["capture_same"] > 10 * m["capture_different_init"]
+    assert 70 < m["angle_same_different_min_deg"] <= m["angle_same_different_max_deg"] <= 90
     assert m["heldout_bacc_full_layer"] > m["heldout_bacc_lora"] > m["heldout_bacc_subspace"]
     assert v.figures and all(Path(v.run_dir, f).is_file() for f in v.figures)
 

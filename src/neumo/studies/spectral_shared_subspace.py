@@ -42,7 +42,7 @@ from neumo.seeding import derive_seed, make_generator
 from neumo.spectral.curvature import HessianOperator, lanczos
 from neumo.spectral.finetune import confine_to_subspace, shared_subspace, task_updates
 from neumo.spectral.lowrank import apply_lora
-from neumo.spectral.subspace import subspace_overlap
+from neumo.spectral.subspace import principal_angles, subspace_overlap
 from neumo.studies.base import CheckSpec, GateSpec, Measurement, Study, StudyContext, Thresholds
 from neumo.studies.registry import register_study
 from neumo.studies.spectral_common import cross_entropy, digits, digits_mlp
@@ -230,9 +230,10 @@ def _stack_values(cfg, pcas, eig, size: int) -> tuple[dict[str, float], dict[str
     treat["hessian_over_different"] = (treat["hessian_overlap_over_chance"]
                                        / vals["different_init"]["hessian_overlap_over_chance"])
     treat["different_over_random"] = vals["different_init"]["top_share_over_random"]
-    treat["same_vs_different_overlap_over_chance"] = (
-        subspace_overlap(pcas["same"].basis[:, : cfg.rank], pcas["different_init"].basis[:, : cfg.rank])
-        / (cfg.rank / size))
+    a, b = pcas["same"].basis[:, : cfg.rank], pcas["different_init"].basis[:, : cfg.rank]
+    treat["same_vs_different_overlap_over_chance"] = subspace_overlap(a, b) / (cfg.rank / size)
+    angles = torch.rad2deg(principal_angles(a, b))
+    treat["angle_same_different_min_deg"], treat["angle_same_different_max_deg"] = float(angles[0]), float(angles[-1])
     return treat, {k: v for k, v in vals.items() if k != "same"}
 
 
