@@ -8,6 +8,7 @@ promoted to float64 and their magnitudes are used: for singular values this chan
 - ``stable_rank(s)``: sum s^2 / max s^2 (on s^2).
 - ``entropy_rank(s)``: exp(-sum p log p) with p = s / sum s (on s, Roy & Vetterli 2007).
 - ``participation_ratio(s)``: (sum s^2)^2 / sum s^4 (on s^2).
+- ``nuclear_rank(s)``: sum s / max s = ||A||_* / ||A||_2 (on s; outside ``RANK_NAMES``).
 
 Each lies in [1, number of non-zero values], equals n on n equal values and 1 on a single one, and is
 scale invariant. An all-zero (or empty) spectrum has every rank 0.
@@ -66,6 +67,13 @@ def energy_rank(s, eps: float = 0.01) -> float:
 def stable_rank(s) -> float:
     """sum s^2 / s_max^2 (0 for an all-zero spectrum)."""
     e = _normalised(s) ** 2
+    return 0.0 if e.numel() == 0 or e.max() == 0 else float(e.sum() / e.max())
+
+
+def nuclear_rank(s) -> float:
+    """sum s / s_max = ||A||_* / ||A||_2 on singular values (0 for an all-zero spectrum). Not one of
+    ``RANK_NAMES``: it weighs the tail linearly, between the stable rank (on s^2) and the count of non-zeros."""
+    e = _normalised(s)
     return 0.0 if e.numel() == 0 or e.max() == 0 else float(e.sum() / e.max())
 
 
@@ -132,5 +140,5 @@ def matrix_stable_rank(w: torch.Tensor) -> float:
     return stable_rank(torch.linalg.svdvals(as_matrix(w).to(torch.float64)))
 
 
-__all__ = ["RANK_NAMES", "energy_rank", "stable_rank", "entropy_rank", "participation_ratio",
+__all__ = ["RANK_NAMES", "energy_rank", "stable_rank", "nuclear_rank", "entropy_rank", "participation_ratio",
            "spectrum_ranks", "eigen_ranks", "matrix_ranks", "matrix_stable_rank", "as_matrix"]

@@ -43,13 +43,14 @@ def _loss(loss_fn, model, batch) -> torch.Tensor:
 def task_updates(model_fn: Callable[[], nn.Module], base_state: dict[str, torch.Tensor],
                  batch_fns: Sequence[Callable[[int], Any]], loss_fn: Callable, *, steps: int, lr: float = 1e-3,
                  mode: str = "full", rank: int = 4, init: str = "lora", targets=None,
-                 seed: int = 0) -> dict[str, torch.Tensor]:
+                 seed: int = 0, on_task: Callable[[int, nn.Module], Any] | None = None) -> dict[str, torch.Tensor]:
     """Fine-tune ``model_fn()`` loaded with ``base_state`` on each task for ``steps`` Adam steps.
 
     ``batch_fns[i](step)`` gives task i's batch (a pure function of the step) and ``loss_fn(model, batch)``
     its loss (or ``(loss, outputs)``). ``mode="lora"`` trains only adapters from
     ``apply_lora(model, rank, init, targets=targets, seed=seed)``. Returns ``{layer: (n_tasks, out * in)}``.
-    ``base_state`` is never modified.
+    ``base_state`` is never modified. ``on_task(i, model)``, if given, is called with each fine-tuned model
+    (e.g. to evaluate it: the returned updates cover the layers' weights, not their biases).
     """
     check_choice("mode", mode, MODES)
     check_choice("init", init, INITS)
@@ -70,6 +71,8 @@ def task_updates(model_fn: Callable[[], nn.Module], base_state: dict[str, torch.
             _loss(loss_fn, model, fn(step)).backward()
             opt.step()
         after = layer_weights(model)
+        if on_task is not None:
+            on_task(len(next(iter(rows.values()), [])), model)
         for name, w0 in before.items():
             rows.setdefault(name, []).append((after[name] - w0).reshape(-1))
     return {name: torch.stack(r) for name, r in rows.items()}
@@ -101,4 +104,48 @@ def shared_subspace(updates, k: int, reference: torch.Tensor | SharedSubspace | 
     return SharedSubspace(pca.explained_variance_ratio, pca.n_components(share), share, basis, angles)
 
 
-__all__ = ["MODES", "layer_weights", "task_updates", "shared_subspace", "SharedSubspace"]
+class SubspaceLinear(nn.Module):
+    """A linear layer whose weight is confined to an affine subspace: W = W_base + sum_j c_j B_j.
+
+    ``basis`` is (out * in, r) (columns: flattened directions, e.g. ``SharedSubspace.basis``); only the r
+    coefficients ``c`` (zero at construction, so the output equals the base's) are trainable; the base
+    weight and bias are frozen copies.
+    """
+
+    def __init__(self, base: nn.Linear, basis: torch.Tensor):
+        super().__init__()
+        basis = torch.as_tensor(basis).detach()
+        if basis.dim() != 2 or basis.shape[0] != base.weight.numel():
+            raise NeumoError(f"The 'basis' parameter must be a ({base.weight.numel()}, r) matrix (flattened "
+                             f"directions of the {tuple(base.weight.shape)} weight). Got shape "
+                             f"{tuple(basis.shape)} instead.")
+        self.register_buffer("weight0", base.weight.detach().clone())
+        self.register_buffer("bias0", None if base.bias is None else base.bias.detach().clone())
+        self.register_buffer("basis", basis.to(base.weight.dtype).clone())
+        self.coef = nn.Parameter(torch.zeros(basis.shape[1], dtype=base.weight.dtype))
+
+    def weight(self) -> torch.Tensor:  # (out, in)
+        return self.weight0 + (self.basis @ self.coef).view_as(self.weight0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (..., in) -> (..., out)
+        return torch.nn.functional.linear(x, self.weight(), self.bias0)
+
+
+def confine_to_subspace(model: nn.Module, layer: str, basis: torch.Tensor) -> SubspaceLinear:
+    """Replace the ``nn.Linear`` named ``layer`` by a :class:`SubspaceLinear` on ``basis`` and freeze every
+    other parameter; returns the new module (its ``coef`` is the only trainable parameter)."""
+    parent_name, _, child = layer.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    old = getattr(parent, child, None)
+    if not isinstance(old, nn.Linear):
+        raise NeumoError(f"The 'layer' parameter must name an nn.Linear module of the model. Got {layer!r} "
+                         f"instead.")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    new = SubspaceLinear(old, basis)
+    setattr(parent, child, new)
+    return new
+
+
+__all__ = ["MODES", "layer_weights", "task_updates", "shared_subspace", "SharedSubspace", "SubspaceLinear",
+           "confine_to_subspace"]

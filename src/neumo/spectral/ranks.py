@@ -6,8 +6,8 @@ keeps ``neumo.spectral.ranks`` imports working.
 """
 
 from neumo.ranks import (RANK_NAMES, _as_spectrum, _check_eps, _normalised, as_matrix, eigen_ranks,  # noqa: F401
-                         energy_rank, entropy_rank, matrix_ranks, matrix_stable_rank, participation_ratio,
+                         energy_rank, entropy_rank, matrix_ranks, matrix_stable_rank, nuclear_rank, participation_ratio,
                          spectrum_ranks, stable_rank)
 
 __all__ = ["RANK_NAMES", "as_matrix", "eigen_ranks", "energy_rank", "entropy_rank", "matrix_ranks",
-           "matrix_stable_rank", "participation_ratio", "spectrum_ranks", "stable_rank"]
+           "matrix_stable_rank", "nuclear_rank", "participation_ratio", "spectrum_ranks", "stable_rank"]
