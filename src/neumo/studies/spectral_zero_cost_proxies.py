@@ -144,7 +144,7 @@ class ZeroCostProxies(Study):
     nulls = {"random_score": "an i.i.d. uniform score per configuration (seed-derived)"}
     replication = ("a seed retrains the whole population: every initialisation, the data split, the batch order "
                    "and the random score change; the configurations stay the same")
-    quick_cost_s = 12.0
+    quick_cost_s = 10.0
 
     def checks(self, cfg):
         return [CheckSpec("synflow_rho", "rho_synflow", ">=", "min_rho", controls=("random_score",),
