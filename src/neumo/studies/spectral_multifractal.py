@@ -109,6 +109,10 @@ class Multifractal(Study):
                                  "no arrangement)"}
     replication = "the seed sets the initialisation, the train split, the batch order and the weight permutations"
     quick_cost_s = 7.0
+    threshold_history = ("The fit gate's 0.8 floor was set after a seed-0 pilot (run while the estimator was written, "
+                         "before the study existed) had shown fit R^2 of 0.49-0.95 along training; the optimiser "
+                         "was fixed to the house default SGD, not to the one closer to the claim. Nothing changed "
+                         "after the judged runs.")
 
     def checks(self, cfg):
         ctl = ("shuffled_weights",)
