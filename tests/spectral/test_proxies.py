@@ -144,3 +144,12 @@ def test_proxies_keep_the_callers_mode():
     synflow(m, (D,))
     assert m.training and all(mod.training for mod in m.modules())
     assert torch.equal(ntk_gram(m, x, eval_mode=True), ntk_gram(m.eval(), x))
+
+
+def test_jacob_cov_is_nan_when_an_inputs_jacobian_is_constant():
+    m = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1))
+    with torch.no_grad():
+        m[0].weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+        m[0].bias.zero_()
+    x = torch.tensor([[1.0, 2.0, 0.0], [-1.0, -1.0, 0.0], [2.0, 1.0, 0.0]])   # row 2: both units dead
+    assert math.isnan(jacob_cov(m, x))

@@ -83,4 +83,15 @@ def gaussian_like(w: torch.Tensor, seed: int) -> torch.Tensor:
     return (r * (float(w.norm()) / float(r.norm()))).to(w.dtype)
 
 
-__all__ = ["RandomWalkHook", "gaussian_like", "random_walk_from_gram", "random_walk_update", "shuffled_labels"]
+def random_orthonormal(dim: int, k: int, seed: int) -> torch.Tensor:
+    """A (dim, k) float64 matrix with orthonormal columns spanning a uniformly random (Haar) k-dimensional
+    subspace: QR of a Gaussian matrix with the signs of R's diagonal moved into Q (the random-basis null)."""
+    if not 1 <= int(k) <= int(dim):
+        raise NeumoError(f"The 'k' parameter must be between 1 and dim={dim}. Got {k} instead.")
+    g = make_generator(seed, "null-orthonormal")
+    q, r = torch.linalg.qr(torch.randn(int(dim), int(k), generator=g, dtype=torch.float64))
+    return q * torch.sign(torch.diagonal(r)).where(torch.diagonal(r) != 0, torch.ones(()))
+
+
+__all__ = ["RandomWalkHook", "gaussian_like", "random_orthonormal", "random_walk_from_gram", "random_walk_update",
+           "shuffled_labels"]

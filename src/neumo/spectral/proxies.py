@@ -17,7 +17,8 @@
   e.g. two inputs with the same code).
 - :func:`jacob_cov` (the first, 2020 arXiv version of the same paper): J_i = d sum_c f_c(x_i) / d x_i,
   Sigma the correlation matrix of the J_i, eigenvalues lambda, score ``-sum log(lambda + k) + 1/(lambda + k)``
-  with k = 1e-5.
+  with k = 1e-5; NaN when some input's Jacobian is constant (e.g. every path through dead ReLUs), where its
+  correlation with the others is undefined.
 
 Train/eval mode: :func:`grad_norm`, :func:`ntk_gram` and :func:`naswot` use the model as it is unless
 ``eval_mode`` is given (then it is switched for the call and restored); :func:`synflow` evaluates its copy
@@ -143,5 +144,7 @@ def jacob_cov(model: nn.Module, inputs: torch.Tensor, k: float = 1e-5, eval_mode
     with model_mode(model, eval_mode), torch.enable_grad():
         (g,) = torch.autograd.grad(model(x).sum(), x)
     J = g.reshape(g.shape[0], -1).double()                            # (N, D)
+    if bool((J.std(1) == 0).any()):
+        return math.nan                                               # a constant row: no correlation
     ev = torch.linalg.eigvalsh(torch.corrcoef(J))
     return float(-(torch.log(ev + k) + 1.0 / (ev + k)).sum())

@@ -60,4 +60,19 @@ def update_pca(updates, center: bool = True) -> PCAResult:
     return PCAResult(ratio, vh, s)
 
 
-__all__ = ["principal_angles", "subspace_overlap", "update_pca", "PCAResult"]
+def top_right_singular_vectors(M: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The top-``k`` eigenpairs of ``M^T M`` for a wide factor ``M`` (rows, P), from the small Gram ``M M^T``:
+    ``(eigenvalues (k,), vectors (P, k))`` with ``v = M^T u / sqrt(lambda)`` (float64). The top-k eigenspace of
+    a parameter-space operator written as ``M^T M`` (J^T J, J^T H J = (H^1/2 J)^T (H^1/2 J), G^T G)."""
+    M = torch.as_tensor(M).detach().double()
+    if M.dim() != 2 or not 1 <= int(k) <= min(M.shape):
+        raise NeumoError(f"The 'k' parameter must be between 1 and min{tuple(M.shape)} for a 2-D factor. "
+                         f"Got k={k} for shape {tuple(M.shape)} instead.")
+    lam, U = torch.linalg.eigh(M @ M.T)
+    lam, U = lam.flip(0)[:k], U.flip(1)[:, :k]
+    if float(lam[-1]) <= 0:
+        raise NeumoError(f"the factor has rank below k={k}; ask for fewer directions")
+    return lam, (M.T @ U) / lam.sqrt()
+
+
+__all__ = ["principal_angles", "subspace_overlap", "top_right_singular_vectors", "update_pca", "PCAResult"]
