@@ -38,7 +38,7 @@ from neumo.spectral.factorized import qr_positive
 from neumo.spectral.lowrank import apply_lora, lora_modules, lora_parameters
 from neumo.studies.base import CheckSpec, GateSpec, Measurement, Study, StudyContext, Thresholds
 from neumo.studies.registry import register_study
-from neumo.studies.spectral_common import digits, digits_mlp
+from neumo.studies.spectral_common import full_batch_adam, mirrored, pretrained_digits_mlp
 
 METHODS = ("pissa", "lora", "milora", "random_pissa", "full")
 
@@ -68,11 +68,6 @@ class PissaVsLoraConfig(StrictModel):
     thresholds: PissaVsLoraThresholds = PissaVsLoraThresholds()
 
 
-def mirrored(x: torch.Tensor) -> torch.Tensor:
-    """Digits (N, 64) flipped left-right as 8x8 images."""
-    return x.view(-1, 8, 8).flip(2).reshape(-1, 64)
-
-
 @torch.no_grad()
 def randomise_singular_vectors_(model: torch.nn.Module, seed: int) -> None:
     """For every PiSSA adapter: keep its singular values, replace its singular vectors by random orthonormal
@@ -99,21 +94,6 @@ def adapted(base: torch.nn.Module, method: str, rank: int, seed: int):
     if method == "random_pissa":
         randomise_singular_vectors_(m, seed)
     return m, lora_parameters(m)
-
-
-def _losses(model, params, x, y, lr: float, steps: int) -> list[float]:
-    """Full-batch Adam; the loss before each step and after the last (steps + 1 values)."""
-    opt = torch.optim.Adam(params, lr=lr)
-    out = []
-    for _ in range(steps):
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        out.append(float(loss.detach()))
-    with torch.no_grad():
-        out.append(float(F.cross_entropy(model(x), y)))
-    return out
 
 
 def steps_to(losses: list[float], target: float) -> int | None:
@@ -170,11 +150,7 @@ class PissaVsLora(Study):
                          why="every method's best learning rate lies inside the sweep")]
 
     def measure(self, cfg: PissaVsLoraConfig, ctx: StudyContext) -> Measurement:
-        x, y, d = digits(ctx.seed)
-        base = digits_mlp(ctx.seed, cfg.hidden)
-        _losses(base, list(base.parameters()), x, y, cfg.pretrain_lr, cfg.pretrain_steps)
-        with torch.no_grad():
-            base_acc = float((base(d.x_test).argmax(1) == d.y_test).float().mean())
+        base, x, y, _, base_acc = pretrained_digits_mlp(ctx.seed, cfg.hidden, cfg.pretrain_steps, cfg.pretrain_lr)
         xf, yf = mirrored(x[: cfg.n_finetune]), y[: cfg.n_finetune]
         with torch.no_grad():
             start = float(F.cross_entropy(base(xf), yf))
@@ -185,7 +161,7 @@ class PissaVsLora(Study):
             curves = {}
             for lr in cfg.lrs:
                 model, params = adapted(base, method, cfg.rank, ctx.seed)
-                curves[lr] = _losses(model, params, xf, yf, lr, cfg.steps)
+                curves[lr] = full_batch_adam(model, params, xf, yf, lr, cfg.steps)
                 hit = steps_to(curves[lr], cfg.target_loss)
                 rows.append({"method": method, "lr": lr, "steps_to_target": hit, "final_loss": curves[lr][-1]})
             per[method] = best_of_sweep(curves, cfg.target_loss, cfg.steps)
