@@ -139,7 +139,7 @@ class FactorisedOrthogonality(Study):
              "full": "full-matrix gradient descent on W from the same W_0 at 3x the rate (inline; the reference "
                      "for drift and loss)"}
     replication = "the seed sets the digits split and both layers' initialisations; training is full-batch"
-    quick_cost_s = 12.0
+    quick_cost_s = 17.0
 
     def checks(self, cfg):
         return [CheckSpec("cond_over_plain", "max_cond", "<=", "max_cond_ratio", null="plain",

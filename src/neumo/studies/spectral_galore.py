@@ -98,7 +98,7 @@ class GaLoreStudy(Study):
              "random_projection": "GaLore with a random orthonormal projector of the same rank, side and refresh "
                                   "schedule, no SVD, its own sweep (inline; must not pass)"}
     replication = "the seed sets the digits split, the initialisation, the batch order and the random projectors"
-    quick_cost_s = 14.0
+    quick_cost_s = 15.0
     threshold_history = ("no threshold changed. The claim's last clause first read 'a random projection ... does "
                          "not get within the margin'; after the first quick run it was reworded to the control rule "
                          "the framework judges ('does not pass the margin check'): the random projection's gap was "

@@ -132,7 +132,7 @@ class PissaVsLora(Study):
              "full": "full fine-tuning of every parameter, its own sweep (inline; a reference)"}
     replication = ("the seed sets the digits split, the base model's initialisation (so its pretrained "
                    "weights), LoRA's A and the random singular vectors; training is full-batch")
-    quick_cost_s = 16.0
+    quick_cost_s = 17.0
 
     def checks(self, cfg):
         return [CheckSpec("pissa_steps_over_lora", "steps_to_target", "<=", "max_steps_ratio", null="lora",
