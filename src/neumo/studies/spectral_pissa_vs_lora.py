@@ -4,7 +4,8 @@ Setup (pinned): digits in [0, 1] (seeded 80/20 split); a base MLP 64-h-h-10 ReLU
 full-batch Adam; the fine-tuning task is the *mirrored* digits (each 8x8 image flipped left-right, same
 labels), an input-distribution shift that the first layer has to absorb (the base model's loss on it is
 ~6 nats). Fine-tuning: the first ``n_finetune`` training images, full-batch Adam for ``steps`` steps,
-cross-entropy; every ``nn.Linear`` gets a rank-``rank`` adapter (``apply_lora``, alpha = r so s = 1):
+cross-entropy (``task="relabelled"``: the same images with labels y -> y + 1 mod 10 instead, a task whose
+features the base already has; not the judged default); every ``nn.Linear`` gets a rank-``rank`` adapter (``apply_lora``, alpha = r so s = 1):
 
 - ``pissa`` (the treatment, Meng et al. 2024): adapters on the top-r singular triplets, residual frozen;
 - ``lora`` (Hu et al. 2021): B = 0, A uniform;
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -61,6 +63,9 @@ class PissaVsLoraConfig(StrictModel):
     pretrain_steps: int = Field(300, ge=1)
     pretrain_lr: float = Field(3e-3, gt=0)
     n_finetune: int = Field(1437, ge=10)
+    task: Literal["mirrored", "relabelled"] = Field("mirrored", description="the fine-tuning task: mirrored "
+                                                   "images (same labels), or the same images with every label "
+                                                   "shifted by one class (an alternative, not the judged default)")
     rank: int = Field(4, ge=1)
     steps: int = Field(300, ge=1)
     lrs: list[float] = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1]
@@ -151,7 +156,8 @@ class PissaVsLora(Study):
 
     def measure(self, cfg: PissaVsLoraConfig, ctx: StudyContext) -> Measurement:
         base, x, y, _, base_acc = pretrained_digits_mlp(ctx.seed, cfg.hidden, cfg.pretrain_steps, cfg.pretrain_lr)
-        xf, yf = mirrored(x[: cfg.n_finetune]), y[: cfg.n_finetune]
+        xf, yf = x[: cfg.n_finetune], y[: cfg.n_finetune]
+        xf, yf = (mirrored(xf), yf) if cfg.task == "mirrored" else (xf, (yf + 1) % 10)
         with torch.no_grad():
             start = float(F.cross_entropy(base(xf), yf))
         per: dict[str, dict[str, float]] = {}
@@ -175,7 +181,7 @@ class PissaVsLora(Study):
                   "milora_steps_over_lora": per["milora"]["steps_to_target"] / per["lora"]["steps_to_target"],
                   "lowest_lr_final_pissa": at_lo["pissa"]["final_loss"], "lowest_lr_final_lora": at_lo["lora"]["final_loss"]}
         if ctx.keep_figures:
-            ctx.save_figure("loss_at_best_lr", _figure(curves_at_best, cfg.target_loss))
+            ctx.save_figure("loss_at_best_lr", _figure(curves_at_best, cfg.target_loss, cfg.task))
         return Measurement(values=values, nulls={m: per[m] for m in METHODS if m != "pissa"},
                            tables={"sweep": rows})
 
@@ -189,11 +195,11 @@ class PissaVsLora(Study):
                 f"{g('lowest_lr_final_pissa'):.3g} vs LoRA {g('lowest_lr_final_lora'):.3g} (seed means)")
 
 
-def _figure(curves: dict[str, list[float]], target: float):
+def _figure(curves: dict[str, list[float]], target: float, task: str):
     from neumo.report.figures import line_plot
 
     fig, _ = line_plot({m: (list(range(len(c))), c) for m, c in curves.items()}, xlabel="step",
-                       ylabel="training loss (nats)", title="mirrored digits, best learning rate of each",
+                       ylabel="training loss (nats)", title=f"{task} digits, best learning rate of each",
                        logy=True, hlines={"target": target})
     return fig
 
