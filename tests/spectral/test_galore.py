@@ -165,3 +165,46 @@ def test_options_are_validated_with_their_names():
         GaLore(w, betas=(0.9, 1.0))
     with pytest.raises(NeumoError, match="'rank'"):
         GaLore([{"params": w, "rank": 1.5}])
+
+
+# ---------------------------------------------------------------- the random-projection null
+
+
+def _galore_steps(projection, seed=0, steps=5, update_every=2):
+    w = torch.randn(6, 9, generator=torch.Generator().manual_seed(4), dtype=D).requires_grad_()
+    opt = GaLore([w], lr=0.01, rank=3, update_every=update_every, projection=projection, seed=seed)
+    projectors = []
+    for g in _grads((6, 9), steps):
+        w.grad = g.clone()
+        opt.step()
+        projectors.append(opt.state[w]["projector"].clone())
+    return w, opt, projectors
+
+
+def test_random_projection_is_orthonormal_refreshed_on_schedule_and_seeded():
+    w, opt, ps = _galore_steps("random")
+    for P in ps:
+        assert P.shape == (6, 3)
+        torch.testing.assert_close(P.T @ P, torch.eye(3, dtype=D), rtol=0, atol=1e-12)
+    assert torch.equal(ps[0], ps[1]) and not torch.equal(ps[1], ps[2]) and torch.equal(ps[2], ps[3])
+    _, _, again = _galore_steps("random")
+    _, _, other = _galore_steps("random", seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(ps, again)) and not torch.equal(ps[0], other[0])
+    # the same memory as the SVD projection, and a different subspace than the gradient's top-3
+    _, svd, qs = _galore_steps("svd")
+    assert opt.state_bytes() == svd.state_bytes()
+    assert float(torch.linalg.svdvals(ps[0].T @ qs[0]).min()) < 0.99
+
+
+def test_random_projection_with_a_fixed_projector_is_adam_in_its_coordinates():
+    # P fixed (one refresh): W moves only inside span(P), like the SVD projector
+    w, opt, ps = _galore_steps("random", steps=4, update_every=100)
+    w0 = torch.randn(6, 9, generator=torch.Generator().manual_seed(4), dtype=D)
+    P = ps[0]
+    dw = (w.detach() - w0)
+    torch.testing.assert_close(P @ (P.T @ dw), dw, rtol=0, atol=1e-12)
+
+
+def test_unknown_projection_is_refused():
+    with pytest.raises(NeumoError, match="projection"):
+        GaLore([torch.zeros(2, 2, requires_grad=True)], projection="sketch")

@@ -12,6 +12,11 @@ For a 2-D parameter with gradient G (m, n) and r = min(rank, m, n):
 - the Adam direction N = M_hat / (sqrt(V_hat) + eps) is projected back and scaled:
   W <- W - lr * scale * P N (or N Q^T); decoupled weight decay, if any, is W <- W (1 - lr wd) first.
 
+``projection="random"`` replaces the SVD by a random orthonormal P (reduced QR of a Gaussian (m, r) or
+(n, r), same side and same refresh schedule), drawn from ``make_generator(seed, "galore-random", i, k)``
+for the i-th parameter (in parameter-group order) at its k-th refresh: a null with GaLore's rank, memory
+and schedule but no information from the gradient's spectrum (stateless, so a resumed run draws the same).
+
 Other parameters (1-D, >= 3-D, and every parameter of a group whose ``rank`` is None) get plain Adam.
 With a fixed projector GaLore is exactly Adam on the coordinates Z of W = W_0 + P Z (learning rate
 ``lr * scale``). It is *not* Adam even at full rank r = min(m, n) unless P is a signed permutation,
@@ -35,7 +40,10 @@ import math
 
 import torch
 
-from neumo.errors import NeumoError, check_positive
+from neumo.errors import NeumoError, check_choice, check_positive
+from neumo.seeding import make_generator
+
+PROJECTIONS = ("svd", "random")
 
 
 def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
@@ -55,6 +63,13 @@ def adam_state_bytes(optimizer: torch.optim.Optimizer) -> int:
     return optimizer_state_bytes(optimizer)
 
 
+def _random_projector(grad: torch.Tensor, r: int, left: bool, generator: torch.Generator) -> torch.Tensor:
+    n = grad.shape[0] if left else grad.shape[1]
+    Q, R = torch.linalg.qr(torch.randn(n, r, generator=generator, dtype=torch.float64))
+    Q = Q * torch.sign(torch.diagonal(R))                               # the unique QR (diag(R) > 0)
+    return Q.to(grad.dtype).contiguous()
+
+
 def _projector(grad: torch.Tensor, r: int, left: bool) -> torch.Tensor:
     g = grad.detach()
     work = g if g.dtype in (torch.float32, torch.float64) else g.float()
@@ -68,14 +83,16 @@ class GaLore(torch.optim.Optimizer):
 
     Options (also per parameter group): ``lr``, ``rank`` (int >= 1, or None for plain Adam),
     ``update_every`` (T, steps between projector refreshes), ``scale`` (alpha), ``betas``, ``eps``,
-    ``weight_decay`` (decoupled, AdamW-style).
+    ``weight_decay`` (decoupled, AdamW-style), ``projection`` (``"svd"``, or ``"random"`` for the null
+    described in the module docstring, drawn from ``seed``).
     """
 
     def __init__(self, params, lr: float = 1e-3, rank: int | None = 128, update_every: int = 200,
                  scale: float = 0.25, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0):
+                 weight_decay: float = 0.0, projection: str = "svd", seed: int = 0):
         defaults = dict(lr=lr, rank=rank, update_every=update_every, scale=scale, betas=betas, eps=eps,
-                        weight_decay=weight_decay)
+                        weight_decay=weight_decay, projection=projection)
+        self.seed = int(seed)
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group: dict) -> None:
@@ -91,6 +108,7 @@ class GaLore(torch.optim.Optimizer):
         check_positive("lr", g["lr"], allow_zero=True)
         check_positive("eps", g["eps"], allow_zero=True)
         check_positive("weight_decay", g["weight_decay"], allow_zero=True)
+        check_choice("projection", g["projection"], PROJECTIONS)
         b1, b2 = g["betas"]
         if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
             raise NeumoError(f"The 'betas' parameter must be two numbers in [0, 1). Got {g['betas']!r} instead.")
@@ -105,15 +123,17 @@ class GaLore(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        i = -1
         for group in self.param_groups:
             for p in group["params"]:
+                i += 1
                 if p.grad is not None:
                     if p.grad.is_sparse:
                         raise NeumoError("GaLore does not support sparse gradients; use dense ones")
-                    self._update(p, group)
+                    self._update(p, group, i)
         return loss
 
-    def _update(self, p: torch.Tensor, group: dict) -> None:
+    def _update(self, p: torch.Tensor, group: dict, index: int = 0) -> None:
         beta1, beta2 = group["betas"]
         state = self.state[p]
         g = p.grad
@@ -125,7 +145,12 @@ class GaLore(torch.optim.Optimizer):
             m, n = p.shape
             left = m <= n
             if t % group["update_every"] == 0 or "projector" not in state:
-                state["projector"] = _projector(g, min(group["rank"], m, n), left)
+                r = min(group["rank"], m, n)
+                if group["projection"] == "random":
+                    gen = make_generator(self.seed, "galore-random", index, t // group["update_every"])
+                    state["projector"] = _random_projector(g, r, left, gen)
+                else:
+                    state["projector"] = _projector(g, r, left)
             P = state["projector"]
             g = P.T @ g if left else g @ P                              # (r, n) or (m, r)
         if "exp_avg" not in state:
@@ -145,4 +170,4 @@ class GaLore(torch.optim.Optimizer):
         p.add_(direction, alpha=-group["lr"])
 
 
-__all__ = ["GaLore", "adam_state_bytes", "optimizer_state_bytes"]
+__all__ = ["GaLore", "PROJECTIONS", "adam_state_bytes", "optimizer_state_bytes"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 
 from neumo.data.digits import load_digits_split
@@ -43,3 +44,34 @@ def sgd_steps(model, loss_fn, batch_fn, steps: int, lr: float) -> None:
     """``steps`` steps of plain SGD on ``batch_fn(0), batch_fn(1), ...`` with the shared trainer."""
     Trainer(model, make_optimizer(model.parameters(), TrainConfig(optimizer="sgd", lr=lr)), loss_fn, batch_fn,
             steps).fit()
+
+
+def full_batch_adam(model, params, x, y, lr: float, steps: int) -> list[float]:
+    """``steps`` full-batch Adam steps on cross-entropy; the loss before each step and after the last
+    (``steps + 1`` values)."""
+    opt = torch.optim.Adam(params, lr=lr)
+    out = []
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        out.append(float(loss.detach()))
+    with torch.no_grad():
+        out.append(float(F.cross_entropy(model(x), y)))
+    return out
+
+
+def mirrored(x):
+    """Digits (N, 64) flipped left-right as 8x8 images: the fine-tuning task of the low-rank studies."""
+    return x.view(-1, 8, 8).flip(2).reshape(-1, 64)
+
+
+def pretrained_digits_mlp(seed: int, hidden: list[int], steps: int, lr: float):
+    """A digits MLP pretrained with full-batch Adam; returns (model, x_train, y_train, split, test accuracy)."""
+    x, y, d = digits(seed)
+    model = digits_mlp(seed, hidden)
+    full_batch_adam(model, list(model.parameters()), x, y, lr, steps)
+    with torch.no_grad():
+        acc = float((model(d.x_test).argmax(1) == d.y_test).float().mean())
+    return model, x, y, d, acc
