@@ -49,7 +49,7 @@ OUT_OF_RANGE += [(D_EVAL, "--limit", v) for v in ("0", "-1", "1000000000")] + \
     [(D_CALIBRATE, "--target-fpr", v) for v in ("nan", "0", "1", "-0.1", "inf", "1.5", "-inf")] + \
     [(D_CALIBRATE, "--limit", "0"), (D_CALIBRATE, "--max-tokens", "0")]
 BAD_SET = ["noequals", "=3", "unknown.key=1", "train.lr=nan", "train.lr=-1", "train.lr=inf", "train.steps=abc",
-           "train.steps=-3", "train=5", "train.lr=[1,2]", "train.steps=1.5", "train..lr=1", "train.lr.x=1"]
+           "train.steps=-3", "train.steps=0", "train=5", "train.lr=[1,2]", "train.steps=1.5", "train..lr=1", "train.lr.x=1"]
 
 
 def _files(tmp: Path) -> dict[str, Path]:

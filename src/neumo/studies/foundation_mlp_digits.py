@@ -18,10 +18,11 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from neumo.config import StrictModel
 from neumo.data.digits import load_digits_split, minibatches
+from neumo.errors import NeumoError
 from neumo.nn import build_model
 from neumo.spectral.nulls import random_walk_update, shuffled_labels
 from neumo.spectral.ranks import matrix_ranks
@@ -42,6 +43,13 @@ class MLPDigitsConfig(StrictModel):
     activation: Literal["relu", "tanh", "gelu"] = "relu"
     train: TrainConfig = TrainConfig(steps=3000, batch_size=64, lr=1e-3, eval_every=250, log_every=10)
     thresholds: MLPDigitsThresholds = MLPDigitsThresholds()
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.train.steps < 1:  # an update needs at least one step (and the random walk one batch)
+            raise NeumoError(f"train.steps must be >= 1 for F-mlp-digits (it measures an update); got "
+                             f"{self.train.steps}")
+        return self
 
 
 @register_study
