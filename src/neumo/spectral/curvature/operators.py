@@ -75,7 +75,7 @@ class HessianOperator(Operator):
     """Hessian of ``loss_fn(model, batch)`` w.r.t. the selected parameters.
 
     Backends: ``double_backward`` (the first-order graph is built once and reused by every product),
-    ``func`` (forward-over-reverse ``torch.func.jvp`` of ``torch.func.grad``) and ``finite_difference``
+    ``func`` (reverse-over-reverse ``torch.func.vjp`` of ``torch.func.grad``) and ``finite_difference``
     (central differences of gradients, step ``fd_eps`` scaled by the parameter norm).
     """
 
@@ -131,7 +131,9 @@ class HessianOperator(Operator):
         theta = self._theta()
         if self.backend == "func":
             with model_mode(self.model, self.eval_mode):
-                return torch.func.jvp(torch.func.grad(self._loss_at), (theta,), (v,))[1]
+                # reverse-over-reverse (H is symmetric, so H v is the vjp of the gradient); forward-mode AD's
+                # lazily scripted decompositions fail to load in some processes with this torch
+                return torch.func.vjp(torch.func.grad(self._loss_at), theta)[1](v)[0]
         eps = self.fd_eps or float(torch.finfo(self.dtype).eps) ** (1 / 3)
         h = eps * (1.0 + float(theta.norm())) / max(float(v.norm()), 1e-30)
         return (self._grad_at(theta + h * v) - self._grad_at(theta - h * v)) / (2 * h)

@@ -52,8 +52,11 @@ class _OutputOperator(Operator):
         return flatten(p.detach() for p in self.params)
 
     def _jvp(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(f(theta), J v)."""
-        return torch.func.jvp(self._out_at, (self._theta(),), (v,))
+        """(f(theta), J v) by reverse-over-reverse: u -> J^T u is linear, so J v is its vjp with cotangent v.
+        (Forward-mode AD is avoided: its lazily scripted decompositions fail to load in some processes.)"""
+        out, vjp_fn = torch.func.vjp(self._out_at, self._theta())
+        _, vjp_of_vjp = torch.func.vjp(lambda u: vjp_fn(u)[0], torch.zeros_like(out))
+        return out, vjp_of_vjp(v)[0]
 
     def _vjp(self, u: torch.Tensor) -> torch.Tensor:
         """J^T u; the vjp closure is built at the first call and reused (the parameters are fixed)."""
@@ -78,8 +81,9 @@ class GaussNewtonOperator(_LossOperator):
 
     def _matvec(self, v):
         out, jv = self._jvp(v)
-        hl = torch.func.jvp(torch.func.grad(lambda o: self.loss(o, self.targets)), (out.detach(),), (jv,))[1]
-        return self._vjp(hl.clone())  # clone: jvp may hand back an immutable ZeroTensor
+        # H_L jv as a vjp of the output gradient (H_L is symmetric), again without forward-mode AD
+        _, hvp = torch.func.vjp(torch.func.grad(lambda o: self.loss(o, self.targets)), out.detach())
+        return self._vjp(hvp(jv)[0].clone())
 
 
 class EmpiricalFisherOperator(_LossOperator):
