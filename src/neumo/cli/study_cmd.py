@@ -114,7 +114,8 @@ def show(study_id: str, json_out: bool = JsonFlag) -> None:
     info = {"id": s.id, "instrument": s.instrument, "claim": s.claim, "citation": s.citation,
             "presets": s.presets, "nulls": s.nulls, "replication": s.replication,
             "changed_after_first_look": s.threshold_history,
-            "thresholds": thresholds.justifications(), "defaults": s.Config().model_dump(mode="json"), "doc": (s.__doc__ or "").strip()}
+            "thresholds": thresholds.justifications(), "defaults": s.Config().model_dump(mode="json"),
+            "doc": (s.__doc__ or "").strip()}
     if json_out:
         emit_json(info)
         return
