@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any, Callable, Literal, Optional
+from typing import TYPE_CHECKING, Any, Callable, Literal, Optional
 
 from pydantic import Field
 
 from neumo.config import StrictModel, load_file, registered_kinds, split_kind, validate
 from neumo.errors import ConfigError
+
+if TYPE_CHECKING:
+    from neumo.studies.base import Study
 
 # Modules that register config kinds when imported.
 _KIND_PROVIDERS = ("neumo.memory.bench.sweep",)
@@ -69,6 +72,10 @@ def _memory_run_schema() -> type[StrictModel]:
     return MemoryRunConfig
 
 
+def _study_schema(study: type[Study]) -> Callable[[], type[StrictModel]]:
+    return lambda: study.Config
+
+
 def kinds() -> dict[str, Callable[[], type[StrictModel]]]:
     from neumo.studies.registry import all_studies
 
@@ -78,7 +85,7 @@ def kinds() -> dict[str, Callable[[], type[StrictModel]]]:
     out.setdefault("lab", lambda: LabConfig)
     out.setdefault("memory-run", _memory_run_schema)
     for sid, study in all_studies().items():
-        out.setdefault(f"study:{sid}", lambda s=study: s.Config)
+        out.setdefault(f"study:{sid}", _study_schema(study))
     return out
 
 

@@ -11,7 +11,7 @@ import copy
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -25,6 +25,9 @@ class StrictModel(BaseModel):
     # allow_inf_nan=False: a NaN or infinite learning rate, threshold or size is a mistake, not a setting
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(),
                               allow_inf_nan=False)
+
+
+M = TypeVar("M", bound=StrictModel)
 
 
 # ---------------------------------------------------------------- files
@@ -150,7 +153,7 @@ def format_errors(err: ValidationError) -> list[tuple[str, str]]:
     return out
 
 
-def validate(model: type[StrictModel], data: dict[str, Any], source: str = "config") -> StrictModel:
+def validate(model: type[M], data: dict[str, Any], source: str = "config") -> M:
     """Validate ``data`` against ``model``; on failure raise :class:`ConfigError` listing every error."""
     try:
         return model.model_validate(data)

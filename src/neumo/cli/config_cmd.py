@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import Any, List
 
 import typer
 
@@ -18,7 +18,8 @@ def validate(files: List[Path], json_out: bool = JsonFlag) -> None:
     from neumo.catalog import validate_file
     from neumo.errors import ConfigError, NeumoError
 
-    results, bad = [], 0
+    results: list[dict[str, Any]] = []
+    bad = 0
     for f in files:
         try:
             kind, _ = validate_file(f)
@@ -37,9 +38,9 @@ def validate(files: List[Path], json_out: bool = JsonFlag) -> None:
             if r["ok"]:
                 console.print(f"[green]ok[/]    {r['file']} ({r['kind']})")
             else:
-                for e in r["errors"]:  # one unwrapped line per error, on stderr
-                    where = f"{e['path']}: " if e["path"] else ""
-                    msg = " ".join(f"{where}{e['message']}".split())
+                for err in r["errors"]:  # one unwrapped line per error, on stderr
+                    where = f"{err['path']}: " if err["path"] else ""
+                    msg = " ".join(f"{where}{err['message']}".split())
                     typer.echo(f"error: {r['file']}: {msg}", err=True)
     if bad:
         raise typer.Exit(2)

@@ -42,12 +42,13 @@ def lab(quick: bool = typer.Option(False, "--quick", help="Run the quick preset 
     from neumo.studies.lab import run_lab
 
     if config is not None:
-        from neumo.catalog import validate_file
+        from neumo.catalog import LabConfig, validate_file
         from neumo.errors import NeumoError
 
         kind, doc = validate_file(config)
         if kind != "lab":
             raise NeumoError(f"config {str(config)!r} is for {kind!r}, not a lab; use 'neumo study run -c' for it")
+        assert isinstance(doc, LabConfig)   # the schema of kind 'lab'
         quick = quick or doc.preset == "quick"
         study = study or (doc.studies or None)
         seed = seed or doc.seed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Literal, Optional, cast
 
 import typer
 from rich.table import Table
@@ -167,8 +167,8 @@ def extract(run: str = typer.Argument(..., help="A 'neumo memory run' folder or 
     from neumo.errors import check_choice
     from neumo.memory.workflow import extract_run
 
-    check_choice("method", method, ("kmeans", "grid"))
-    out = extract_run(run, runs_dir, method=method, k=k, bins=bins, draw=not no_draw)
+    check_choice("method", method, ("kmeans", "grid"))   # so the cast below holds
+    out = extract_run(run, runs_dir, method=cast(Literal["kmeans", "grid"], method), k=k, bins=bins, draw=not no_draw)
     if json_out:
         emit_json(out)
         return

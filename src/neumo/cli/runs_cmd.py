@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 from rich.table import Table
@@ -44,7 +44,7 @@ def show(run_id: str, runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonF
 
     r = find_run(run_id, runs_dir)
     metrics = r.metrics()
-    info = {"id": r.id, "path": str(r.dir), "status": r.status(), "config": r.config,
+    info: dict[str, Any] = {"id": r.id, "path": str(r.dir), "status": r.status(), "config": r.config,
             "n_metric_rows": len(metrics), "last_metrics": metrics[-1] if metrics else {},
             "tables": sorted(p.stem for p in (r.dir / "tables").glob("*.parquet")),
             "artifacts": sorted(str(p.relative_to(r.dir)) for p in (r.dir / "artifacts").rglob("*") if p.is_file())}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -98,8 +98,8 @@ def hessian(model: str = typer.Option("mlp", help="Registered model name (digits
     op = HessianOperator(net, lambda m, b: F.cross_entropy(m(b[0]), b[1]),
                          (d.x_train[:n_samples], d.y_train[:n_samples]), backend=backend)
     res = lanczos(op, k=k, seed=seed, return_vectors=False)
-    out = {"n_params": op.size, "eigenvalues": res.eigenvalues.tolist(), "residuals": res.residuals.tolist(),
-           "matvecs": res.matvecs, "converged": res.converged}
+    out: dict[str, Any] = {"n_params": op.size, "eigenvalues": res.eigenvalues.tolist(),
+                           "residuals": res.residuals.tolist(), "matvecs": res.matvecs, "converged": res.converged}
     if density:
         dens = slq(op, n_probes=4, steps=30, seed=seed)
         out["moments"] = {f"m{j}": dens.moment(j) for j in (1, 2)}

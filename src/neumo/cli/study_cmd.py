@@ -106,12 +106,16 @@ def run(study_id: Optional[str] = typer.Argument(None, help="Study id (see 'neum
 def show(study_id: str, json_out: bool = JsonFlag) -> None:
     """Claim, citation, presets and config schema of one study."""
     from neumo.studies import get_study
+    from neumo.studies.base import Thresholds
 
     s = get_study(study_id)
+    thresholds = s.Config.model_fields["thresholds"].annotation
+    assert isinstance(thresholds, type) and issubclass(thresholds, Thresholds)   # a study's thresholds section
     info = {"id": s.id, "instrument": s.instrument, "claim": s.claim, "citation": s.citation,
             "presets": s.presets, "nulls": s.nulls, "replication": s.replication,
             "changed_after_first_look": s.threshold_history,
-            "thresholds": s.Config.model_fields["thresholds"].annotation.justifications(), "defaults": s.Config().model_dump(mode="json"), "doc": (s.__doc__ or "").strip()}
+            "thresholds": thresholds.justifications(), "defaults": s.Config().model_dump(mode="json"),
+            "doc": (s.__doc__ or "").strip()}
     if json_out:
         emit_json(info)
         return

@@ -104,6 +104,6 @@ def evaluate_file(lm: CausalLM, path: Path, detectors: list[str] | None = None, 
     rows = [{"file": Path(path).name, "detector": n, "default": n == default,
              **summarize(scores[n], y, n_boot=n_boot, seed=seed), **tokens, "by_length": buckets[n]}
             for n in names]
-    human = [mechanisms(s) for s, lab in zip(stats, y) if lab == 0]
-    ref = {k: float(np.mean([m[k] for m in human])) for k in REFERENCE_MECHANISMS} if human else {}
+    human_mechs = [mechanisms(s) for s, lab in zip(stats, y) if lab == 0]
+    ref = {k: float(np.mean([m[k] for m in human_mechs])) for k in REFERENCE_MECHANISMS} if human_mechs else {}
     return FileEval(rows, scores, y, ref)

@@ -21,6 +21,8 @@ The sequence statistics are in :mod:`neumo.detect.sequence`.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
 
 from neumo.detect import sequence
@@ -28,8 +30,18 @@ from neumo.detect.score import TokenStats
 from neumo.errors import NeumoError
 
 GLTR_EDGES = (10, 100, 1000)
-LASTDE = {"embed": 3, "eps_per_token": 10.0, "tau_max": 5}        # Xu et al. 2025, white-box defaults
-LASTDE_PP = {"embed": 4, "eps_per_token": 8.0, "tau_max": 15}     # their Lastde++ defaults
+
+
+class LastdeParams(TypedDict):
+    """The options of :func:`neumo.detect.sequence.lastde`."""
+
+    embed: int
+    eps_per_token: float
+    tau_max: int
+
+
+LASTDE: LastdeParams = {"embed": 3, "eps_per_token": 10.0, "tau_max": 5}        # Xu et al. 2025, white-box defaults
+LASTDE_PP: LastdeParams = {"embed": 4, "eps_per_token": 8.0, "tau_max": 15}     # their Lastde++ defaults
 
 
 def likelihood(s: TokenStats) -> float:

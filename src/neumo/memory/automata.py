@@ -87,7 +87,8 @@ def minimize(dfa: DFA) -> DFA:
             break
         block = new
     # renumber blocks in order of first appearance from the start (canonical form)
-    order, seen = [], {}
+    order: list[int] = []
+    seen: dict[int, int] = {}
     todo = deque([int(block[index[dfa.start]])])
     rep = {int(b): int(np.flatnonzero(block == b)[0]) for b in np.unique(block)}
     while todo:
@@ -110,7 +111,7 @@ def counterexample(a: DFA, b: DFA, min_len: int = 0) -> list[int] | None:
     """A shortest string (length >= ``min_len``) on which the outputs differ, or ``None``."""
     if a.n_symbols != b.n_symbols:
         raise NeumoError(f"cannot compare machines over {a.n_symbols} and {b.n_symbols} symbols")
-    todo = deque([((a.start, b.start), [])])
+    todo: deque[tuple[tuple[int, int], list[int]]] = deque([((a.start, b.start), [])])
     seen = set()
     while todo:
         (p, q), word = todo.popleft()

@@ -16,6 +16,7 @@ from neumo.errors import NeumoError
 from neumo.memory.evaluate import evaluate, masked_ce
 from neumo.memory.tasks import Task, make_task, task_rng
 from neumo.nn import build_model
+from neumo.nn.base import SequenceModel
 from neumo.nn.registry import check_model
 from neumo.train import Trainer, TrainConfig, make_optimizer
 
@@ -55,7 +56,7 @@ class MemoryRunConfig(StrictModel):
 
 @dataclass
 class MemoryResult:
-    model: torch.nn.Module
+    model: SequenceModel
     task: Task
     steps: int
     stopped_early: bool
@@ -67,9 +68,16 @@ class MemoryResult:
         return [{"length": L, "metric": k, "value": v} for L, m in self.eval.items() for k, v in m.items()]
 
 
-def model_for_task(name: str, task: Task, seed: int, max_len: int, **knobs) -> torch.nn.Module:
+def model_for_task(name: str, task: Task, seed: int, max_len: int, **knobs) -> SequenceModel:
     """Build ``name`` with the task's vocabulary and classes; learned positions cover ``max_len``."""
-    return build_model(name, seed=seed, **_task_model_kwargs(name, task, max_len, knobs))
+    return _sequence_model(name, build_model(name, seed=seed, **_task_model_kwargs(name, task, max_len, knobs)))
+
+
+def _sequence_model(name: str, model: torch.nn.Module) -> SequenceModel:
+    if not isinstance(model, SequenceModel):
+        raise NeumoError(f"model {name!r} is not a sequence model (a neumo.nn.base.SequenceModel); "
+                         "a memory run needs one")
+    return model
 
 
 def _task_model_kwargs(name: str, task: Task, max_len: int, knobs: dict[str, Any]) -> dict[str, Any]:
@@ -91,13 +99,13 @@ def run_lengths(cfg: MemoryRunConfig, task: Task) -> tuple[list[int], list[int]]
     return train_lengths, cfg.eval_lengths or [max(train_lengths)]
 
 
-def model_for_run(cfg: MemoryRunConfig, task: Task) -> torch.nn.Module:
+def model_for_run(cfg: MemoryRunConfig, task: Task) -> SequenceModel:
     """The untrained model of a run; learned positions cover its longest training or evaluation sample."""
-    return build_model(cfg.model, seed=cfg.seed, **model_kwargs(cfg, task))
+    return _sequence_model(cfg.model, build_model(cfg.model, seed=cfg.seed, **model_kwargs(cfg, task)))
 
 
 def train_on_task(cfg: MemoryRunConfig, run=None, progress: bool = False,
-                  model: torch.nn.Module | None = None, checkpoint_every: int = 0,
+                  model: SequenceModel | None = None, checkpoint_every: int = 0,
                   resume: bool = False) -> MemoryResult:
     """Train and evaluate; with ``run`` and ``checkpoint_every`` it checkpoints, and ``resume`` continues from
     the run's latest checkpoint with the batches, the stop rule's state and the metrics it would have had."""

@@ -4,7 +4,7 @@ extract its automaton. The CLI (``neumo memory run|extract``) calls these."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -104,8 +104,8 @@ def load_run(ref: str | Path, root: str | Path | None = None):
     return run, cfg, model, task
 
 
-def extract_run(ref: str | Path, root: str | Path | None = None, method: str = "kmeans", k: int = 8,
-                bins: int = 4, n_strings: int = 256, draw: bool = True) -> dict[str, Any]:
+def extract_run(ref: str | Path, root: str | Path | None = None, method: Literal["kmeans", "grid"] = "kmeans",
+                k: int = 8, bins: int = 4, n_strings: int = 256, draw: bool = True) -> dict[str, Any]:
     """Extract the automaton of a trained recurrent run on a finite-state task and compare it with the truth."""
     from neumo.memory.probes import compare, extract, model_states
     from neumo.memory.tasks.finite_state import MachineTask
@@ -159,7 +159,7 @@ def draw_automaton(dfa, title: str = "extracted automaton"):
             mid = (xy[q] + xy[r]) / 2 + 0.08 * (a + 1) * np.array([xy[r][1] - xy[q][1], xy[q][0] - xy[r][0]])
             ax.annotate(str(a), mid, fontsize=8, color="C1")
     for q in range(n):
-        ax.scatter(*xy[q], s=900, color="C2" if q == dfa.start else "C0", zorder=3)
+        ax.scatter(xy[q][0], xy[q][1], s=900, color="C2" if q == dfa.start else "C0", zorder=3)
         ax.annotate(f"{q}/{dfa.output[q]}", xy[q], ha="center", va="center", color="white", zorder=4)
     ax.set(xlim=(-1.6, 1.6), ylim=(-1.6, 1.6), title=f"{title} (state/output; green = start)")
     ax.axis("off")

@@ -26,9 +26,9 @@ def init_(model: nn.Module, seed: int) -> nn.Module:
     done: set[int] = set()
     for module in model.modules():
         if hasattr(module, "reset_buffers"):
-            module.reset_buffers()
+            module.reset_buffers()  # type: ignore[operator]  # duck-typed hook (Module.__getattr__)
         if hasattr(module, "reset_parameters_") and module is not model:
-            module.reset_parameters_(g)
+            module.reset_parameters_(g)  # type: ignore[operator]  # duck-typed hook (Module.__getattr__)
             done.update(id(p) for p in module.parameters())
             continue
         own = list(module.named_parameters(recurse=False))
@@ -50,16 +50,17 @@ def init_(model: nn.Module, seed: int) -> nn.Module:
         elif isinstance(module, (nn.LayerNorm, nn.RMSNorm)):
             if module.weight is not None:
                 module.weight.fill_(1.0)
-            if getattr(module, "bias", None) is not None:
-                module.bias.zero_()
+            bias = getattr(module, "bias", None)   # RMSNorm has none
+            if bias is not None:
+                bias.zero_()
         else:
             for _, p in own:
                 if id(p) not in done:
                     p.normal_(0.0, 0.02, generator=g)
         done.update(id(p) for _, p in own)
     if hasattr(model, "reset_parameters_"):
-        model.reset_parameters_(g)
+        model.reset_parameters_(g)  # type: ignore[operator]  # duck-typed hook (Module.__getattr__)
     if hasattr(model, "tie_weights"):
-        model.tie_weights()
+        model.tie_weights()  # type: ignore[operator]  # duck-typed hook (Module.__getattr__)
     seed_dropout_(model, seed)
     return model

@@ -54,6 +54,7 @@ class MemoryTransformer(SequenceModel):
         M, S = self.n_mem, x.shape[1]
         h = torch.cat([mem, x, mem + self.write_embed], 1)                # (B, 2M+S, D)
         if self.pos == "learned":
+            assert self.pos_embed is not None   # built for learned positions
             h = h + self.pos_embed(torch.arange(h.shape[1], device=h.device))
         elif self.pos == "sinusoidal":
             h = h + sinusoidal(h.shape[1], self.d_model, h.device, h.dtype)

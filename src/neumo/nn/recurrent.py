@@ -56,6 +56,7 @@ class RecurrentLM(SequenceModel):
                 hs.append(h)
                 cs.append(c)
             inp, c_all = torch.stack(hs, 1), torch.stack(cs, 1)
+        assert c_all is not None   # num_layers >= 1
         return c_all
 
     def state_size(self, seq_len: int = 0) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import torch
 from pydantic import create_model
@@ -25,15 +25,16 @@ MAX_PARAMS = 500_000_000   # 2 GB of fp32 weights: far above what a CPU study tr
 MAX_PARAMS_ENV = "NEUMO_MAX_MODEL_PARAMS"
 
 _MODELS: dict[str, type[torch.nn.Module]] = {}
+_M = TypeVar("_M", bound=type[torch.nn.Module])
 
 
-def register_model(name: str) -> Callable[[type], type]:
-    def deco(cls: type) -> type:
+def register_model(name: str) -> Callable[[_M], _M]:
+    def deco(cls: _M) -> _M:
         if name in _MODELS and _MODELS[name] is not cls:
             raise NeumoError(f"model name {name!r} is already registered by {_MODELS[name].__name__}; "
                              "pick another name")
         _MODELS[name] = cls
-        cls.registry_name = name
+        setattr(cls, "registry_name", name)   # a class attribute added to any registered class
         return cls
 
     return deco

@@ -109,6 +109,7 @@ class CausalTransformer(SequenceModel):
         if self.pos == "learned":
             if T > self.max_len:
                 raise NeumoError(f"sequence length {T} exceeds max_len {self.max_len} of learned positions")
+            assert self.pos_embed is not None   # built for learned positions
             x = x + self.pos_embed(torch.arange(T, device=ids.device))
         elif self.pos == "sinusoidal":
             x = x + sinusoidal(T, self.d_model, ids.device, x.dtype)
@@ -134,6 +135,7 @@ class CausalTransformer(SequenceModel):
         if any(not 0 <= i < self.n_layers for i in chosen):
             raise NeumoError(f"The 'layers' parameter must list layers in [0, {self.n_layers}). Got {layers!r}.")
         for i, blk in enumerate(self.blocks):
+            assert isinstance(blk, Block)
             blk.attn.logit_scale = float(beta) if i in chosen else 1.0
 
     def state_size(self, seq_len: int) -> int:

@@ -22,9 +22,9 @@ def line_plot(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, 
         if bands and name in bands:
             lo, hi = bands[name]
             ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2)
-    for name, y in (hlines or {}).items():
-        ax.axhline(y, ls="--", lw=1, color="gray")
-        ax.annotate(name, (ax.get_xlim()[0], y), fontsize=7, color="gray", va="bottom")
+    for name, level in (hlines or {}).items():
+        ax.axhline(level, ls="--", lw=1, color="gray")
+        ax.annotate(name, (ax.get_xlim()[0], level), fontsize=7, color="gray", va="bottom")
     if logx:
         ax.set_xscale("log")
     if logy:
@@ -66,8 +66,8 @@ def spectrum_plot(values: Mapping[str, Sequence[float]], *, title: str = "", log
                   figsize=(5.5, 3.6)):
     """Sorted spectra (index vs value), one line per name."""
     fig, ax = plt.subplots(figsize=figsize)
-    for name, v in values.items():
-        v = np.sort(np.abs(np.asarray(v, dtype=float)))[::-1]
+    for name, vals in values.items():
+        v = np.sort(np.abs(np.asarray(vals, dtype=float)))[::-1]
         ax.plot(np.arange(1, len(v) + 1), v, label=name)
     if logy:
         ax.set_yscale("log")

@@ -138,6 +138,7 @@ def build_report(verdicts: list[dict[str, Any]], title: str = "neumo lab report"
     sections = []
     for v in verdicts:
         cls = studies.get(v["study"])
+        history = getattr(cls, "threshold_history", "")
         figs = []
         for rel in v.get("figures", []):
             p = Path(v.get("run_dir", "")) / rel
@@ -158,8 +159,8 @@ def build_report(verdicts: list[dict[str, Any]], title: str = "neumo lab report"
             f"seeds {v.get('seeds', [])} ({html.escape(v.get('replication', ''))}) · {v.get('elapsed_s', 0):.1f}s</p>"
             f"{_checks_html(v)}{_gates_html(v)}"
             + (f"<h4>nulls</h4><ul class='small'>{nulls}</ul>" if nulls else "")
-            + (f"<p class='small'><b>Changed after a first look.</b> {html.escape(cls.threshold_history)}</p>"
-               if getattr(cls, "threshold_history", "") else "")
+            + (f"<p class='small'><b>Changed after a first look.</b> {html.escape(history)}</p>"
+               if history else "")
             + f"<p>{html.escape(v.get('summary', ''))}</p>{''.join(figs)}{tables}"
             f"<details><summary>all measured values (seed means)</summary><table>{measured}</table></details></section>")
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)

@@ -21,7 +21,7 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_default) + "\n")
 
 
-def atomic_write_with(path: Path, writer: Callable[[Path], None]) -> None:
+def atomic_write_with(path: Path, writer: Callable[[Path], object]) -> None:
     """Let ``writer`` write to a temp path (e.g. a Parquet or safetensors writer), then rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

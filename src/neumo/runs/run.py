@@ -198,12 +198,13 @@ class Run:
     def log(self, step: int, metrics: dict[str, Any]) -> None:
         if self._jsonl is None:
             self._open_sinks()
+        assert self._jsonl is not None   # _open_sinks opened it
         self._jsonl.log(step, metrics)
         for s in self._sinks:
             s.log(step, metrics)
 
     def metrics(self) -> list[dict[str, Any]]:
-        rows = []
+        rows: list[dict[str, Any]] = []
         path = self.dir / "metrics.jsonl"
         if not path.exists():
             return rows

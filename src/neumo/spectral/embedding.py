@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from neumo.errors import NeumoError
+from neumo.nn.mlp import MLP
 from neumo.spectral._mlp import mlp_linears
 
 
@@ -57,9 +58,11 @@ def split_neurons(model: nn.Module, layer: int, neurons: int | Sequence[int],
     linears = mlp_linears(model)
     idx, alphas = _check(linears, layer, neurons, alpha)
     new = copy.deepcopy(model)
+    assert isinstance(new, MLP)   # mlp_linears refused anything else
     # positions of the two Linear layers inside the Sequential
     pos = [i for i, m in enumerate(new.net) if isinstance(m, nn.Linear)]
     lin, nxt = new.net[pos[layer]], new.net[pos[layer + 1]]
+    assert isinstance(lin, nn.Linear) and isinstance(nxt, nn.Linear)
     j = torch.tensor(idx, device=lin.weight.device)
     a = torch.tensor(alphas, dtype=nxt.weight.dtype, device=nxt.weight.device)
     wide = _empty_linear(lin, lin.in_features, lin.out_features + len(idx))

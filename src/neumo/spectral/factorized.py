@@ -102,6 +102,7 @@ class FactorizedLinear(nn.Module):
         U, s, Vh = U[:, :rank], s[:rank], Vh[:rank]
         with torch.no_grad():
             if core:
+                assert m.S is not None   # built with a core
                 m.A.copy_(U)
                 m.S.copy_(torch.diag(s))
                 m.B.copy_(Vh)
@@ -109,6 +110,7 @@ class FactorizedLinear(nn.Module):
                 m.A.copy_(U * s.sqrt())
                 m.B.copy_(s.sqrt()[:, None] * Vh)
             if linear.bias is not None:
+                assert m.bias is not None   # built with a bias
                 m.bias.copy_(linear.bias)
         m._set_anchor()
         return m

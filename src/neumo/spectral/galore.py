@@ -137,6 +137,7 @@ class GaLore(torch.optim.Optimizer):
         beta1, beta2 = group["betas"]
         state = self.state[p]
         g = p.grad
+        assert g is not None   # step() updates only the parameters that have a gradient
         projected = group["rank"] is not None and p.dim() == 2
         if not state:
             state["step"] = torch.tensor(0.0)

@@ -111,6 +111,7 @@ def singular_values(A: torch.Tensor, k: int | None = None, method: str = "auto",
     if chosen == "exact":
         s = torch.linalg.svdvals(A)
         return SVDResult(s if k is None else s[:k], "exact")
+    assert k is not None   # refused above for every method but 'exact'
     if chosen == "randomized":
         s, basis = _randomized(A, k, oversample, n_iter, warm, seed)
         return SVDResult(s, "randomized", basis=basis)

@@ -40,9 +40,9 @@ def prunable(model: nn.Module, params: str | Sequence[str] | None = None) -> lis
     """The parameters IMP acts on: Linear/Conv weights by default, else those matching the glob(s)."""
     named = dict(model.named_parameters())
     if params is None:
-        chosen = [(f"{n}.weight" if n else "weight", m.weight) for n, m in model.named_modules()
-                  if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
-        chosen = [(n, p) for n, p in chosen if n in named]
+        weights = [f"{n}.weight" if n else "weight" for n, m in model.named_modules()
+                   if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+        chosen = [(n, named[n]) for n in weights if n in named]
     else:
         pats = [params] if isinstance(params, str) else list(params)
         chosen = [(n, p) for n, p in named.items() if any(fnmatch.fnmatchcase(n, pat) for pat in pats)]

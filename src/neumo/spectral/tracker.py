@@ -143,6 +143,7 @@ class SpectralTracker(Callback):
                              "to SpectralTracker, or set schedule hessian=0")
         op = HessianOperator(model, loss_fn, hb, params=self.hessian_params)
         res = lanczos(op, k=min(self.hessian_k, op.size), which="LA", tol=1e-4, seed=self.seed)
+        assert res.eigenvectors is not None   # return_vectors=True
         grads = [p.grad for p in op.params]
         g = (torch.cat([(torch.zeros_like(p) if gr is None else gr).reshape(-1) for gr, p in zip(grads, op.params)])
              if self.hessian_batch is None else op.gradient())

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+from torch import nn
 import torch.nn.functional as F
 from pydantic import Field, model_validator
 
@@ -24,6 +25,7 @@ from neumo.config import StrictModel
 from neumo.data.digits import load_digits_split, minibatches
 from neumo.errors import NeumoError
 from neumo.nn import build_model
+from neumo.nn.mlp import MLP
 from neumo.spectral.nulls import random_walk_update, shuffled_labels
 from neumo.spectral.ranks import matrix_ranks
 from neumo.studies.base import CheckSpec, GateSpec, Measurement, Study, StudyContext, Thresholds
@@ -86,7 +88,10 @@ class MLPDigits(Study):
         y_train = shuffled_labels(data.y_train, ctx.seed) if ctx.arm == "shuffled_labels" else data.y_train
         model = build_model("mlp", seed=ctx.seed, in_dim=64, out_dim=10, hidden=cfg.hidden,
                             activation=cfg.activation)
-        w0 = model.net[0].weight.detach().clone()  # a pure function of the seed, so also right on resume
+        assert isinstance(model, MLP)
+        first = model.net[0]
+        assert isinstance(first, nn.Linear)
+        w0 = first.weight.detach().clone()  # a pure function of the seed, so also right on resume
         opt = make_optimizer(model.parameters(), cfg.train)
         batches = minibatches(data.x_train, y_train, cfg.train.batch_size, ctx.seed)
 
@@ -106,9 +111,9 @@ class MLPDigits(Study):
         with torch.no_grad():
             test_acc = eval_fn(model)["test_acc"]
             train_acc = (model(data.x_train).argmax(1) == y_train).float().mean().item()
-        dw = model.net[0].weight.detach() - w0
+        dw = first.weight.detach() - w0
         values = {"test_acc": test_acc, "train_acc": train_acc, **_ranks("update", dw),
-                  **_ranks("W0", w0), **_ranks("Wt", model.net[0].weight.detach())}
+                  **_ranks("W0", w0), **_ranks("Wt", first.weight.detach())}
         nulls = {}
         if ctx.arm == "treatment":
             rw = random_walk_update([batches(s)[0] for s in range(cfg.train.steps)], dw.shape[0],

@@ -117,10 +117,11 @@ def judge_gate(spec: GateSpec, threshold: float, arm_values: ArmValues, pooled: 
         per = [_num(a.get(spec.arm, {}).get(spec.quantity)) for a in arm_values]
     ok = bool(per) and all(point_passes(spec.op, v, threshold) for v in per)
     # the worst seed's value; unknown (None) when any seed gave no finite value
-    if not per or any(v is None for v in per):
+    known = [v for v in per if v is not None]
+    if not per or len(known) < len(per):
         worst = None
     else:
-        worst = min(per) if spec.op in (">=", ">") else max(per)
+        worst = min(known) if spec.op in (">=", ">") else max(known)
     return GateResult(name=spec.name, value=worst, op=spec.op, threshold=threshold, passed=ok, arm=spec.arm,
                       why=spec.why, per_seed=per)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -170,8 +170,8 @@ class AttentionDilution(Study):
             "beta_all_layers": float(beta_all),
             "recovery_all_layers": (accuracy(model, test, beta_all) if beta_all != 1.0 else acc_hi) - acc_hi,
         }
-        tables = {"dilution": rows, "sharpening": [{"layers": w, "beta": b, "selection_acc": a}
-                                                   for (w, b), a in sel.items()]}
+        sharpening = [{"layers": w, "beta": b, "selection_acc": a} for (w, b), a in sel.items()]
+        tables: dict[str, list[dict[str, Any]]] = {"dilution": rows, "sharpening": sharpening}
         if ctx.keep_figures:
             ctx.save_figure("attention_dilution", _figure(rows, cfg.train_len))
         return Measurement(values=values, tables=tables)

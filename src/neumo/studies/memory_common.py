@@ -44,6 +44,7 @@ def train_variant(rc: MemoryRunConfig, untrained: bool, progress: bool = False) 
 def constant_accuracy(rc: MemoryRunConfig, lengths: list[int]) -> dict[int, float]:
     """Whole-string accuracy of always predicting the majority final label of a training batch, on the
     same test strings as :func:`train_on_task` evaluates (the ``constant`` null)."""
+    assert rc.train_lengths is not None, "a study's run names its training lengths"
     task = make_task(rc.task, **rc.task_knobs)
     tb = task.sample(rc.train.batch_size * 4, task_rng(rc.seed, "train", "majority"), max(rc.train_lengths))
     final = _final_targets(tb.targets)

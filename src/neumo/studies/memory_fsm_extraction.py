@@ -27,6 +27,7 @@ from pydantic import Field
 from neumo.config import StrictModel
 from neumo.memory.probes import compare, extract, hidden_effective_rank, model_states
 from neumo.memory.tasks import task_rng
+from neumo.memory.tasks.finite_state import MachineTask
 from neumo.memory.train import MemoryRunConfig, train_on_task
 from neumo.studies.base import CheckSpec, GateSpec, Measurement, Study, StudyContext, Thresholds
 from neumo.studies.registry import register_study
@@ -132,6 +133,7 @@ def _machine_row(cfg: FSMExtractionConfig, name: str, ctx: StudyContext) -> dict
         task=task, task_knobs=knobs, model="lstm", model_knobs={"hidden_size": cfg.hidden_size}, train=train,
         train_lengths=list(range(2, L + 1)), target_acc=None if undertrained else 1.0,
         eval_lengths=[L, 4 * L], seed=ctx.seed), progress=ctx.progress)
+    assert isinstance(res.task, MachineTask)   # every task of _MACHINES is one
     dfa = res.task.machine()
     b = res.task.sample(cfg.n_strings, task_rng(ctx.seed, "probe", name), L)
     h, pred = model_states(res.model, b.inputs)

@@ -39,6 +39,7 @@ from pydantic import Field, model_validator
 from neumo.config import StrictModel
 from neumo.errors import NeumoError
 from neumo.memory.tasks import make_task
+from neumo.memory.tasks.recall import MQAR
 from neumo.memory.train import MemoryRunConfig, model_for_task, train_on_task
 from neumo.stats import spearman_permutation
 from neumo.studies.base import CheckSpec, Estimate, GateSpec, Measurement, Study, StudyContext, Thresholds
@@ -110,6 +111,7 @@ def task_knobs(cfg: RecallCapacityConfig, P: int) -> dict:
 
 def state_of(cfg: RecallCapacityConfig, width: int, P: int) -> int:
     task = make_task("mqar", **task_knobs(cfg, P))
+    assert isinstance(task, MQAR)
     m = model_for_task(cfg.recurrent, task, 0, task.seq_len, **recurrent_knobs(cfg, width))
     return int(m.state_size(task.seq_len))
 

@@ -163,7 +163,7 @@ def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | No
         for i, s in enumerate(seeds_list if ray is None else []):
             unit: dict[str, Measurement] = {}
             for arm in arms_of(study_cls):
-                inline = unit.get(TREATMENT).nulls if TREATMENT in unit else {}
+                inline = unit[TREATMENT].nulls if TREATMENT in unit else {}
                 if arm in inline:
                     continue
                 unit[arm] = _run_unit(study, cfg, run, s, arm, preset=preset, progress=progress,

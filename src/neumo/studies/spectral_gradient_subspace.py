@@ -109,6 +109,7 @@ def projected_training(model, batch_fn, start, steps, cfg, mode, data, seed, lr)
                 conv.append(bool(res.converged))
         g = flatten(torch.autograd.grad(cross_entropy(m, batch_fn(s)), params))
         if mode != "sgd":
+            assert V is not None   # drawn at the first step
             pg = V @ (V.T @ g)
             share = float(pg @ pg / (g @ g).clamp_min(1e-30))
             g, share = (pg, share) if mode in ("dom", "rand") else (g - pg, 1.0 - share)
@@ -187,6 +188,7 @@ class GradientSubspace(Study):
             sgd_steps(model, cross_entropy, batch_fn, warmup, lr)
             op = HessianOperator(model, cross_entropy, (x[: cfg.n_hessian], y[: cfg.n_hessian]))
             res = lanczos(op, k=cfg.k, tol=cfg.lanczos_tol, max_iter=cfg.max_iter, seed=ctx.seed)
+            assert res.eigenvectors is not None   # return_vectors=True
             grad = op.gradient()
             runs = {mode: projected_training(model, batch_fn, warmup, steps, cfg, mode, (x, y), ctx.seed, lr)
                     for mode in ("sgd", "dom", "bulk", "rand")}

@@ -79,10 +79,11 @@ class StrengthRecorder(Callback):
     def __init__(self, param: torch.nn.Parameter, lag: int):
         self.param, self.lag = param, lag
         self.s0 = neuron_strengths(param)
-        self.prev, self.prev_growth = self.s0, None
+        self.prev = self.s0
+        self.prev_growth: dict[str, torch.Tensor] | None = None
         self.rows = [self._gini_row(0, self.s0)]
-        self.window = {s: [] for s in SIDES}
-        self.partial = {s: [] for s in SIDES}
+        self.window: dict[str, list[float]] = {s: [] for s in SIDES}
+        self.partial: dict[str, list[float]] = {s: [] for s in SIDES}
 
     def _gini_row(self, step, s):
         return {"step": step, **{f"gini_{side}": gini(s[side]) for side in SIDES},

@@ -69,11 +69,12 @@ class UpdatesLowRankConfig(StrictModel):
     thresholds: UpdatesLowRankThresholds = UpdatesLowRankThresholds()
 
 
-def _layer(model: torch.nn.Module, name: str) -> torch.nn.Module:
+def _layer(model: torch.nn.Module, name: str) -> torch.nn.Linear:
     mod_name, _, pname = name.rpartition(".")
-    if pname != "weight" or not isinstance(model.get_submodule(mod_name), torch.nn.Linear):
+    mod = model.get_submodule(mod_name) if pname == "weight" else None
+    if not isinstance(mod, torch.nn.Linear):
         raise NeumoError(f"the layer {name!r} must be the weight of a Linear module (e.g. 'net.2.weight')")
-    return model.get_submodule(mod_name)
+    return mod
 
 
 def _ranks(prefix: str, w: torch.Tensor) -> dict[str, float]:
@@ -87,7 +88,7 @@ def _train_layer(model, layer: str, loss_fn, batch_fn, steps: int, lr: float, se
     Two trainings share a unit, so their steps are not logged to the unit's metrics (they would collide)."""
     mod = _layer(model, layer)
     w0 = mod.weight.detach().clone()
-    hook = RandomWalkHook(mod, *w0.shape, seed) if walk else None
+    hook = RandomWalkHook(mod, w0.shape[0], w0.shape[1], seed) if walk else None
     Trainer(model, torch.optim.Adam(model.parameters(), lr=lr), loss_fn, batch_fn, steps).fit()
     dw = mod.weight.detach() - w0
     return dw, w0, (hook.update(float(dw.norm())) if hook is not None else None)

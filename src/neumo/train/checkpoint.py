@@ -20,7 +20,8 @@ _STEP_RE = re.compile(r"^step-(\d+)\.safetensors$")
 
 
 def _split_optim(sd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    tensors, meta_state = {}, {}
+    tensors: dict[str, torch.Tensor] = {}
+    meta_state: dict[str, dict[str, Any]] = {}
     for idx, st in sd["state"].items():
         meta_state[str(idx)] = {}
         for k, v in st.items():

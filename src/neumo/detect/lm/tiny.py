@@ -18,13 +18,14 @@ from neumo.data.text import char_lm_batches
 from neumo.detect.lm.base import CausalLM, char_alphabet
 from neumo.errors import NeumoError
 from neumo.nn import build_model
+from neumo.nn.transformer import Block, CausalTransformer
 from neumo.train import Trainer, TrainConfig, make_optimizer
 
 
 class TinyLM(CausalLM):
     """A neumo ``transformer`` (vocab = symbols + start token) seen through the CausalLM interface."""
 
-    def __init__(self, model: torch.nn.Module, symbols: list[str], name: str = "tiny"):
+    def __init__(self, model: CausalTransformer, symbols: list[str], name: str = "tiny"):
         if model.vocab_size != len(symbols) + 1:
             raise NeumoError(f"model vocabulary {model.vocab_size} != {len(symbols)} symbols + start token")
         self.model, self.symbols, self.name = model.eval(), list(symbols), name
@@ -53,8 +54,12 @@ class TinyLM(CausalLM):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         m = self.model
+        block = m.blocks[0]
+        assert isinstance(block, Block)
+        ff = block.mlp[0]
+        assert isinstance(ff, torch.nn.Linear)
         cfg = {"vocab_size": m.vocab_size, "d_model": m.d_model, "n_layers": m.n_layers, "n_heads": m.n_heads,
-               "max_len": m.max_len, "pos": m.pos, "d_ff": m.blocks[0].mlp[0].out_features}
+               "max_len": m.max_len, "pos": m.pos, "d_ff": ff.out_features}
         (folder / "tiny.json").write_text(json.dumps({"config": cfg, "symbols": self.symbols, "name": self.name}))
         save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(folder / "model.safetensors"))
         return folder
@@ -68,19 +73,21 @@ class TinyLM(CausalLM):
             raise NeumoError(f"no tiny model in {folder} (tiny.json missing); save one with TinyLM.save")
         meta = json.loads((folder / "tiny.json").read_text())
         model = build_model("transformer", seed=0, **meta["config"])
+        assert isinstance(model, CausalTransformer)
         model.load_state_dict(load_file(str(folder / "model.safetensors")))
         return cls(model, meta["symbols"], meta.get("name", "tiny"))
 
 
 def train_tiny(sequences: list[np.ndarray], n_symbols: int, *, d_model: int = 64, n_layers: int = 2,
                n_heads: int = 4, seq_len: int = 64, steps: int = 300, batch_size: int = 32, lr: float = 3e-3,
-               seed: int = 0, progress: bool = False) -> torch.nn.Module:
+               seed: int = 0, progress: bool = False) -> CausalTransformer:
     """Train a causal Transformer on id sequences (each prefixed with the start token ``n_symbols``)."""
     bos = n_symbols
     stream = torch.from_numpy(np.concatenate([np.concatenate([[bos], np.asarray(s, np.int64)])
                                               for s in sequences]).astype(np.int64))
     model = build_model("transformer", seed=seed, vocab_size=n_symbols + 1, d_model=d_model,
                         n_layers=n_layers, n_heads=n_heads, max_len=seq_len, pos="learned")
+    assert isinstance(model, CausalTransformer)
     cfg = TrainConfig(steps=steps, batch_size=batch_size, optimizer="adam", lr=lr, eval_every=0, log_every=1)
     opt = make_optimizer(model.parameters(), cfg)
 

@@ -150,7 +150,7 @@ class MQAR(Task):
         if self.gap == "end":
             return np.broadcast_to(np.arange(L - q, L), (n, q)).copy()
         if self.gap == "uniform":
-            w = np.ones(span)
+            w: np.ndarray = np.ones(span)
         else:                                          # zoology's power law over distance
             w = self.power_a * np.arange(1, span + 1) ** (self.power_a - 1)
         # q distinct positions per row drawn in proportion to w (Gumbel top-k: successive sampling

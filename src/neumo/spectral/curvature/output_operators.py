@@ -10,7 +10,7 @@ the caller's parameters, gradients and (unless ``eval_mode`` is given) mode are 
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +41,7 @@ class _OutputOperator(Operator):
         self.params = [p for _, p in named]
         self.n_params = sum(p.numel() for p in self.params)
         self.dtype, self.device = self.params[0].dtype, self.params[0].device
-        self._vjp_closure = None
+        self._vjp_closure: Callable[..., Any] | None = None
 
     def _out_at(self, theta: torch.Tensor) -> torch.Tensor:
         sub = dict(zip(self.names, unflatten(theta, self.params)))
