@@ -171,7 +171,7 @@ class WeightDecayDepth(Study):
     presets = {"quick": {"steps": 4000}, "full": {}}
     nulls = {"no_weight_decay": "the same gradient descent without weight decay"}
     replication = "the seed sets the target's singular vectors and every layer's orthogonal initialisation"
-    quick_cost_s = 9.0
+    quick_cost_s = 11.0
     threshold_history = ("No threshold changed. Settings changed after the first quick runs, which were inconclusive on "
                          "the no_wd_fits gate (fit error 2.5-4.9% > 1%): the target's smallest singular value m_min "
                          "went from 0.01 to 0.05 (a mode of size s is learned at a rate ~ s^(2-2/L)); and the start "
