@@ -65,7 +65,9 @@ def find_critical_point_(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Mod
     g = torch.func.grad(loss_of)(theta)
     best, best_g = theta, float(g.norm())
     while steps < newton_steps and best_g > tol:
-        h = torch.func.hessian(loss_of)(theta)
+        # reverse-over-reverse: forward-mode AD (torch.func.hessian) can fail to load its decompositions
+        # under TorchScript in some processes ("Unknown builtin op: aten::sym_float")
+        h = torch.autograd.functional.hessian(loss_of, theta)
         theta = theta - torch.linalg.pinv(h, rtol=rcond, hermitian=True) @ g
         steps += 1
         g = torch.func.grad(loss_of)(theta)
