@@ -1,6 +1,7 @@
 """Curvature: operators (Hessian, Gauss-Newton, empirical Fisher, NTK) and algorithms over ``matvec``
 (Lanczos top-k, stochastic Lanczos quadrature, Hutchinson / Hutch++ traces)."""
 
+from neumo.spectral.curvature.critical import CriticalPoint, find_critical_point_, levenberg_marquardt_
 from neumo.spectral.curvature.dense import dense_matrix, gradient_fraction
 from neumo.spectral.curvature.lanczos import EigenResult, lanczos
 from neumo.spectral.curvature.operators import HVP_BACKENDS, HessianOperator, MatrixOperator, Operator
@@ -10,4 +11,5 @@ from neumo.spectral.curvature.trace import TraceEstimate, hutchinson, hutchpp
 
 __all__ = ["Operator", "MatrixOperator", "HessianOperator", "GaussNewtonOperator", "EmpiricalFisherOperator",
            "NTKOperator", "HVP_BACKENDS", "lanczos", "EigenResult", "slq", "SpectralDensity", "hutchinson",
-           "hutchpp", "TraceEstimate", "dense_matrix", "gradient_fraction"]
+           "hutchpp", "TraceEstimate", "dense_matrix", "gradient_fraction",
+           "CriticalPoint", "find_critical_point_", "levenberg_marquardt_"]
