@@ -28,8 +28,10 @@ models: setup
 demo: models
 	$(VENV)/bin/neumo lab --quick
 
+# gates first: lint, format and types of src/ (seconds), then the tests
 test: setup
 	$(VENV)/bin/ruff check src
+	$(VENV)/bin/mypy src/neumo
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 test-slow: setup

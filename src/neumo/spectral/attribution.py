@@ -85,13 +85,31 @@ def _eval(model: torch.nn.Module) -> Iterator[None]:
         model.train(was)
 
 
+def _recorder(store: dict[str, torch.Tensor], name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    def keep(a: torch.Tensor) -> torch.Tensor:
+        return store.setdefault(name, a.detach().clone())
+    return keep
+
+
+def _constant(value: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    def replace(_a: torch.Tensor) -> torch.Tensor:
+        return value
+    return replace
+
+
+def _mean_of(mean: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    def replace(a: torch.Tensor) -> torch.Tensor:
+        return mean.expand_as(a)
+    return replace
+
+
 def record(model: torch.nn.Module, ids: torch.Tensor, names: list[str] | None = None) -> dict[str, torch.Tensor]:
     """Every component's activation on ``ids`` (head: (B, T, hs); MLP: (B, T, D))."""
     names = components(model) if names is None else names
     got: dict[str, torch.Tensor] = {}
     with _eval(model), contextlib.ExitStack() as stack:
         for n in names:
-            stack.enter_context(_hooked(model, n, lambda a, n=n: got.setdefault(n, a.detach().clone())))
+            stack.enter_context(_hooked(model, n, _recorder(got, n)))
         model(ids)
     return got
 
@@ -111,7 +129,7 @@ def ablation_effects(model: torch.nn.Module, ids: torch.Tensor, metric: Metric, 
         base = float(metric(model(ids), ids))
         out = {}
         for n in names:
-            repl = (lambda a: torch.zeros_like(a)) if mode == "zero" else (lambda a, m=means[n]: m.expand_as(a))
+            repl = torch.zeros_like if mode == "zero" else _mean_of(means[n])
             with _hooked(model, n, repl):
                 out[n] = float(metric(model(ids), ids)) - base
     return out
@@ -134,7 +152,7 @@ def patching_effects(model: torch.nn.Module, clean: torch.Tensor, corrupt: torch
         gap = m_clean - m_corrupt
         out = {}
         for n, a in acts.items():
-            with _hooked(model, n, lambda _x, a=a: a):
+            with _hooked(model, n, _constant(a)):
                 eff = float(metric(model(corrupt), clean)) - m_corrupt
             out[n] = {"effect": eff, "restored": eff / gap if gap != 0 else float("nan")}
     return out

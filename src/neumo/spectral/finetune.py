@@ -105,6 +105,9 @@ def shared_subspace(updates, k: int, reference: torch.Tensor | SharedSubspace | 
 
 
 class SubspaceLinear(nn.Module):
+    weight0: torch.Tensor
+    bias0: torch.Tensor | None
+    basis: torch.Tensor
     """A linear layer whose weight is confined to an affine subspace: W = W_base + sum_j c_j B_j.
 
     ``basis`` is (out * in, r) (columns: flattened directions, e.g. ``SharedSubspace.basis``); only the r

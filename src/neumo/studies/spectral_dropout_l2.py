@@ -31,7 +31,10 @@ dropout masks (b).
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
+from torch import nn
 from pydantic import Field
 
 from neumo.config import StrictModel
@@ -78,12 +81,14 @@ def dropout_monte_carlo(seed: int, n: int, d: int, drop: float, draws: int) -> d
     y = torch.randn(n, 1, generator=g, dtype=torch.float64)
     m = build_model("mlp", seed=derive_seed(seed, "dropout-mc") % (2 ** 31), in_dim=d, out_dim=1, hidden=[d],
                     activation="linear", dropout=drop).double()
+    net = cast(nn.Sequential, m.net)
+    first, last = cast(nn.Linear, net[0]), cast(nn.Linear, net[2])
     with torch.no_grad():
-        m.net[0].weight.copy_(torch.eye(d, dtype=torch.float64))   # identity hidden layer: dropout on the inputs
-        m.net[0].bias.zero_()
-        m.net[2].weight.copy_(torch.randn(1, d, generator=g, dtype=torch.float64))
-        m.net[2].bias.copy_(torch.randn(1, generator=g, dtype=torch.float64))
-        w = m.net[2].weight[0].detach().clone()
+        first.weight.copy_(torch.eye(d, dtype=torch.float64))   # identity hidden layer: dropout on the inputs
+        first.bias.zero_()
+        last.weight.copy_(torch.randn(1, d, generator=g, dtype=torch.float64))
+        last.bias.copy_(torch.randn(1, generator=g, dtype=torch.float64))
+        w = last.weight[0].detach().clone()
         plain = 0.5 * float(((y - m.eval()(x)) ** 2).mean())
         m.train()
         losses = torch.empty(draws, dtype=torch.float64)
@@ -162,11 +167,12 @@ class DropoutL2(Study):
         x, y, d = digits(ctx.seed)
         drop = cfg.dropout if ctx.arm == "treatment" else 0.0
         model = build_model("mlp", seed=ctx.seed, in_dim=64, out_dim=10, hidden=cfg.hidden, dropout=drop)
-        w0 = model.net[2].weight.detach().clone()
+        layer = cast(nn.Linear, cast(nn.Sequential, model.net)[2])
+        w0 = layer.weight.detach().clone()
         bseed = derive_seed(ctx.seed, "reseeded") if ctx.arm == "reseeded" else ctx.seed
         Trainer(model, make_optimizer(model.parameters(), TrainConfig(optimizer="adam", lr=cfg.lr)), cross_entropy,
                 minibatches(x, y, cfg.batch_size, bseed), cfg.steps).fit()
-        w = model.net[2].weight.detach()
+        w = layer.weight.detach()
         dw = w - w0
         values = {"erank_W": _erank(w), "erank_dW": _erank(dw), "srank_W": _srank(w), "srank_dW": _srank(dw),
                   "erank_W0": _erank(w0), "train_acc": _acc(model, x, y), "test_acc": _acc(model, d.x_test, d.y_test),

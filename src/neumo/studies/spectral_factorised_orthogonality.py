@@ -118,7 +118,8 @@ def _train(arm: str, cfg: FactorisedConfig, seed: int, x, y):
             conds.append((step, factor_condition(fact)))
     with torch.no_grad():
         final = float(F.cross_entropy(head(torch.relu(layer(x))), y))
-        w = (layer.weight if arm == "full" else fact.weight).detach().clone()
+        w_now: torch.Tensor = layer.weight if isinstance(layer, nn.Linear) else fact.weight
+        w = w_now.detach().clone()
     return (final if math.isfinite(final) else math.inf), w, conds, before
 
 

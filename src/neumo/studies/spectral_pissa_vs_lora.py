@@ -115,7 +115,8 @@ def best_of_sweep(curves: dict[float, list[float]], target: float, steps: int) -
     lr_fast = min(reached, key=lambda lr: (hit[lr], final[lr])) if reached else None
     lr_final = min(lrs, key=lambda lr: final[lr])
     inside = lr_fast is not None and lrs[0] < lr_fast < lrs[-1] and lrs[0] < lr_final < lrs[-1]
-    return {"steps_to_target": float(hit[lr_fast]) if lr_fast is not None else float(steps + 1),
+    steps_fast = hit[lr_fast] if lr_fast is not None else None
+    return {"steps_to_target": float(steps_fast) if steps_fast is not None else float(steps + 1),
             "reached": float(lr_fast is not None), "best_lr_steps": lr_fast if lr_fast is not None else 0.0,
             "final_loss": final[lr_final], "best_lr_final": lr_final, "bracketed": float(inside)}
 

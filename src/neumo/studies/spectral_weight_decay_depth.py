@@ -112,7 +112,8 @@ def deep_linear_grads(ws: list[torch.Tensor], M: torch.Tensor) -> tuple[torch.Te
         below.append(w @ below[-1])
     P = ws[-1] @ below[-1]
     R = P - M
-    grads, above = [None] * len(ws), eye            # above = W_L ... W_{l+1}
+    grads: list[torch.Tensor] = [eye] * len(ws)      # each entry is overwritten below
+    above = eye                                       # above = W_L ... W_{l+1}
     for i in range(len(ws) - 1, -1, -1):
         grads[i] = above.T @ R @ below[i].T
         above = above @ ws[i]
@@ -140,7 +141,7 @@ def fit_deep_linear(seed: int, M: torch.Tensor, depth: int, weight_decay: float,
 
     def grad_norm() -> float:
         _, gs = deep_linear_grads(ws, M)
-        return float(torch.sqrt(sum(((gl + weight_decay * w) ** 2).sum() for gl, w in zip(gs, ws))))
+        return float(torch.stack([((gl + weight_decay * w) ** 2).sum() for gl, w in zip(gs, ws)]).sum().sqrt())
 
     g0 = grad_norm()
     window = steps if weight_decay == 0 else min(steps, math.ceil(math.log(1 / eps) / -math.log(1 - lr * weight_decay)))

@@ -118,14 +118,14 @@ def rank_scores(rows: list[dict], scores: dict[str, list[float]], n_perm: int, s
     acc = np.array([r["test_acc"] for r in rows])
     loglr = np.log([r["lr"] for r in rows])
     out = {}
-    for name, s in scores.items():
-        s = np.asarray(s, dtype=float)
-        ok = np.isfinite(s)
-        if ok.sum() < 5 or np.ptp(s[ok]) == 0:
+    for name, raw in scores.items():
+        sc = np.asarray(raw, dtype=float)
+        ok = np.isfinite(sc)
+        if ok.sum() < 5 or np.ptp(sc[ok]) == 0:
             out.update({f"rho_{name}": math.nan, f"p_{name}": math.nan, f"partial_rho_{name}": math.nan})
             continue
-        rho, p = spearman_permutation(s[ok], acc[ok], n_perm=n_perm, seed=seed)
-        out.update({f"rho_{name}": rho, f"p_{name}": p, f"partial_rho_{name}": partial_spearman(s[ok], acc[ok],
+        rho, p = spearman_permutation(sc[ok], acc[ok], n_perm=n_perm, seed=seed)
+        out.update({f"rho_{name}": rho, f"p_{name}": p, f"partial_rho_{name}": partial_spearman(sc[ok], acc[ok],
                                                                                                 loglr[ok])})
     return out
 

@@ -54,8 +54,9 @@ class _OutputOperator(Operator):
     def _jvp(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(f(theta), J v) by reverse-over-reverse: u -> J^T u is linear, so J v is its vjp with cotangent v.
         (Forward-mode AD is avoided: its lazily scripted decompositions fail to load in some processes.)"""
-        out, vjp_fn = torch.func.vjp(self._out_at, self._theta())
-        _, vjp_of_vjp = torch.func.vjp(lambda u: vjp_fn(u)[0], torch.zeros_like(out))
+        first = torch.func.vjp(self._out_at, self._theta())
+        out, vjp_fn = first[0], first[1]
+        vjp_of_vjp = torch.func.vjp(lambda u: vjp_fn(u)[0], torch.zeros_like(out))[1]
         return out, vjp_of_vjp(v)[0]
 
     def _vjp(self, u: torch.Tensor) -> torch.Tensor:
