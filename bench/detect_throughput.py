@@ -99,6 +99,8 @@ def compare_precisions(a, texts, kw) -> None:
         med = statistics.median(times[p])
         print(f"  {p:5s}: {med:7.2f} s  {n_tok / med:8.1f} tokens/s  x{statistics.median(times[base]) / med:5.2f} "
               f"vs {base}   (runs: {', '.join(f'{t:.2f}' for t in times[p])})")
+    if a.pairs == 0:                                                   # --pairs 0: throughput only
+        return
     det = default_detector(a.model)
     cal_path = shipped_calibration(a.model)
     thr = load_calibration(cal_path).threshold if cal_path else None
@@ -127,7 +129,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--precision", nargs="+", default=None, help="compare these precisions (first = baseline)")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--pairs", type=int, default=40)
+    ap.add_argument("--pairs", type=int, default=40, help="pairs for the AUROC comparison (0: skip it)")
     ap.add_argument("--pairs-file", default="xsum_gpt-neo-2.7B.raw_data.json.gz")
     ap.add_argument("--max-tokens", type=int, default=128)
     a = ap.parse_args()
