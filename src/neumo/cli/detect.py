@@ -251,6 +251,10 @@ def calibrate(data: Path = typer.Argument(..., help="Labelled reference set (.js
     _in_range("--band-boot", band_boot, 0, MAX_BAND_BOOT)
     if not 0 < target_fpr < 1:                               # also refuses NaN
         raise NeumoError(f"--target-fpr must be a share in (0, 1), e.g. 0.05; got {target_fpr}")
+    from neumo.detect.registry import TWO_MODEL
+
+    if detector in TWO_MODEL:
+        raise NeumoError(f"calibrate fits one-pass detectors; {detector} has no calibration yet (pick e.g. -d logrank)")
     resolve([detector])
     lm = _load(model, precision)
     fe = evaluate_file(lm, data, [detector], limit=limit, max_tokens=max_tokens, n_boot=0)
