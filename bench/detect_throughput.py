@@ -96,7 +96,8 @@ def compare_precisions(a, texts, kw) -> None:
             n_tok = sum(s.n for s in stats)
     base = a.precision[0]
     print(f"{len(texts)} texts x {a.tokens} tokens = {n_tok} scored tokens, batch {a.batch_size}, all {len(names)} "
-          f"detectors, threads {torch.get_num_threads()}, {a.repeats} interleaved repeats (median)")
+          f"detectors, threads {torch.get_num_threads()}, {a.repeats} interleaved repeats (median), torch "
+          f"{torch.__version__}")
     cpu_base = statistics.median(c for _, c in times[base])
     for p in lms:
         cpu = statistics.median(c for _, c in times[p])

@@ -44,3 +44,32 @@ def test_fp32_is_unchanged(tiny_hf_dirs):
     a = score_text(load_lm(f"hf:{tiny_hf_dirs[0]}"), TEXT)
     b = score_text(load_lm(f"hf:{tiny_hf_dirs[0]}", precision="fp32"), TEXT)
     np.testing.assert_array_equal(a.logprob, b.logprob)
+
+
+def test_the_faces_load_smollm2_at_bf16_unless_told(tmp_path, cli, monkeypatch):
+    import neumo.detect.lm as lm_mod
+    from neumo.detect.lm import face_precision
+
+    assert face_precision("smollm2") == "bf16" and face_precision("smollm2", "fp32") == "fp32"
+    assert face_precision("ngram") is None and face_precision("hf:/x") is None
+    calls = []
+    real = lm_mod.load_lm
+
+    def fake(name, **kw):
+        calls.append((name, kw.get("precision")))
+        return real("ngram")
+
+    monkeypatch.setattr(lm_mod, "load_lm", fake)
+    f = tmp_path / "t.txt"
+    f.write_text(TEXT)
+    for extra, want in (([], "bf16"), (["--precision", "fp32"], "fp32"), (["--precision", "int8"], "int8")):
+        calls.clear()
+        code, _, err = cli(["detect", "score", str(f), "-d", "logrank", *extra])
+        assert code == 0, err
+        assert calls == [("smollm2", want)]
+    from neumo.server.scorer import _default_loader
+
+    calls.clear()
+    _default_loader("smollm2")()
+    _default_loader("smollm2", "fp32")()
+    assert calls == [("smollm2", "bf16"), ("smollm2", "fp32")]

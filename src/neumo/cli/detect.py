@@ -19,7 +19,7 @@ DetectorOpt = typer.Option(None, "--detector", "-d", help="Detector name (repeat
 CalOpt = typer.Option(None, "--calibration", help="Calibration JSON (from 'neumo detect calibrate') for the verdict; "
                                                    "default: the model's shipped one (smollm2), else 'undecided'.")
 PrecisionOpt = typer.Option(None, "--precision", help="fp32 | bf16 | int8: arithmetic of a Hugging Face model's "
-                                                      "forward pass (smollm2, hf:<folder>; default fp32).")
+                                                      "forward pass (default: bf16 for smollm2, fp32 otherwise).")
 PerformerOpt = typer.Option(None, "--performer", help="Second model for -d binoculars (the --model is the observer); "
                                                       "it must share the --model's tokenizer.")
 MaxTokOpt = typer.Option(None, "--max-tokens", help="Score only the first N tokens of each text (after the "
@@ -29,9 +29,9 @@ MAX_SEED = 2**63 - 1
 
 
 def _load(model: str, precision: Optional[str]):
-    from neumo.detect.lm import load_lm
+    from neumo.detect.lm import face_precision, load_lm
 
-    return load_lm(model, precision=precision)
+    return load_lm(model, precision=face_precision(model, precision))
 
 
 def _check_precision(precision: Optional[str]) -> None:

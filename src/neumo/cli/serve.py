@@ -46,7 +46,8 @@ def command(
     max_tokens: int = typer.Option(2048, "--max-tokens", help="Longest text /api/detect scores, in tokens."),
     timeout: float = typer.Option(120.0, "--timeout", help="Per-request budget of /api/detect, seconds."),
     precision: Optional[str] = typer.Option(None, "--precision", help="fp32 | bf16 | int8 for smollm2 and "
-                                                                      "hf:<folder> models (default fp32)."),
+                                                                      "hf:<folder> models (default: bf16 for "
+                                                                      "smollm2, fp32 otherwise)."),
     performer: Optional[str] = typer.Option(None, "--performer", help="Second model for the 'binoculars' detector; "
                                                                       "must share --model's tokenizer."),
 ) -> None:

@@ -30,9 +30,9 @@ class _Expired(Exception):
 
 def _default_loader(model: str, precision: Optional[str] = None) -> Callable[[], Any]:
     def load():
-        from neumo.detect.lm import load_lm
+        from neumo.detect.lm import face_precision, load_lm
 
-        return load_lm(model, precision=precision)
+        return load_lm(model, precision=face_precision(model, precision))
     return load
 
 
