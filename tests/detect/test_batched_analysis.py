@@ -63,3 +63,15 @@ def test_an_empty_text_in_the_batch_is_named():
 
     with pytest.raises(NeumoError, match="text 1 is empty"):
         analyze_texts(["fine text", "  "], _tiny())
+
+
+def test_statistics_chunking_changes_no_number_and_no_sample(ngram_lm, monkeypatch):
+    import neumo.detect.score as sc
+    from neumo.detect.score import score_texts
+
+    ref = score_texts(ngram_lm, TEXTS[:2])
+    monkeypatch.setattr(sc, "STATS_FLOATS", 3 * ngram_lm.vocab_size)       # 3 positions per chunk
+    for a, b in zip(ref, score_texts(ngram_lm, TEXTS[:2])):
+        np.testing.assert_array_equal(a.logprob, b.logprob)
+        np.testing.assert_array_equal(a.rank, b.rank)
+        np.testing.assert_array_equal(a.sample_logprob, b.sample_logprob)
