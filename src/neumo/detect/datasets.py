@@ -130,7 +130,7 @@ def evaluate_file(lm: CausalLM, path: Path, detectors: list[str] | None = None, 
               "prompt_tokens_mean": prompt_mean, "prompt_cut": paired}
     buckets = by_length(stats, y, names, paired, binoculars_terms=terms)
     default = default_detector(lm.name)
-    rows = [{"file": Path(path).name, "detector": n, "default": n == default,
+    rows = [{"file": Path(path).name, "detector": n, "default": n == default, "precision": lm.precision,
              **summarize(scores[n], y, n_boot=n_boot, seed=seed), **tokens, "by_length": buckets[n]}
             for n in names]
     human = [mechanisms(s) for s, lab in zip(stats, y) if lab == 0]
