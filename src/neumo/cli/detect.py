@@ -41,18 +41,24 @@ def _check_precision(precision: Optional[str]) -> None:
         raise NeumoError(f"--precision must be one of {', '.join(PRECISION_NAMES)}; got {precision!r}")
 
 
-def _performer(detectors: Optional[List[str]], performer: Optional[str], precision: Optional[str], lm):
-    """The performer model when binoculars is asked for (refused without one, or with another tokenizer)."""
-    from neumo.detect.binoculars import check_pair
+def _check_performer(detectors: Optional[List[str]], performer: Optional[str]) -> bool:
+    """Whether a performer is needed (binoculars asked for); refuses one without the other, before any load."""
     from neumo.detect.registry import PERFORMER_HINT, split_detectors
 
     two = split_detectors(detectors)[1]
-    if not two:
-        if performer is not None:
-            raise NeumoError("--performer is only used by -d binoculars; add -d binoculars or drop --performer")
-        return None
-    if performer is None:
+    if not two and performer is not None:
+        raise NeumoError("--performer is only used by -d binoculars; add -d binoculars or drop --performer")
+    if two and performer is None:
         raise NeumoError(PERFORMER_HINT)
+    return bool(two)
+
+
+def _performer(detectors: Optional[List[str]], performer: Optional[str], precision: Optional[str], lm):
+    """The performer model when binoculars is asked for (refused without one, or with another tokenizer)."""
+    from neumo.detect.binoculars import check_pair
+
+    if not _check_performer(detectors, performer):
+        return None
     perf = _load(performer, precision)
     check_pair(lm, perf)
     return perf
@@ -122,6 +128,7 @@ def score(source: str = typer.Argument("-", help="Text file, .json/.jsonl/.csv o
     _check_precision(precision)
     texts = _texts(source, lines)
     split_detectors(detector)
+    _check_performer(detector, performer)
     lm = _load(model, precision)
     perf = _performer(detector, performer, precision, lm)
     cal = _calibration_for(calibration, lm)                 # read once, not once per text
@@ -195,6 +202,7 @@ def eval_(data: List[Path] = typer.Argument(..., help="Labelled files: Fast-Dete
     for p in data:
         if not Path(p).is_file():
             raise NeumoError(f"data file {p} does not exist")
+    _check_performer(detector, performer)
     lm = _load(model, precision)
     perf = _performer(detector, performer, precision, lm)
     rows = []
