@@ -48,6 +48,18 @@ OUT_OF_RANGE += [(D_EVAL, "--limit", v) for v in ("0", "-1", "1000000000")] + \
     [(D_EXPLAIN, "--top", v) for v in ("0", "-1", "1000000000")] + [(D_EXPLAIN, "--max-tokens", "0")] + \
     [(D_CALIBRATE, "--target-fpr", v) for v in ("nan", "0", "1", "-0.1", "inf", "1.5", "-inf")] + \
     [(D_CALIBRATE, "--limit", "0"), (D_CALIBRATE, "--max-tokens", "0")]
+# precision, performer (binoculars) and the calibration band: bad values and combinations that cannot work
+NUMERIC += [(D_CALIBRATE, "--band-boot")]
+OUT_OF_RANGE += [(cmd, "--precision", v) for cmd in (D_SCORE, D_EXPLAIN, D_EVAL, D_CALIBRATE)
+                 for v in ("fp64", "", "BF16", "int4")] + \
+    [(cmd, "--precision", v) for cmd in (D_SCORE, D_EXPLAIN, D_EVAL, D_CALIBRATE) for v in ("bf16", "int8")] + \
+    [(D_CALIBRATE, "--band-boot", v) for v in ("-1", "1000000000")] + \
+    [(D_SCORE + ["-d", "binoculars"], "--performer", v) for v in ("gpt9", "", "hf:{missing}")] + \
+    [(D_EVAL + ["-d", "binoculars"], "--performer", v) for v in ("gpt9", "hf:{missing}")] + \
+    [(D_SCORE, "--performer", "ngram"), (D_EVAL, "--performer", "ngram"), (D_SCORE, "-d", "binoculars"),
+     (D_EVAL, "-d", "binoculars"), (D_CALIBRATE, "-d", "binoculars")] + \
+    [(["serve"], "--precision", v) for v in ("fp64", "")] + [(["serve", "--model", "ngram"], "--precision", "bf16")] + \
+    [(["serve"], "--performer", v) for v in ("gpt9", "hf:/no/such/folder")]
 BAD_SET = ["noequals", "=3", "unknown.key=1", "train.lr=nan", "train.lr=-1", "train.lr=inf", "train.steps=abc",
            "train.steps=-3", "train.steps=0", "train=5", "train.lr=[1,2]", "train.steps=1.5", "train..lr=1", "train.lr.x=1"]
 

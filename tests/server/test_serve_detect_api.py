@@ -77,7 +77,7 @@ def test_calibrated_verdict_carries_the_thresholds_provenance(tmp_path, lm):
                 (det, cal.threshold, "serve-test-fixture", 4, cal.fitted_at)
             expected = "machine" if body["scores"][det] >= cal.threshold else "human"
             assert body["verdict"] == expected
-            assert body == analyze_text(text, lm, calibration=cal).model_dump(mode="json")
+            assert body == analyze_text(text, lm, calibration=path).model_dump(mode="json")   # names the file
     assert analyze_text(MACHINE_LIKE, lm, calibration=cal).verdict == "machine"
 
 

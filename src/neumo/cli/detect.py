@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from neumo.cli.common import JsonFlag, console, emit_json
@@ -15,11 +16,68 @@ app = typer.Typer(no_args_is_help=True, help="Score text with a causal LM, detec
 
 ModelOpt = typer.Option("smollm2", "--model", "-m", help="smollm2 | ngram | tiny | hf:<folder>.")
 DetectorOpt = typer.Option(None, "--detector", "-d", help="Detector name (repeatable; default: all one-pass).")
-CalOpt = typer.Option(None, "--calibration", help="Calibration JSON (from 'neumo detect calibrate') for a verdict.")
+CalOpt = typer.Option(None, "--calibration", help="Calibration JSON (from 'neumo detect calibrate') for the verdict; "
+                                                   "default: the model's shipped one (smollm2), else 'undecided'.")
+PrecisionOpt = typer.Option(None, "--precision", help="fp32 | bf16 | int8: arithmetic of a Hugging Face model's "
+                                                      "forward pass (default: bf16 for smollm2, fp32 otherwise).")
+PerformerOpt = typer.Option(None, "--performer", help="Second model for -d binoculars (the --model is the observer); "
+                                                      "it must share the --model's tokenizer.")
 MaxTokOpt = typer.Option(None, "--max-tokens", help="Score only the first N tokens of each text (after the "
                                                     "shared prompt in pair files).")
 MAX_TOP = 1000
 MAX_SEED = 2**63 - 1
+
+
+def _load(model: str, precision: Optional[str]):
+    from neumo.detect.lm import face_precision, load_lm
+
+    return load_lm(model, precision=face_precision(model, precision))
+
+
+def _check_precision(precision: Optional[str]) -> None:
+    from neumo.detect.lm import PRECISION_NAMES
+
+    if precision is not None and precision not in PRECISION_NAMES:
+        raise NeumoError(f"--precision must be one of {', '.join(PRECISION_NAMES)}; got {precision!r}")
+
+
+def _check_performer(detectors: Optional[List[str]], performer: Optional[str]) -> bool:
+    """Whether a performer is needed (binoculars asked for); refuses one without the other, before any load."""
+    from neumo.detect.registry import PERFORMER_HINT, split_detectors
+
+    two = split_detectors(detectors)[1]
+    if not two and performer is not None:
+        raise NeumoError("--performer is only used by -d binoculars; add -d binoculars or drop --performer")
+    if two and performer is None:
+        raise NeumoError(PERFORMER_HINT)
+    return bool(two)
+
+
+def _performer(detectors: Optional[List[str]], performer: Optional[str], precision: Optional[str], lm):
+    """The performer model when binoculars is asked for (refused without one, or with another tokenizer)."""
+    from neumo.detect.binoculars import check_pair
+
+    if not _check_performer(detectors, performer):
+        return None
+    perf = _load(performer, precision)
+    check_pair(lm, perf)
+    return perf
+
+
+def _calibration_for(calibration: Optional[Path], lm):
+    """The given calibration file, else the model's shipped one (None: verdict 'undecided')."""
+    from neumo.detect.evaluate import default_calibration, load_calibration
+
+    return load_calibration(calibration) if calibration else default_calibration(lm.name)
+
+
+def _decided_by(r) -> str:
+    th = r.threshold
+    if th is None:
+        return "no calibration"
+    band = f", undecided in [{th.band[0]:.3f}, {th.band[1]:.3f})" if th.band else ""
+    fpr = f" at {th.target_fpr:.0%} FPR" if th.target_fpr is not None else ""
+    return f"{th.detector} >= {th.value:.3f}{fpr}{band}; calibration {th.calibration or th.reference}"
 
 
 def _in_range(option: str, value, lo, hi, what: str = "an integer") -> None:
@@ -59,26 +117,30 @@ def score(source: str = typer.Argument("-", help="Text file, .json/.jsonl/.csv o
           model: str = ModelOpt, detector: Optional[List[str]] = DetectorOpt,
           calibration: Optional[Path] = CalOpt, max_tokens: Optional[int] = MaxTokOpt,
           lines: bool = typer.Option(False, "--lines", help="Each non-empty line is a separate text."),
+          precision: Optional[str] = PrecisionOpt, performer: Optional[str] = PerformerOpt,
           json_out: bool = JsonFlag) -> None:
-    """Print one verdict line per text with its detector scores."""
-    from neumo.detect.analyze import analyze_text
-    from neumo.detect.evaluate import load_calibration
-    from neumo.detect.lm import load_lm
-    from neumo.detect.registry import resolve
+    """Print one verdict line per text with its detector scores and the calibration that decided it
+    (texts are scored in batches)."""
+    from neumo.detect.analyze import analyze_texts
+    from neumo.detect.registry import split_detectors
 
     _check_max_tokens(max_tokens)
+    _check_precision(precision)
     texts = _texts(source, lines)
-    resolve(detector)
-    cal = load_calibration(calibration) if calibration else None    # read once, not once per text
-    lm = load_lm(model)
-    results = [analyze_text(t, lm, detector, cal, max_tokens=max_tokens) for t in texts]
+    split_detectors(detector)
+    _check_performer(detector, performer)
+    lm = _load(model, precision)
+    perf = _performer(detector, performer, precision, lm)
+    cal = _calibration_for(calibration, lm)                 # read once, not once per text
+    results = analyze_texts(texts, lm, detector, cal, max_tokens=max_tokens, performer=perf)
     if json_out:
         emit_json([r.model_dump(exclude={"tokens"}) for r in results])
         return
     for i, r in enumerate(results):
         s = {"machine": "red", "human": "green"}.get(r.verdict, "yellow")
         sc = "  ".join(f"{k}={v:.3f}" for k, v in r.scores.items())
-        console.print(f"[{s}]{r.verdict:9s}[/] text {i} ({r.n_tokens} tokens)  {sc}", highlight=False)
+        console.print(f"[{s}]{r.verdict:9s}[/] text {i} ({r.n_tokens} tokens)  {sc}  ({escape(_decided_by(r))})",
+                      highlight=False)
 
 
 @app.command("explain")
@@ -86,15 +148,16 @@ def explain(source: str = typer.Argument(..., help="Text file or '-' for stdin."
             calibration: Optional[Path] = CalOpt, max_tokens: Optional[int] = MaxTokOpt,
             html: Optional[Path] = typer.Option(None, "--html", help="Write a token heat map to this HTML file."),
             top: int = typer.Option(8, "--top", help="Show the N most machine-like tokens and sentences."),
-            json_out: bool = JsonFlag) -> None:
+            precision: Optional[str] = PrecisionOpt, json_out: bool = JsonFlag) -> None:
     """Per-token evidence, per-sentence scores and the mechanism summary of one text."""
     from neumo.detect.analyze import analyze_text
-    from neumo.detect.lm import load_lm
 
     _check_max_tokens(max_tokens)
+    _check_precision(precision)
     _in_range("--top", top, 1, MAX_TOP)
     text = _texts(source, False)[0]
-    r = analyze_text(text, load_lm(model), None, calibration, max_tokens=max_tokens)
+    lm = _load(model, precision)
+    r = analyze_text(text, lm, None, _calibration_for(calibration, lm), max_tokens=max_tokens)
     if html:
         from neumo.detect.html import render_html
 
@@ -102,7 +165,8 @@ def explain(source: str = typer.Argument(..., help="Text file or '-' for stdin."
     if json_out:
         emit_json(r.model_dump())
         return
-    console.print(f"verdict [bold]{r.verdict}[/] - model {r.model}, {r.n_tokens} tokens", highlight=False)
+    console.print(f"verdict [bold]{r.verdict}[/] - model {r.model} ({r.precision}), {r.n_tokens} tokens - "
+                  f"{escape(_decided_by(r))}", highlight=False)
     for n in r.notes:
         console.print(f"  - {n}", highlight=False)
     t = Table(title="most machine-like sentences")
@@ -122,29 +186,33 @@ def eval_(data: List[Path] = typer.Argument(..., help="Labelled files: Fast-Dete
           max_tokens: Optional[int] = MaxTokOpt,
           n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for the AUROC interval "
                                                             "(0: none)."),
-          seed: int = typer.Option(0, "--seed"), json_out: bool = JsonFlag) -> None:
-    """AUROC (bootstrap 95% CI) and TPR at 1% / 5% FPR of each detector on each file (one pass per text),
-    and AUROC / TPR@1%FPR on the first 32, 64, 128, 256 scored tokens."""
+          seed: int = typer.Option(0, "--seed"), precision: Optional[str] = PrecisionOpt,
+          performer: Optional[str] = PerformerOpt, json_out: bool = JsonFlag) -> None:
+    """AUROC (bootstrap 95% CI) and TPR at 1% / 5% FPR of each detector on each file (one batched pass per
+    text), and AUROC / TPR@1%FPR on the first 32, 64, 128, 256 scored tokens."""
     from neumo.detect.datasets import MAX_BOOT, MAX_LIMIT, evaluate_file
-    from neumo.detect.lm import load_lm
-    from neumo.detect.registry import resolve
+    from neumo.detect.registry import split_detectors
 
     _check_max_tokens(max_tokens)
+    _check_precision(precision)
     _in_range("--limit", limit, 1, MAX_LIMIT)
     _in_range("--n-boot", n_boot, 0, MAX_BOOT)           # 0: no interval
     _in_range("--seed", seed, 0, MAX_SEED)
-    resolve(detector)
+    split_detectors(detector)
     for p in data:
         if not Path(p).is_file():
             raise NeumoError(f"data file {p} does not exist")
-    lm = load_lm(model)
+    _check_performer(detector, performer)
+    lm = _load(model, precision)
+    perf = _performer(detector, performer, precision, lm)
     rows = []
     for p in data:
-        rows += evaluate_file(lm, p, detector, limit=limit, max_tokens=max_tokens, n_boot=n_boot, seed=seed).rows
+        rows += evaluate_file(lm, p, detector, limit=limit, max_tokens=max_tokens, n_boot=n_boot, seed=seed,
+                              performer=perf).rows
     if json_out:
         emit_json(rows)
         return
-    t = Table(title=f"detection with {lm.name} (* = default detector; tokens: scored per text, mean and range; "
+    t = Table(title=f"detection with {lm.name} at {lm.precision} (* = default detector; tokens: scored per text, mean and range; "
                     "prompt: shared prompt cut from pairs, mean)")
     for c in ("file", "detector", "AUROC [95% CI]", "TPR@1%FPR", "TPR@5%FPR", "n", "tokens", "prompt"):
         t.add_column(c)
@@ -176,28 +244,36 @@ def calibrate(data: Path = typer.Argument(..., help="Labelled reference set (.js
               target_fpr: float = typer.Option(0.05, "--target-fpr", help="Allowed share of human texts flagged."),
               name: Optional[str] = typer.Option(None, "--name", help="Reference set name (default: file name)."),
               limit: Optional[int] = typer.Option(None, "--limit"), max_tokens: Optional[int] = MaxTokOpt,
-              json_out: bool = JsonFlag) -> None:
-    """Fit a threshold on a named reference set and save it with its provenance."""
+              band_boot: int = typer.Option(1000, "--band-boot", help="Bootstrap resamples of the human scores for "
+                                                                      "the uncertainty band (0: no band)."),
+              precision: Optional[str] = PrecisionOpt, json_out: bool = JsonFlag) -> None:
+    """Fit a threshold and its uncertainty band on a named reference set and save them with their provenance."""
     from neumo.detect.datasets import evaluate_file
-    from neumo.detect.evaluate import fit_calibration, save_calibration
-    from neumo.detect.lm import load_lm
+    from neumo.detect.evaluate import MAX_BAND_BOOT, fit_calibration, save_calibration
     from neumo.detect.datasets import MAX_LIMIT
     from neumo.detect.registry import resolve
 
     _check_max_tokens(max_tokens)
+    _check_precision(precision)
     _in_range("--limit", limit, 1, MAX_LIMIT)
+    _in_range("--band-boot", band_boot, 0, MAX_BAND_BOOT)
     if not 0 < target_fpr < 1:                               # also refuses NaN
         raise NeumoError(f"--target-fpr must be a share in (0, 1), e.g. 0.05; got {target_fpr}")
+    from neumo.detect.registry import TWO_MODEL
+
+    if detector in TWO_MODEL:
+        raise NeumoError(f"calibrate fits one-pass detectors; {detector} has no calibration yet (pick e.g. -d logrank)")
     resolve([detector])
-    lm = load_lm(model)
+    lm = _load(model, precision)
     fe = evaluate_file(lm, data, [detector], limit=limit, max_tokens=max_tokens, n_boot=0)
     cal = fit_calibration(fe.scores[detector], fe.labels, detector=detector, model=lm.name,
                           reference=name or Path(data).name, target_fpr=target_fpr, max_tokens=max_tokens,
-                          human_reference=fe.human_reference)
+                          human_reference=fe.human_reference, band_boot=band_boot, precision=lm.precision)
     save_calibration(cal, out)
     if json_out:
         emit_json(cal.model_dump())
         return
-    console.print(f"{detector} >= {cal.threshold:.4f} flags machine text (reference {cal.reference}: "
+    band = f"; undecided in [{cal.band[0]:.4f}, {cal.band[1]:.4f})" if cal.band else ""
+    console.print(f"{detector} >= {cal.threshold:.4f} flags machine text{band} (reference {cal.reference}: "
                   f"{cal.n_human} human, {cal.n_machine} machine, AUROC {cal.reference_auroc:.3f}); saved {out}",
                   highlight=False)

@@ -45,6 +45,11 @@ def command(
     max_body_bytes: int = typer.Option(200_000, "--max-body-bytes", help="Largest request body."),
     max_tokens: int = typer.Option(2048, "--max-tokens", help="Longest text /api/detect scores, in tokens."),
     timeout: float = typer.Option(120.0, "--timeout", help="Per-request budget of /api/detect, seconds."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="fp32 | bf16 | int8 for smollm2 and "
+                                                                      "hf:<folder> models (default: bf16 for "
+                                                                      "smollm2, fp32 otherwise)."),
+    performer: Optional[str] = typer.Option(None, "--performer", help="Second model for the 'binoculars' detector; "
+                                                                      "must share --model's tokenizer."),
 ) -> None:
     """Serve the detection page, the runs and studies browser and the JSON API (OpenAPI at /docs)."""
     import uvicorn
@@ -55,6 +60,15 @@ def command(
     if not 0 <= port <= 65535:
         raise NeumoError(f"--port must be in 0..65535, got {port}")
     _check_model(model)
+    if performer is not None:
+        _check_model(performer)
+    from neumo.detect.lm import PRECISION_NAMES
+
+    if precision is not None:
+        if precision not in PRECISION_NAMES:
+            raise NeumoError(f"--precision must be one of {', '.join(PRECISION_NAMES)}; got {precision!r}")
+        if not (model == "smollm2" or model.startswith("hf:")) and precision != "fp32":
+            raise NeumoError(f"--precision {precision} applies to smollm2 and hf:<folder> models, not {model!r}")
     try:
         limits = Limits(max_body_bytes=max_body_bytes, max_tokens=max_tokens, timeout_s=timeout)
     except ValidationError as e:
@@ -78,6 +92,7 @@ def command(
         err_console.print(f"[yellow]warning:[/] binding {host}: the server is reachable from other machines "
                           "and has no authentication; use --host 127.0.0.1 to keep it local")
     root = root_or_default(runs_dir)
-    app = create_app(runs_dir=root, model=model, limits=limits, calibration=cal)
+    app = create_app(runs_dir=root, model=model, limits=limits, calibration=cal, precision=precision,
+                     performer=performer)
     err_console.print(f"neumo serve: http://{host}:{port}/  (runs: {root}, model: {model}, API docs: /docs)")
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -3,6 +3,12 @@
 Labels: 1 = machine, 0 = human; scores: higher = more machine-like. A threshold is fitted on a named
 reference set so that at most ``target_fpr`` of its human texts score at or above it, and is saved as
 JSON with its provenance (reference name, sizes, model, detector, time) - never a constant in the code.
+
+Uncertainty band (:func:`threshold_band`): the threshold is an order statistic of a finite human sample,
+so another equally likely reference set would have given another one. The band is the percentile
+interval (95%) of the thresholds fitted on ``band_boot`` resamples (with replacement) of the human
+scores; a score inside it is ``undecided`` (:func:`decide`): below it ``human``, at or above its upper
+end ``machine`` (so a machine verdict still needs a score at or above the threshold itself).
 """
 
 from __future__ import annotations
@@ -125,6 +131,28 @@ class Calibration(BaseModel):
     reference_auroc: float | None = None
     max_tokens: int | None = None
     human_reference: dict[str, float] = Field(default_factory=dict)
+    band: tuple[float, float] | None = None        # scores in [lo, hi) are undecided (threshold_band)
+    band_method: str | None = None
+    precision: str | None = None                   # of the scoring model that fitted it (None: fp32, older files)
+    # where it was read from (set by load_calibration; not saved, not compared)
+    source: str | None = Field(None, exclude=True)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Calibration):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def decide(score: float, cal: Calibration) -> str:
+    """The verdict of ``score`` under ``cal``: ``machine`` at or above the threshold (and the band's upper
+    end), ``human`` below it (and below the band), ``undecided`` inside the band [lo, hi)."""
+    if cal.band is not None:
+        lo, hi = cal.band
+        if lo <= score < hi:
+            return "undecided"
+    return "machine" if score >= cal.threshold else "human"
 
 
 def fit_threshold(human_scores, target_fpr: float) -> float:
@@ -140,11 +168,34 @@ def fit_threshold(human_scores, target_fpr: float) -> float:
     return float(np.nextafter(h[-1], np.inf))        # above every human score: FPR 0 on the reference
 
 
+MAX_BAND_BOOT = 100_000
+
+
+def threshold_band(human_scores, target_fpr: float, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+                   ) -> tuple[float, float]:
+    """Percentile interval (``level``) of :func:`fit_threshold` over ``n_boot`` resamples of the human scores,
+    widened to hold the threshold of the full sample (drawn with ``numpy_rng(seed, "threshold-band")``)."""
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or not 1 <= n_boot <= MAX_BAND_BOOT:
+        raise NeumoError(f"The 'n_boot' parameter must be an integer in [1, {MAX_BAND_BOOT}]. Got {n_boot!r} instead.")
+    h = np.asarray(human_scores, np.float64)
+    t = fit_threshold(h, target_fpr)
+    rng = numpy_rng(seed, "threshold-band")
+    vals = [fit_threshold(h[rng.integers(0, len(h), len(h))], target_fpr) for _ in range(n_boot)]
+    a = (1 - level) / 2
+    return float(min(t, np.quantile(vals, a))), float(max(t, np.quantile(vals, 1 - a)))
+
+
 def fit_calibration(scores, labels, *, detector: str, model: str, reference: str, target_fpr: float = 0.05,
-                    max_tokens: int | None = None, human_reference: dict[str, float] | None = None
-                    ) -> Calibration:
+                    max_tokens: int | None = None, human_reference: dict[str, float] | None = None,
+                    band_boot: int = 0, seed: int = 0, precision: str | None = None) -> Calibration:
+    """The threshold at ``target_fpr`` on the human texts, with its uncertainty band when ``band_boot`` > 0
+    (:func:`threshold_band`, 95%; ``neumo detect calibrate`` uses 1000; 0: no band, every score decides)."""
     s, y = np.asarray(scores, np.float64), np.asarray(labels).astype(int)
+    band = threshold_band(s[y == 0], target_fpr, band_boot, seed=seed) if band_boot else None
+    method = (f"95% percentile interval of the threshold over {band_boot} bootstrap resamples of the "
+              f"{int((y == 0).sum())} human scores (seed {seed})") if band_boot else None
     return Calibration(detector=detector, threshold=fit_threshold(s[y == 0], target_fpr), target_fpr=target_fpr,
+                       band=band, band_method=method, precision=precision,
                        model=model, reference=reference, n_human=int((y == 0).sum()), n_machine=int((y == 1).sum()),
                        fitted_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                        reference_auroc=auroc(s, y) if (y == 1).any() and (y == 0).any() else None,
@@ -158,13 +209,16 @@ def save_calibration(cal: Calibration, path: str | Path) -> Path:
     return p
 
 
+SHIPPED_CALIBRATIONS = (Path(__file__).parent / "calibrations").resolve()
+
+
 def shipped_calibration(model: str) -> Path | None:
     """The calibration that ships with neumo for ``model`` (``neumo/detect/calibrations/<model>.json``), if any.
 
     Fitted with ``neumo detect calibrate`` on a named reference set; its provenance is inside the file.
     """
-    p = Path(__file__).parent / "calibrations" / f"{model}.json"
-    return p if p.is_file() else None
+    p = SHIPPED_CALIBRATIONS / f"{model}.json"
+    return p if p.parent == SHIPPED_CALIBRATIONS and p.is_file() else None
 
 
 def default_detector(model: str) -> str:
@@ -181,6 +235,18 @@ def load_calibration(path: str | Path) -> Calibration:
     if not p.is_file():
         raise NeumoError(f"calibration file {p} does not exist; fit one with 'neumo detect calibrate'")
     try:
-        return Calibration.model_validate_json(p.read_text(encoding="utf-8"))
+        cal = Calibration.model_validate_json(p.read_text(encoding="utf-8"))
     except (ValidationError, UnicodeDecodeError) as e:
         raise NeumoError(f"{p} is not a neumo calibration file ({str(e).splitlines()[0]})") from e
+    if cal.band is not None and not cal.band[0] <= cal.threshold <= cal.band[1]:
+        raise NeumoError(f"{p}: the band {list(cal.band)} does not hold the threshold {cal.threshold}; refit it "
+                         "with 'neumo detect calibrate'")
+    cal.source = f"{p.name} (shipped)" if p.resolve().parent == SHIPPED_CALIBRATIONS else str(p)
+    return cal
+
+
+def default_calibration(model: str) -> Calibration | None:
+    """The calibration ``detect score``, ``detect explain`` and ``serve`` use for ``model`` when none is given:
+    its shipped one (``None`` when it has none: the verdict is then ``undecided``)."""
+    p = shipped_calibration(model)
+    return load_calibration(p) if p is not None else None

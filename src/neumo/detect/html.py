@@ -21,12 +21,14 @@ def render_html(r: DetectionResult, title: str = "neumo detect") -> str:
     scores = "".join(f"<li>{html.escape(k)}: {v:.4f}</li>" for k, v in r.scores.items())
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in r.notes)
     thr = (f"threshold {r.threshold.value:.4f} on {html.escape(r.threshold.detector)} (reference "
-           f"{html.escape(r.threshold.reference)}, n={r.threshold.n}, fitted {html.escape(r.threshold.fitted_at)})"
+           f"{html.escape(r.threshold.reference)}, n={r.threshold.n}, fitted {html.escape(r.threshold.fitted_at)}"
+           + (f"; undecided in [{r.threshold.band[0]:.4f}, {r.threshold.band[1]:.4f})" if r.threshold.band else "")
+           + (f"; calibration {html.escape(r.threshold.calibration)}" if r.threshold.calibration else "") + ")"
            if r.threshold else "no calibration: verdict undecided")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}.text{{white-space:pre-wrap;line-height:1.7;
 font-family:monospace}}</style></head><body><h1>{html.escape(title)}</h1>
-<p>model <b>{html.escape(r.model)}</b>, {r.n_tokens} tokens, verdict <b>{r.verdict}</b> ({thr})</p>
+<p>model <b>{html.escape(r.model)}</b> ({html.escape(r.precision)}), {r.n_tokens} tokens, verdict <b>{r.verdict}</b> ({thr})</p>
 <p>red: token more probable than the model's typical choice (machine-like); blue: surprising (human-like).</p>
 <div class="text">{spans}</div><h2>scores</h2><ul>{scores}</ul><h2>what the numbers show</h2><ul>{notes}</ul>
 </body></html>"""

@@ -16,6 +16,8 @@ class ThresholdInfo(BaseModel):
     n: int                         # texts in that reference set
     fitted_at: str                 # ISO 8601 time of fitting
     target_fpr: float | None = None
+    calibration: str | None = None  # the file that decided: its path, or "<name>.json (shipped)"
+    band: tuple[float, float] | None = None   # scores in [lo, hi) are undecided (evaluate.threshold_band)
 
 
 class TokenEvidence(BaseModel):
@@ -37,6 +39,7 @@ class SentenceScore(BaseModel):
 
 class DetectionResult(BaseModel):
     model: str
+    precision: str = "fp32"        # of the scoring model's forward pass (neumo.detect.lm.hf.PRECISIONS)
     n_tokens: int
     scores: dict[str, float]       # detector -> score, higher = more machine-like
     verdict: Literal["machine", "human", "undecided"]

@@ -37,16 +37,20 @@ def _detection_model():
     return DetectionResult
 
 
-def _check_detectors(names: Optional[list[str]]) -> None:
+def _check_detectors(names: Optional[list[str]], performer: Optional[str] = None) -> None:
     if names is None:
         return
-    from neumo.detect.registry import detector_names
+    from neumo.detect.registry import TWO_MODEL, all_detector_names
 
-    known = list(detector_names())
+    known = list(all_detector_names())
     bad = [n for n in names if n not in known]
     if bad or not names:
         raise ApiError(422, "unknown_detector", f"unknown detector(s) {', '.join(map(repr, bad)) or '(empty list)'}; "
                        f"known: {', '.join(known)}")
+    two = [n for n in names if n in TWO_MODEL]
+    if two and performer is None:
+        raise ApiError(422, "needs_performer", f"{two[0]} needs a second model with the scoring model's tokenizer; "
+                       "start the server with neumo serve --performer MODEL")
 
 
 @router.post("/api/detect", response_model=_detection_model(), responses=_ERRORS, tags=["detect"])
@@ -55,7 +59,7 @@ async def detect(body: DetectRequest, request: Request):
     per-sentence evidence. Limited by ``max_body_bytes``, ``max_tokens``, ``timeout_s`` and ``max_queue``."""
     if not body.text.strip():
         raise ApiError(422, "empty_text", "text is empty or only whitespace; paste some text to score")
-    _check_detectors(body.detectors)
+    _check_detectors(body.detectors, getattr(_state(request).scorer, "performer", None))
     return await _state(request).scorer.detect(body.text, body.detectors)
 
 

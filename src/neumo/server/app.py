@@ -66,13 +66,14 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def create_app(runs_dir: Optional[Path] = None, model: str = "smollm2", limits: Optional[Limits] = None,
-               calibration: Optional[Path | Calibration] = None, scorer: Optional[Scorer] = None) -> FastAPI:
+               calibration: Optional[Path | Calibration] = None, scorer: Optional[Scorer] = None,
+               precision: Optional[str] = None, performer: Optional[str] = None) -> FastAPI:
     """Build the app. Nothing heavy happens here: the scoring model loads on the first detect request.
     ``calibration`` is a file (read now, so a bad one fails here) or an already loaded calibration."""
     from neumo.runs import default_root
 
     limits = limits or Limits()
-    scorer = scorer or Scorer(model, limits, calibration=calibration)
+    scorer = scorer or Scorer(model, limits, calibration=calibration, precision=precision, performer=performer)
     state = ServerState(runs_dir=Path(runs_dir) if runs_dir is not None else default_root(), limits=limits,
                         scorer=scorer)
 

@@ -28,11 +28,11 @@ class _Expired(Exception):
     """The request's deadline passed while it waited in the queue."""
 
 
-def _default_loader(model: str) -> Callable[[], Any]:
+def _default_loader(model: str, precision: Optional[str] = None) -> Callable[[], Any]:
     def load():
-        from neumo.detect.lm import load_lm
+        from neumo.detect.lm import face_precision, load_lm
 
-        return load_lm(model)
+        return load_lm(model, precision=face_precision(model, precision))
     return load
 
 
@@ -43,10 +43,10 @@ def _default_analyzer(calibration: Optional[Path | Calibration]) -> Callable[...
 
         calibration = load_calibration(calibration)
 
-    def analyze(text: str, lm: Any, detectors: Optional[list[str]]):
+    def analyze(text: str, lm: Any, detectors: Optional[list[str]], performer: Any = None):
         from neumo.detect.analyze import analyze_text
 
-        return analyze_text(text, lm, detectors=detectors, calibration=calibration)
+        return analyze_text(text, lm, detectors=detectors, calibration=calibration, performer=performer)
     return analyze
 
 
@@ -57,14 +57,20 @@ def count_tokens(lm: Any, text: str) -> int:
 
 
 class Scorer:
-    """Lazily loaded model + single-worker queue. ``loader``/``analyzer``/``counter`` are injectable."""
+    """Lazily loaded model + single-worker queue. ``loader``/``analyzer``/``counter`` are injectable.
+
+    ``performer``: a second model (loaded with the first; it must share its tokenizer, else the load fails
+    with 503 ``model_unavailable``) for the two-model detector ``binoculars``; ``precision``: of both."""
 
     def __init__(self, model: str, limits: Limits, calibration: Optional[Path | Calibration] = None,
                  loader: Optional[Callable[[], Any]] = None,
                  analyzer: Optional[Callable[[str, Any, Optional[list[str]]], Any]] = None,
-                 counter: Callable[[Any, str], int] = count_tokens):
-        self.model, self.limits = model, limits
-        self._load = loader or _default_loader(model)
+                 counter: Callable[[Any, str], int] = count_tokens, precision: Optional[str] = None,
+                 performer: Optional[str] = None, performer_loader: Optional[Callable[[], Any]] = None):
+        self.model, self.limits, self.performer = model, limits, performer
+        self._load = loader or _default_loader(model, precision)
+        self._load_performer = performer_loader or (_default_loader(performer, precision) if performer else None)
+        self._perf: Any = None
         self._analyze = analyzer or _default_analyzer(calibration)
         self._count = counter
         self._lm: Any = None
@@ -90,13 +96,22 @@ class Scorer:
             raise limit_error(413, "max_tokens", self.limits.max_tokens,
                               f"text is {n} tokens long, above the limit of {self.limits.max_tokens} tokens; "
                               "split it or shorten it")
+        if self._perf is not None:
+            return self._analyze(text, self._lm, detectors, performer=self._perf)
         return self._analyze(text, self._lm, detectors)
 
     def _ensure_loaded(self) -> None:
         # worker thread only; a model that cannot load is the server's problem, not the request's: 503
         if self._lm is None:
             try:
-                self._lm = self._load()
+                lm = self._load()
+                if self._load_performer is not None:
+                    from neumo.detect.binoculars import check_pair
+
+                    perf = self._load_performer()
+                    check_pair(lm, perf)
+                    self._perf = perf
+                self._lm = lm
             except NeumoError as e:
                 raise ApiError(503, "model_unavailable", f"the scoring model {self.model!r} cannot load: {e}") \
                     from None

