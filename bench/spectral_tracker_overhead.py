@@ -1,13 +1,16 @@
 """Training-step time of the small character Transformer with the SpectralTracker (default schedule) vs without.
 
-Run: OMP_NUM_THREADS=1 .venv/bin/python bench/spectral_tracker_overhead.py [--steps 200]
-Both runs train the same model from the same seed on the same batches, interleaved in blocks so that
-machine load affects both alike; the ratio of total times is printed.
+Run: OMP_NUM_THREADS=1 .venv/bin/python bench/spectral_tracker_overhead.py [--steps 300] [--repeats 5] [--batch 32]
+Both runs train the same model from the same seed on the same batches. Each repeat times one plain and one
+tracked fit back to back (the order alternates between repeats, so that drifting machine load affects both
+alike); the per-repeat ratios tracked / plain are printed with their median, and the load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import time
 
 import torch
@@ -38,8 +41,8 @@ def timed_fit(tok, batch_fn, steps, seq_len, tracker):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seq-len", type=int, default=64)
     ap.add_argument("--batch", type=int, default=32)
     a = ap.parse_args()
@@ -47,17 +50,32 @@ def main():
     text = " ".join(human_documents("lee_background"))
     tok = CharTokenizer.fit(text)
     batch_fn = char_lm_batches(tok.encode(text), a.seq_len, a.batch, 0)
-    plain, tracked, rows = 0.0, 0.0, 0
+    plain, tracked, ratios, rows, table_s = [], [], [], 0, 0.0
+    load0 = os.getloadavg()
     timed_fit(tok, batch_fn, 5, a.seq_len, None)  # warm-up
-    for _ in range(a.repeats):
-        plain += timed_fit(tok, batch_fn, a.steps, a.seq_len, None)
+    for r in range(a.repeats):
         tr = SpectralTracker()
-        tracked += timed_fit(tok, batch_fn, a.steps, a.seq_len, tr)
+        if r % 2 == 0:
+            p, t = timed_fit(tok, batch_fn, a.steps, a.seq_len, None), timed_fit(tok, batch_fn, a.steps, a.seq_len, tr)
+        else:
+            t, p = timed_fit(tok, batch_fn, a.steps, a.seq_len, tr), timed_fit(tok, batch_fn, a.steps, a.seq_len, None)
+        plain.append(p)
+        tracked.append(t)
+        ratios.append(t / p)
         rows = len(tr.rows)
-    print(f"Transformer d64 L2, batch {a.batch}x{a.seq_len}, {a.steps} steps x {a.repeats}: "
-          f"plain {plain / (a.steps * a.repeats) * 1e3:.1f} ms/step, tracked {tracked / (a.steps * a.repeats) * 1e3:.1f} "
-          f"ms/step, overhead {100 * (tracked / plain - 1):.1f}% ({rows} rows per run, default schedule "
-          f"{SpectralTracker().schedule.model_dump()})")
+        t0 = time.perf_counter()
+        tr.table()
+        table_s = time.perf_counter() - t0
+    load1 = os.getloadavg()
+    ms = 1e3 / a.steps
+    print(f"Transformer d64 L2, batch {a.batch}x{a.seq_len}, {a.steps} steps x {a.repeats} repeats, default schedule "
+          f"{SpectralTracker().schedule.model_dump()}, {rows} rows per run")
+    print("per-repeat overhead %: " + " ".join(f"{100 * (x - 1):+.1f}" for x in ratios))
+    print(f"median plain {statistics.median(plain) * ms:.1f} ms/step, median tracked {statistics.median(tracked) * ms:.1f}"
+          f" ms/step, median overhead {100 * (statistics.median(ratios) - 1):.1f}%; table() after the fit "
+          f"{table_s * 1e3:.0f} ms (not in the fit time)")
+    print(f"load average (1, 5, 15 min) before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, after "
+          f"{load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
 
 
 if __name__ == "__main__":
