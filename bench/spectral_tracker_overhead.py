@@ -1,13 +1,25 @@
 """Training-step time of the small character Transformer with the SpectralTracker (default schedule) vs without.
 
-Run: OMP_NUM_THREADS=1 .venv/bin/python bench/spectral_tracker_overhead.py [--steps 200]
-Both runs train the same model from the same seed on the same batches, interleaved in blocks so that
-machine load affects both alike; the ratio of total times is printed.
+Run: OMP_NUM_THREADS=1 .venv/bin/python bench/spectral_tracker_overhead.py [--steps 300] [--repeats 5] [--batch 32]
+                                                                           [--mode steps|fits]
+Both sides train the same model from the same seed on the same batches.
+
+- ``--mode steps`` (default): the two models train side by side, one step of each in turn (the order
+  alternating every step), so that machine load hits both alike even on a busy machine. The tracked side
+  calls the tracker's framework-free core exactly where ``neumo.train.Trainer`` calls it (``start``;
+  ``observe_gradients`` after backward; ``observe_step`` after the optimizer step); its time includes
+  ``start`` (the step-0 baselines). Also printed: the time spent inside the tracker over the plain time.
+- ``--mode fits``: whole ``Trainer.fit`` runs, plain and tracked back to back (order alternating between
+  repeats); noisy under load.
+
+Per-repeat overheads (tracked / plain - 1), their median, and the load average are printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import time
 
 import torch
@@ -36,28 +48,90 @@ def timed_fit(tok, batch_fn, steps, seq_len, tracker):
     return time.perf_counter() - t
 
 
+def interleaved(tok, batch_fn, steps, seq_len):
+    """(plain seconds, tracked seconds, seconds inside the tracker, rows) of one side-by-side run."""
+    def side():
+        m = make(tok, seq_len)
+        return m, torch.optim.Adam(m.parameters(), lr=3e-3)
+
+    def one_step(m, opt, b):
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(m(b[0]).reshape(-1, tok.vocab_size), b[1].reshape(-1)).backward()
+
+    (mp, op), (mt, ot), tr = side(), side(), SpectralTracker()
+    t0 = time.perf_counter()
+    tr.start(mt)
+    t_tracked = t_inside = time.perf_counter() - t0
+    t_plain = 0.0
+    for step in range(1, steps + 1):
+        b, last = batch_fn(step - 1), step == steps
+        for which in ((0, 1) if step % 2 else (1, 0)):
+            t0 = time.perf_counter()
+            if which == 0:
+                one_step(mp, op, b)
+                op.step()
+                t_plain += time.perf_counter() - t0
+            else:
+                one_step(mt, ot, b)
+                t1 = time.perf_counter()
+                tr.observe_gradients(mt, step, b, last=last)
+                t2 = time.perf_counter()
+                ot.step()
+                t3 = time.perf_counter()
+                tr.observe_step(mt, step, last=last)
+                t4 = time.perf_counter()
+                t_tracked += t4 - t0
+                t_inside += (t2 - t1) + (t4 - t3)
+    return t_plain, t_tracked, t_inside, len(tr.rows)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seq-len", type=int, default=64)
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--mode", choices=("steps", "fits"), default="steps")
     a = ap.parse_args()
     torch.set_num_threads(1)
     text = " ".join(human_documents("lee_background"))
     tok = CharTokenizer.fit(text)
     batch_fn = char_lm_batches(tok.encode(text), a.seq_len, a.batch, 0)
-    plain, tracked, rows = 0.0, 0.0, 0
+    plain, tracked, ratios, inside, rows, table_s = [], [], [], [], 0, 0.0
+    load0 = os.getloadavg()
     timed_fit(tok, batch_fn, 5, a.seq_len, None)  # warm-up
-    for _ in range(a.repeats):
-        plain += timed_fit(tok, batch_fn, a.steps, a.seq_len, None)
+    for r in range(a.repeats if a.mode == "steps" else 0):
+        p, t, i, rows = interleaved(tok, batch_fn, a.steps, a.seq_len)
+        plain.append(p)
+        tracked.append(t)
+        ratios.append(t / p)
+        inside.append(i / p)
+    for r in range(a.repeats if a.mode == "fits" else 0):
         tr = SpectralTracker()
-        tracked += timed_fit(tok, batch_fn, a.steps, a.seq_len, tr)
+        if r % 2 == 0:
+            p, t = timed_fit(tok, batch_fn, a.steps, a.seq_len, None), timed_fit(tok, batch_fn, a.steps, a.seq_len, tr)
+        else:
+            t, p = timed_fit(tok, batch_fn, a.steps, a.seq_len, tr), timed_fit(tok, batch_fn, a.steps, a.seq_len, None)
+        plain.append(p)
+        tracked.append(t)
+        ratios.append(t / p)
         rows = len(tr.rows)
-    print(f"Transformer d64 L2, batch {a.batch}x{a.seq_len}, {a.steps} steps x {a.repeats}: "
-          f"plain {plain / (a.steps * a.repeats) * 1e3:.1f} ms/step, tracked {tracked / (a.steps * a.repeats) * 1e3:.1f} "
-          f"ms/step, overhead {100 * (tracked / plain - 1):.1f}% ({rows} rows per run, default schedule "
-          f"{SpectralTracker().schedule.model_dump()})")
+        t0 = time.perf_counter()
+        tr.table()
+        table_s = time.perf_counter() - t0
+    load1 = os.getloadavg()
+    ms = 1e3 / a.steps
+    print(f"mode {a.mode}: Transformer d64 L2, batch {a.batch}x{a.seq_len}, {a.steps} steps x {a.repeats} repeats, "
+          f"default schedule {SpectralTracker().schedule.model_dump()}, {rows} rows per run")
+    print("per-repeat overhead %: " + " ".join(f"{100 * (x - 1):+.1f}" for x in ratios))
+    if inside:
+        print("per-repeat time inside the tracker / plain time %: " + " ".join(f"{100 * x:.1f}" for x in inside)
+              + f" (median {100 * statistics.median(inside):.1f})")
+    print(f"median plain {statistics.median(plain) * ms:.1f} ms/step, median tracked {statistics.median(tracked) * ms:.1f}"
+          f" ms/step, median overhead {100 * (statistics.median(ratios) - 1):.1f}%"
+          + (f"; table() after the fit {table_s * 1e3:.0f} ms (not in the fit time)" if a.mode == "fits" else ""))
+    print(f"load average (1, 5, 15 min) before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, after "
+          f"{load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
 
 
 if __name__ == "__main__":

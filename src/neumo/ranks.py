@@ -55,7 +55,11 @@ def _check_eps(eps: float) -> None:
 def energy_rank(s, eps: float = 0.01) -> float:
     """Smallest r whose top-r squared values hold a (1 - eps) share of the total energy."""
     _check_eps(eps)
-    e = torch.sort(_normalised(s) ** 2, descending=True).values
+    return _energy_rank(_normalised(s), eps)
+
+
+def _energy_rank(t: torch.Tensor, eps: float) -> float:
+    e = torch.sort(t ** 2, descending=True).values
     if e.numel() == 0 or e[0] == 0:
         return 0.0
     cum = torch.cumsum(e, 0)
@@ -66,7 +70,11 @@ def energy_rank(s, eps: float = 0.01) -> float:
 
 def stable_rank(s) -> float:
     """sum s^2 / s_max^2 (0 for an all-zero spectrum)."""
-    e = _normalised(s) ** 2
+    return _stable_rank(_normalised(s))
+
+
+def _stable_rank(t: torch.Tensor) -> float:
+    e = t ** 2
     return 0.0 if e.numel() == 0 or e.max() == 0 else float(e.sum() / e.max())
 
 
@@ -79,7 +87,10 @@ def nuclear_rank(s) -> float:
 
 def entropy_rank(s) -> float:
     """exp of the Shannon entropy of p = s / sum s (zeros contribute 0 log 0 = 0)."""
-    t = _normalised(s)
+    return _entropy_rank(_normalised(s))
+
+
+def _entropy_rank(t: torch.Tensor) -> float:
     total = t.sum()
     if total == 0:
         return 0.0
@@ -89,16 +100,22 @@ def entropy_rank(s) -> float:
 
 def participation_ratio(s) -> float:
     """(sum s^2)^2 / sum s^4 (0 for an all-zero spectrum)."""
-    e = _normalised(s) ** 2
+    return _participation_ratio(_normalised(s))
+
+
+def _participation_ratio(t: torch.Tensor) -> float:
+    e = t ** 2
     if e.numel() == 0 or e.max() == 0:
         return 0.0
     return float(e.sum() ** 2 / (e ** 2).sum())
 
 
 def spectrum_ranks(s, eps: float = 0.01) -> dict[str, float]:
-    """All four ranks of one spectrum."""
-    return {"energy_rank": energy_rank(s, eps), "stable_rank": stable_rank(s),
-            "entropy_rank": entropy_rank(s), "participation_ratio": participation_ratio(s)}
+    """All four ranks of one spectrum (normalised once; each value equals its function's)."""
+    _check_eps(eps)
+    t = _normalised(s)
+    return {"energy_rank": _energy_rank(t, eps), "stable_rank": _stable_rank(t),
+            "entropy_rank": _entropy_rank(t), "participation_ratio": _participation_ratio(t)}
 
 
 def eigen_ranks(lams, eps: float = 0.01,

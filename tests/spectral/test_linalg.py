@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from neumo.errors import NeumoError
+from neumo.spectral import linalg
 from neumo.spectral.linalg import singular_values, weight_matrix
 from neumo.spectral.ranks import energy_rank, participation_ratio, stable_rank
 from neumo.spectral.shortcuts import energy_rank_fast, participation_ratio_fast, stable_rank_fast
@@ -25,13 +26,50 @@ def test_top_k_matches_planted_spectrum(method):
     assert res.method == ("exact" if method == "auto" else method)  # 200 <= 512: auto picks exact
 
 
-def test_auto_picks_lanczos_for_a_few_values_of_a_large_matrix():
-    g = torch.Generator().manual_seed(1)
-    A = torch.randn(600, 700, generator=g, dtype=torch.float64)
+def decaying(m=600, n=700, seed=1):
+    """sigma_i = i^-1 for 40 values plus a 1% Gaussian floor: a trained-weight-like spectrum."""
+    g = torch.Generator().manual_seed(seed)
+    U, _ = torch.linalg.qr(torch.randn(m, 40, generator=g, dtype=torch.float64))
+    V, _ = torch.linalg.qr(torch.randn(n, 40, generator=g, dtype=torch.float64))
+    s = 1.0 / torch.arange(1, 41, dtype=torch.float64)
+    return U @ torch.diag(s) @ V.T + 0.01 * torch.randn(m, n, generator=g, dtype=torch.float64) / n ** 0.5
+
+
+def test_auto_picks_lanczos_for_a_few_values_of_a_large_matrix_with_a_decaying_spectrum():
+    A = decaying()
     res = singular_values(A, k=5)
     assert res.method == "lanczos" and res.converged
     assert torch.allclose(res.values, torch.linalg.svdvals(A)[:5], rtol=1e-8)
-    assert singular_values(A).method == "exact"
+    assert singular_values(A).method == "exact"                     # all values
+    assert singular_values(A, k=600 // 8 + 1).method == "exact"     # k over 1/8 of min(m, n)
+
+
+def test_auto_picks_exact_for_a_flat_spectrum_below_the_crossover_and_lanczos_above(monkeypatch):
+    g = torch.Generator().manual_seed(1)
+    A = torch.randn(600, 700, generator=g, dtype=torch.float64)   # Marchenko-Pastur: PR ~ 300 > 4k
+    res = singular_values(A, k=5)
+    assert res.method == "exact" and torch.equal(res.values, torch.linalg.svdvals(A)[:5])
+    monkeypatch.setattr(linalg, "AUTO_FLAT_LANCZOS_MIN_DIM", 600)  # as if the matrix were past the crossover
+    res = singular_values(A, k=5)
+    assert res.method == "lanczos" and res.converged
+    assert torch.allclose(res.values, torch.linalg.svdvals(A)[:5], rtol=1e-8)
+
+
+def test_auto_falls_back_to_exact_when_lanczos_has_not_converged_within_its_budget(monkeypatch):
+    A = decaying()
+    monkeypatch.setattr(linalg, "_lanczos_budget", lambda k: k + 2)
+    res = singular_values(A, k=5)
+    assert res.method == "exact" and res.converged and torch.equal(res.values, torch.linalg.svdvals(A)[:5])
+    lz = singular_values(A, k=5, method="lanczos")                 # an explicit choice is not overridden
+    assert lz.method == "lanczos" and not lz.converged
+
+
+@pytest.mark.parametrize("decay", [0.5, 0.9, 0.99, 1.0])
+def test_participation_ratio_estimate_is_close_to_the_exact_one(decay):
+    A, s = planted(m=400, n=300, decay=decay)
+    est = linalg.participation_ratio_estimate(A, probes=64, seed=0)
+    assert est == pytest.approx(participation_ratio(s), rel=0.35)
+    assert linalg.participation_ratio_estimate(torch.zeros(5, 4)) == 0.0
 
 
 def test_randomized_warm_start_reuses_basis_and_tracks_a_perturbed_matrix():

@@ -23,7 +23,11 @@ def _values(x) -> torch.Tensor:
 
 def gini(x) -> float:
     """Population Gini coefficient of non-negative values: sum_ij |x_i - x_j| / (2 n^2 mean)."""
-    v = torch.sort(_values(x)).values
+    return _gini_sorted(torch.sort(_values(x)).values)
+
+
+def _gini_sorted(v: torch.Tensor) -> float:
+    """:func:`gini` of values already sorted ascending."""
     if (v < 0).any():
         raise NeumoError("the Gini coefficient needs non-negative values; pass magnitudes or norms")
     n, total = v.numel(), v.sum()
@@ -35,10 +39,14 @@ def gini(x) -> float:
 
 def top_share(x, q: float) -> float:
     """Share of the total held by the largest ceil(q * n) values (q in (0, 1])."""
+    return _top_share_sorted(torch.sort(_values(x), descending=True).values, q)
+
+
+def _top_share_sorted(v: torch.Tensor, q: float, total: torch.Tensor | None = None) -> float:
+    """:func:`top_share` of values already sorted descending (``total``: their sum, if known)."""
     if not 0 < q <= 1:
         raise NeumoError(f"The 'q' parameter must be in (0, 1]. Got {q!r} instead.")
-    v = torch.sort(_values(x), descending=True).values
-    total = v.sum()
+    total = v.sum() if total is None else total
     return 0.0 if total == 0 else float(v[: max(1, math.ceil(q * v.numel()))].sum() / total)
 
 
@@ -77,7 +85,14 @@ def neuron_strengths(w: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def inequality_metrics(x) -> dict[str, float]:
-    return {"gini": gini(x), "top1_share": top_share(x, 0.01), "top10_share": top_share(x, 0.10)}
+    """Gini, top-1% and top-10% shares from one sort (the descending order is the ascending one flipped, so
+    every sum runs over the same sequence as in :func:`gini` and :func:`top_share`: identical values)."""
+    asc = torch.sort(_values(x)).values
+    g = _gini_sorted(asc)
+    desc = asc.flip(0)
+    total = desc.sum()
+    return {"gini": g, "top1_share": _top_share_sorted(desc, 0.01, total),
+            "top10_share": _top_share_sorted(desc, 0.10, total)}
 
 
 __all__ = ["gini", "top_share", "spearman", "inverse_herfindahl", "neuron_strengths", "inequality_metrics"]

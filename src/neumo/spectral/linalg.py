@@ -6,8 +6,14 @@
   from its right singular vectors (cheap tracking of a slowly changing matrix).
 - ``lanczos``: top-k eigenvalues of the smaller Gram matrix (A^T A or A A^T) by Lanczos with full
   reorthogonalisation; sigma = sqrt(lambda). Accurate for the leading values.
-- ``auto``: ``exact`` when all values are wanted or the matrix is small (min(m, n) <= 512) or k is
-  more than 1/8 of min(m, n); ``lanczos`` otherwise.
+- ``auto``: never slower than ``exact`` by design, at the same accuracy. ``exact`` when all values are
+  wanted, the matrix is small (min(m, n) <= 512) or k is more than 1/8 of min(m, n). Otherwise a probe
+  (two products with 8 random vectors, ~1% of an exact SVD) estimates the participation ratio
+  PR = (sum s^2)^2 / sum s^4 of the spectrum: when PR > 4k the energy spreads over many more directions
+  than asked for (a flat spectrum: the top-k are not separated and Lanczos needs hundreds of products),
+  and below min(m, n) = 2048 such a Lanczos run is slower than the exact SVD (bench/spectral_svd.py),
+  so ``exact`` runs. Otherwise ``lanczos`` with a bounded number of products; if it has not converged
+  within them, ``exact`` runs instead (``method`` reports what produced the values).
 
 Weights are matrices by :func:`weight_matrix`: a conv kernel (out, in, kh, kw) becomes
 (out, in * kh * kw) (``out_by_rest``, the default) or a batch of kh * kw (out, in) matrices (``per_tap``).
@@ -28,6 +34,9 @@ from neumo.spectral.ranks import as_matrix
 
 METHODS = ("exact", "randomized", "lanczos", "auto")
 AUTO_EXACT_MAX_DIM = 512
+AUTO_FLAT_LANCZOS_MIN_DIM = 2048   # flat spectra: Lanczos beats the exact SVD from here on (bench/spectral_svd.py)
+AUTO_FLAT_PR_PER_K = 4             # "flat": participation ratio above this many times k
+AUTO_PROBES = 8
 
 
 @dataclass(frozen=True)
@@ -60,13 +69,34 @@ class GramOperator(Operator):
         return self.A @ (self.A.T @ v) if self.wide else self.A.T @ (self.A @ v)
 
 
-def _resolve(method: str, k: int | None, m: int, n: int) -> str:
+def participation_ratio_estimate(A: torch.Tensor, probes: int = AUTO_PROBES, seed: int | torch.Generator = 0) -> float:
+    """(sum s^2)^2 / sum s^4 of A's singular values, with sum s^4 = ||A^T A||_F^2 estimated by Hutchinson
+    from ``probes`` Gaussian vectors (sum s^2 = ||A||_F^2 is exact). Cost: two (m x n) x (n x probes) products."""
+    g = as_generator(seed, "svd-auto-probe")
+    wide = A.shape[0] < A.shape[1]
+    B = A.T if wide else A                                           # (big, small): Gram B^T B is the small one
+    Z = torch.randn(B.shape[1], probes, generator=g, dtype=torch.float64).to(A.device, A.dtype)
+    W = B.T @ (B @ Z)                                                # (small, probes)
+    s4 = float(torch.linalg.vector_norm(W)) ** 2 / probes            # an estimate: working precision is plenty
+    s2 = float(torch.linalg.vector_norm(A)) ** 2
+    return s2 * s2 / s4 if s4 > 0 else 0.0
+
+
+def _resolve(method: str, k: int | None, A: torch.Tensor, seed) -> str:
+    """The method ``auto`` stands for before any iteration (``lanczos`` may still fall back to ``exact``)."""
     if method != "auto":
         return method
-    small = min(m, n)
+    small = min(A.shape)
     if k is None or small <= AUTO_EXACT_MAX_DIM or k > small // 8:
         return "exact"
+    if small < AUTO_FLAT_LANCZOS_MIN_DIM and participation_ratio_estimate(A, seed=seed) > AUTO_FLAT_PR_PER_K * k:
+        return "exact"
     return "lanczos"
+
+
+def _lanczos_budget(k: int) -> int:
+    """Products of the Gram operator ``auto`` spends before it falls back to the exact SVD."""
+    return max(6 * k + 120, 200)
 
 
 def _randomized(A, k, oversample, n_iter, warm, seed):
@@ -105,7 +135,7 @@ def singular_values(A: torch.Tensor, k: int | None = None, method: str = "auto",
         raise NeumoError(f"The 'k' parameter must be in [1, {min(m, n)}]. Got {k} instead.")
     dtype = dtype or (A.dtype if A.dtype in (torch.float32, torch.float64) else torch.float32)
     A = A.to(dtype)
-    chosen = _resolve(method, k, m, n)
+    chosen = _resolve(method, k, A, seed)
     if chosen != "exact" and k is None:
         raise NeumoError(f"method {chosen!r} computes the top-k values: pass k (or use method='exact')")
     if chosen == "exact":
@@ -116,8 +146,10 @@ def singular_values(A: torch.Tensor, k: int | None = None, method: str = "auto",
         s, basis = _randomized(A, k, oversample, n_iter, warm, seed)
         return SVDResult(s, "randomized", basis=basis)
     res = lanczos(GramOperator(A), k=k, which="LA", tol=tol, seed=seed, return_vectors=False,
-                  max_iter=max(6 * k + 120, 200))
+                  max_iter=_lanczos_budget(k))
+    if method == "auto" and not res.converged:   # not within the budget: the exact values, at exact's accuracy
+        return SVDResult(torch.linalg.svdvals(A)[:k], "exact")
     return SVDResult(res.eigenvalues.clamp(min=0).sqrt().to(dtype), "lanczos", converged=res.converged)
 
 
-__all__ = ["METHODS", "SVDResult", "singular_values", "weight_matrix", "GramOperator"]
+__all__ = ["METHODS", "SVDResult", "singular_values", "weight_matrix", "GramOperator", "participation_ratio_estimate"]

@@ -38,8 +38,8 @@ from neumo.spectral.curvature import HessianOperator, gradient_fraction, lanczos
 from neumo.spectral.curvature.params import loss_value
 from neumo.spectral.inequality import neuron_strengths, spearman
 from neumo.spectral.schedule import TrackerSchedule
-from neumo.spectral.tracker_metrics import (energy_shares, gradient_rank_bound, inequality_rows, n_samples_of,
-                                            rank_metrics)
+from neumo.spectral.tracker_metrics import (SquaredNorms, energy_shares, gradient_rank_bound, inequality_rows,
+                                            n_samples_of, rank_metrics)
 from neumo.train.callbacks import Callback
 
 COLUMNS = ["run", "step", "module", "quantity", "metric", "value"]
@@ -73,12 +73,26 @@ class SpectralTracker(Callback):
         for k, v in metrics.items():
             self.rows.append((self.run_name, int(step), module, quantity, k, float(v)))
 
+    def _energy_rows(self, step: int, name: str, energies: dict[str, float]) -> None:
+        shares, eff = energy_shares(energies)
+        run, step, q, metric = self.run_name, int(step), "energy", f"{name}_share"
+        self.rows.extend([(run, step, n, q, metric, s) for n, s in shares.items()])
+        self.rows.append((run, step, "*", q, f"effective_modules_{name}", float(eff)))
+
+    def _bind(self) -> None:
+        """Per-step lists over the tracked parameters (built once, so that each step is one pass)."""
+        self._names = list(self.params)
+        self._plist = list(self.params.values())
+        self._w0_list = [self.w0[n] for n in self._names]
+        self._sq = SquaredNorms()
+
     def start(self, model: torch.nn.Module) -> None:
         self.params = self._select(model)
         self.w0 = {n: p.detach().clone() for n, p in self.params.items()}
         self.accum = {n: torch.zeros_like(p, memory_format=torch.contiguous_format) for n, p in self.params.items()}
         self.snapshot = {n: neuron_strengths(p) for n, p in self.params.items()}
         self._grad_energy: dict[str, float] = {}
+        self._bind()
         for i, (n, p) in enumerate(self.params.items()):
             g = make_generator(self.seed, "tracker-random", i)
             rand = torch.randn(p.shape, generator=g, dtype=torch.float64)
@@ -91,20 +105,22 @@ class SpectralTracker(Callback):
                           loss_fn: Callable | None = None, last: bool = False) -> None:
         """Call with the step's gradient in ``.grad`` (before the optimizer step)."""
         sch, loss_fn = self.schedule, loss_fn or self.loss_fn
-        n_samples = self.batch_size or (n_samples_of(batch) if batch is not None else None)
         want_ranks, want_energy = sch.due("ranks", step, last), sch.due("energy", step, last)
-        for n, p in self.params.items():
-            if p.grad is None:
-                continue
-            self.accum[n].add_(p.grad.detach())
-            if want_energy:
-                self._grad_energy[n] = float(p.grad.detach().double().pow(2).sum())
-            if want_ranks:
+        live = [(n, p, p.grad) for n, p in zip(self._names, self._plist) if p.grad is not None]
+        if live:
+            names, _, grads = zip(*live)
+            with torch.no_grad():
+                torch._foreach_add_([self.accum[n] for n in names], list(grads))
+            if want_energy:  # params without a gradient keep their last energy (as they always did)
+                self._grad_energy.update(zip(names, self._sq(grads)))
+        if want_ranks:
+            n_samples = self.batch_size or (n_samples_of(batch) if batch is not None else None)
+            for n, p, g in live:
                 bound = gradient_rank_bound(p.shape, n_samples)
-                self._add(step, n, "grad", rank_metrics(p.grad, self.eps, bound))
+                self._add(step, n, "grad", rank_metrics(g, self.eps, bound))
                 self._add(step, n, "grad_accum", rank_metrics(self.accum[n], self.eps, bound))
-        if want_ranks and self.shuffled_labels:
-            self._shuffled(model, step, batch, loss_fn, n_samples)
+            if self.shuffled_labels:
+                self._shuffled(model, step, batch, loss_fn, n_samples)
         if sch.due("hessian", step, last):
             self._hessian(model, step, batch, loss_fn)
 
@@ -112,22 +128,24 @@ class SpectralTracker(Callback):
         """Call after the optimizer step (parameters hold W_step)."""
         sch = self.schedule
         if sch.due("energy", step, last):
-            upd = {n: float((p.detach() - self.w0[n]).double().pow(2).sum()) for n, p in self.params.items()}
-            for name, energies in (("update", upd), ("grad", self._grad_energy)):
-                if not energies:
-                    continue
-                shares, eff = energy_shares(energies)
-                for n, s in shares.items():
-                    self._add(step, n, "energy", {f"{name}_share": s})
-                self._add(step, "*", "energy", {f"effective_modules_{name}": eff})
+            with torch.no_grad():
+                diffs = torch._foreach_sub(self._plist, self._w0_list)      # W_t - W_0, elementwise as before
+            self._energy_rows(step, "update", dict(zip(self._names, self._sq(diffs, fresh=True))))
+            if self._grad_energy:
+                self._energy_rows(step, "grad", self._grad_energy)
+        want_ranks, want_ineq = sch.due("ranks", step, last), sch.due("inequality", step, last)
+        want_rich = bool(sch.rich_lag) and step % sch.rich_lag == 0
+        if not (want_ranks or want_ineq or want_rich):
+            self.last_step = step
+            return
         for n, p in self.params.items():
-            if sch.due("ranks", step, last):
+            if want_ranks:
                 self._add(step, n, "W", rank_metrics(p, self.eps))
                 self._add(step, n, "update", rank_metrics(p.detach() - self.w0[n], self.eps))
-            if sch.due("inequality", step, last):
+            if want_ineq:
                 for (q, m), v in inequality_rows(p).items():
                     self._add(step, n, q, {m: v})
-            if sch.rich_lag and step % sch.rich_lag == 0:
+            if want_rich:
                 now = neuron_strengths(p)
                 for side in ("out", "in"):
                     growth = now[side] - self.snapshot[n][side]
@@ -205,6 +223,7 @@ class SpectralTracker(Callback):
         state = json.loads(bytes(t["state_json"].tolist()).decode())
         self.rows = [tuple(r) for r in state["rows"]]
         self.last_step, self._grad_energy = state["last_step"], state["grad_energy"]
+        self._bind()
 
     # ------------------------------------------------------------------ neumo.train hooks
     def on_fit_start(self, trainer, state) -> None:

@@ -34,9 +34,36 @@ def inequality_rows(w: torch.Tensor) -> dict[tuple[str, str], float]:
 
 def energy_shares(energies: dict[str, float]) -> tuple[dict[str, float], float]:
     """Shares of a per-module energy and the effective number of modules (1 / Herfindahl)."""
-    total = sum(energies.values())
+    values = list(energies.values())
+    total = sum(values)
     shares = {k: (v / total if total > 0 else 0.0) for k, v in energies.items()}
-    return shares, (inverse_herfindahl(list(energies.values())) if total > 0 else 0.0)
+    # a float64 tensor holds the same values np.asarray would give inverse_herfindahl, without the detour
+    return shares, (inverse_herfindahl(torch.tensor(values, dtype=torch.float64)) if total > 0 else 0.0)
+
+
+class SquaredNorms:
+    """``[float(t.double().pow(2).sum()) for t in tensors]``, bit for bit, through one reused float64 scratch.
+
+    The tracker calls this every step; a fresh float64 copy per tensor (allocated, converted, squared into a
+    second allocation) was most of its fixed per-step cost. The scratch grows to the largest tensor seen and
+    stays cache-warm; summing a contiguous view of it reduces in the same order as summing a fresh tensor.
+    With ``fresh=True`` the inputs are temporaries the caller discards: float64 ones are squared in place.
+    """
+
+    def __init__(self):
+        self._buf = torch.empty(0, dtype=torch.float64)
+
+    def __call__(self, tensors, fresh: bool = False) -> list[float]:
+        sums = []
+        for t in tensors:
+            if fresh and t.dtype == torch.float64 and t.is_contiguous():
+                d = t
+            else:
+                if self._buf.numel() < t.numel() or self._buf.device != t.device:
+                    self._buf = torch.empty(t.numel(), dtype=torch.float64, device=t.device)
+                d = self._buf[: t.numel()].view(t.shape).copy_(t)
+            sums.append(d.pow_(2).sum())
+        return torch.stack(sums).tolist() if sums else []
 
 
 def n_samples_of(batch) -> int | None:
