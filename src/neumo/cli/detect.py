@@ -59,6 +59,7 @@ def _performer(detectors: Optional[List[str]], performer: Optional[str], precisi
 
     if not _check_performer(detectors, performer):
         return None
+    assert performer is not None  # _check_performer refuses binoculars without one
     perf = _load(performer, precision)
     check_pair(lm, perf)
     return perf

@@ -88,6 +88,7 @@ def analyze_texts(texts: list[str], lm: CausalLM, detectors: list[str] | None = 
     if two:
         from neumo.detect.binoculars import binoculars
 
+        assert performer is not None  # ``two`` is only set with a performer (PERFORMER_HINT above)
         for i, b in enumerate(binoculars(lm, performer, texts, max_tokens=check_max_tokens(max_tokens))):
             extra[i]["binoculars"] = b
     stats = score_texts(lm, texts, max_tokens=max_tokens, batch_size=batch_size)

@@ -109,12 +109,14 @@ def evaluate_file(lm: CausalLM, path: Path, detectors: list[str] | None = None, 
             end = [None if max_tokens is None else p.prompt + int(max_tokens) for p in enc]
             seqs = [p.human[:e] for p, e in zip(enc, end)] + [p.machine[:e] for p, e in zip(enc, end)]
             cuts = [max(0, p.prompt - shift) for p in enc] * 2
+            assert performer is not None  # two-model detectors were checked to come with a performer
             terms = [(n[c:], x[c:]) for (n, x), c in zip(binoculars_tokens(lm, performer, seqs), cuts)]
     else:
         texts, labels = load_labelled(path, limit=limit)
         stats = score_texts(lm, texts, max_tokens=max_tokens, batch_size=batch_size)
         if two:
             seqs = [lm.encode(t)[0][:max_tokens] for t in texts]
+            assert performer is not None
             terms = binoculars_tokens(lm, performer, seqs)
     if not stats:
         raise NeumoError(f"{path} holds no texts; give a file with human and machine texts")

@@ -64,7 +64,7 @@ class Scorer:
 
     def __init__(self, model: str, limits: Limits, calibration: Optional[Path | Calibration] = None,
                  loader: Optional[Callable[[], Any]] = None,
-                 analyzer: Optional[Callable[[str, Any, Optional[list[str]]], Any]] = None,
+                 analyzer: Optional[Callable[..., Any]] = None,
                  counter: Callable[[Any, str], int] = count_tokens, precision: Optional[str] = None,
                  performer: Optional[str] = None, performer_loader: Optional[Callable[[], Any]] = None):
         self.model, self.limits, self.performer = model, limits, performer

@@ -129,7 +129,7 @@ class SpectralTracker(Callback):
         sch = self.schedule
         if sch.due("energy", step, last):
             with torch.no_grad():
-                diffs = torch._foreach_sub(self._plist, self._w0_list)      # W_t - W_0, elementwise as before
+                diffs = torch._foreach_sub(list[torch.Tensor](self._plist), self._w0_list)      # W_t - W_0, elementwise as before
             self._energy_rows(step, "update", dict(zip(self._names, self._sq(diffs, fresh=True))))
             if self._grad_energy:
                 self._energy_rows(step, "grad", self._grad_energy)
