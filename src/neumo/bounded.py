@@ -11,8 +11,8 @@ from pathlib import Path
 
 from neumo.errors import NeumoError
 
-MAX_TEXT_BYTES = 8 * 1024 * 1024     # a text to score: far above what a 135M scorer handles in minutes
-MAX_CONFIG_BYTES = 4 * 1024 * 1024   # a config file: shipped ones are a few KiB
+MAX_TEXT_BYTES = 8 * 1024 * 1024  # a text to score: far above what a 135M scorer handles in minutes
+MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a config file: shipped ones are a few KiB
 
 
 def limit_from_env(name: str, default: int) -> int:

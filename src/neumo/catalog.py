@@ -30,8 +30,9 @@ class StudyRunSettings(StrictModel):
     seed: int = 0
     seeds: int = Field(1, ge=1, le=100)
     checkpoint_every: int = Field(0, ge=0)
-    sinks: list[Literal["tensorboard", "mlflow"]] = Field(default_factory=list,
-                                                          description="metric sinks besides metrics.jsonl")
+    sinks: list[Literal["tensorboard", "mlflow"]] = Field(
+        default_factory=list, description="metric sinks besides metrics.jsonl"
+    )
 
 
 class LabConfig(StrictModel):
@@ -42,8 +43,9 @@ class LabConfig(StrictModel):
     seed: int = 0
     seeds: int = Field(3, ge=1, le=100)
     jobs: Optional[int] = Field(None, ge=1, le=64, description="default: the lab's own (2 or #cores)")
-    sinks: list[Literal["tensorboard", "mlflow"]] = Field(default_factory=list,
-                                                          description="metric sinks of every study's units")
+    sinks: list[Literal["tensorboard", "mlflow"]] = Field(
+        default_factory=list, description="metric sinks of every study's units"
+    )
     ray: Optional[str] = Field(None, description="Ray address ('local' starts one) to run the studies on")
 
 
@@ -63,7 +65,7 @@ def split_study_run(body: dict[str, Any], source: str) -> tuple[dict[str, Any], 
     return body["config"], settings
 
 
-_MEMORY_RUN_KEYS = {"memory_run", "checkpoint_every", "sinks"}   # a memory run's saved config.yaml
+_MEMORY_RUN_KEYS = {"memory_run", "checkpoint_every", "sinks"}  # a memory run's saved config.yaml
 
 
 def _memory_run_schema() -> type[StrictModel]:
@@ -91,29 +93,40 @@ def kinds() -> dict[str, Callable[[], type[StrictModel]]]:
 
 def document_kind(doc: dict[str, Any], source: str = "config") -> tuple[str, dict[str, Any]]:
     """(kind, body) of a config document or of a run's saved ``config.yaml`` (study, memory run, sweep, lab)."""
-    if isinstance(doc, dict) and "memory_run" in doc and set(doc) <= _MEMORY_RUN_KEYS \
-            and isinstance(doc["memory_run"], dict):
+    if (
+        isinstance(doc, dict)
+        and "memory_run" in doc
+        and set(doc) <= _MEMORY_RUN_KEYS
+        and isinstance(doc["memory_run"], dict)
+    ):
         ck = doc.get("checkpoint_every", 0)
         if not isinstance(ck, int) or isinstance(ck, bool) or ck < 0:
-            raise ConfigError(f"{source}: checkpoint_every must be a whole number >= 0, got {ck!r}",
-                              [("checkpoint_every", "not a whole number >= 0")])
+            raise ConfigError(
+                f"{source}: checkpoint_every must be a whole number >= 0, got {ck!r}",
+                [("checkpoint_every", "not a whole number >= 0")],
+            )
         sinks = doc.get("sinks", [])
         if not isinstance(sinks, list) or any(x not in ("tensorboard", "mlflow") for x in sinks):
-            raise ConfigError(f"{source}: sinks must be a list of 'tensorboard' / 'mlflow', got {sinks!r}",
-                              [("sinks", "unknown sink")])
+            raise ConfigError(
+                f"{source}: sinks must be a list of 'tensorboard' / 'mlflow', got {sinks!r}",
+                [("sinks", "unknown sink")],
+            )
         return "memory-run", dict(doc["memory_run"])  # what `neumo memory run` saves
     return split_kind(doc, source)
 
 
 def validate_document(doc: dict[str, Any], source: str = "config") -> tuple[str, StrictModel]:
     if not isinstance(doc, dict):
-        raise ConfigError(f"{source}: a config is a mapping at the top level, got {type(doc).__name__}",
-                          [("", "not a mapping")])
+        raise ConfigError(
+            f"{source}: a config is a mapping at the top level, got {type(doc).__name__}", [("", "not a mapping")]
+        )
     kind, body = document_kind(doc, source)
     known = kinds()
     if kind not in known:
-        raise ConfigError(f"{source}: unknown kind {kind!r}; known kinds: {', '.join(sorted(known))}",
-                          [("kind", f"unknown kind {kind!r}")])
+        raise ConfigError(
+            f"{source}: unknown kind {kind!r}; known kinds: {', '.join(sorted(known))}",
+            [("kind", f"unknown kind {kind!r}")],
+        )
     if kind.startswith("study:"):
         body, _ = split_study_run(body, source)
     return kind, validate(known[kind](), body, source)

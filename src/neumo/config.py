@@ -23,8 +23,7 @@ class StrictModel(BaseModel):
     """Base for every neumo config: unknown keys are errors, assignments are validated."""
 
     # allow_inf_nan=False: a NaN or infinite learning rate, threshold or size is a mistake, not a setting
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(),
-                              allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False)
 
 
 M = TypeVar("M", bound=StrictModel)
@@ -42,8 +41,10 @@ def load_yaml_no_aliases(text: str, source: str = "config") -> Any:
     try:
         node = loader.get_single_node()
         if node is not None and _has_alias(node, depth=0, source=source):
-            raise NeumoError(f"{source}: YAML anchors/aliases (&name, *name) are not allowed in neumo configs "
-                             "(they allow alias bombs); write the values out")
+            raise NeumoError(
+                f"{source}: YAML anchors/aliases (&name, *name) are not allowed in neumo configs "
+                "(they allow alias bombs); write the values out"
+            )
         return loader.construct_document(node) if node is not None else None
     finally:
         loader.dispose()
@@ -63,8 +64,9 @@ def _has_alias(node: Any, depth: int, source: str, seen: set[int] | None = None)
     if isinstance(node, yaml.SequenceNode):
         return any(_has_alias(n, depth + 1, source, seen) for n in node.value)
     if isinstance(node, yaml.MappingNode):
-        return any(_has_alias(k, depth + 1, source, seen) or _has_alias(v, depth + 1, source, seen)
-                   for k, v in node.value)
+        return any(
+            _has_alias(k, depth + 1, source, seen) or _has_alias(v, depth + 1, source, seen) for k, v in node.value
+        )
     return False
 
 
@@ -114,8 +116,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
         key, raw = item.split("=", 1)
         parts = key.strip().split(".")
         if not key.strip() or any(not k.strip() for k in parts):
-            raise NeumoError(f"override {item!r} has an empty key or an empty part between dots; "
-                             "write it as section.key=value")
+            raise NeumoError(
+                f"override {item!r} has an empty key or an empty part between dots; write it as section.key=value"
+            )
         parts = [k.strip() for k in parts]
         node = out
         for k in parts[:-1]:
@@ -187,8 +190,9 @@ def split_kind(doc: dict[str, Any], source: str) -> tuple[str, dict[str, Any]]:
     elif "study" in body:
         kind = f"study:{body.pop('study')}"
     else:
-        raise ConfigError(f"{source}: say what it configures with a top-level 'kind:' (or 'study: ID')",
-                          [("kind", "missing")])
+        raise ConfigError(
+            f"{source}: say what it configures with a top-level 'kind:' (or 'study: ID')", [("kind", "missing")]
+        )
     return kind, body
 
 

@@ -59,7 +59,7 @@ def energy_rank(s, eps: float = 0.01) -> float:
 
 
 def _energy_rank(t: torch.Tensor, eps: float) -> float:
-    e = torch.sort(t ** 2, descending=True).values
+    e = torch.sort(t**2, descending=True).values
     if e.numel() == 0 or e[0] == 0:
         return 0.0
     cum = torch.cumsum(e, 0)
@@ -74,7 +74,7 @@ def stable_rank(s) -> float:
 
 
 def _stable_rank(t: torch.Tensor) -> float:
-    e = t ** 2
+    e = t**2
     return 0.0 if e.numel() == 0 or e.max() == 0 else float(e.sum() / e.max())
 
 
@@ -104,27 +104,30 @@ def participation_ratio(s) -> float:
 
 
 def _participation_ratio(t: torch.Tensor) -> float:
-    e = t ** 2
+    e = t**2
     if e.numel() == 0 or e.max() == 0:
         return 0.0
-    return float(e.sum() ** 2 / (e ** 2).sum())
+    return float(e.sum() ** 2 / (e**2).sum())
 
 
 def spectrum_ranks(s, eps: float = 0.01) -> dict[str, float]:
     """All four ranks of one spectrum (normalised once; each value equals its function's)."""
     _check_eps(eps)
     t = _normalised(s)
-    return {"energy_rank": _energy_rank(t, eps), "stable_rank": _stable_rank(t),
-            "entropy_rank": _entropy_rank(t), "participation_ratio": _participation_ratio(t)}
+    return {
+        "energy_rank": _energy_rank(t, eps),
+        "stable_rank": _stable_rank(t),
+        "entropy_rank": _entropy_rank(t),
+        "participation_ratio": _participation_ratio(t),
+    }
 
 
-def eigen_ranks(lams, eps: float = 0.01,
-                convention: Literal["abs", "positive"] = "abs") -> dict[str, float]:
+def eigen_ranks(lams, eps: float = 0.01, convention: Literal["abs", "positive"] = "abs") -> dict[str, float]:
     """Ranks of an indefinite spectrum plus ``negative_mass`` (share of sum lambda^2 that is negative)."""
     lam = torch.as_tensor(np.asarray(lams) if not torch.is_tensor(lams) else lams.detach()).double().cpu()
     if convention not in ("abs", "positive"):
         raise NeumoError(f"The 'convention' parameter must be 'abs' or 'positive'. Got {convention!r} instead.")
-    total = (lam ** 2).sum()
+    total = (lam**2).sum()
     neg = float((lam.clamp(max=0) ** 2).sum() / total) if total > 0 else 0.0
     s = lam.abs() if convention == "abs" else lam.clamp(min=0)
     return {**spectrum_ranks(s, eps), "negative_mass": neg}
@@ -144,7 +147,7 @@ def matrix_ranks(A, eps: float = 0.01) -> dict:
     A = torch.as_tensor(A)
     if A.dim() < 2:
         raise NeumoError(f"matrix_ranks needs a matrix or a batch (..., m, n); got shape {tuple(A.shape)}")
-    s = torch.linalg.svdvals(A.detach().to(torch.float64))          # (..., min(m, n))
+    s = torch.linalg.svdvals(A.detach().to(torch.float64))  # (..., min(m, n))
     if A.dim() == 2:
         return spectrum_ranks(s, eps)
     flat = s.reshape(-1, s.shape[-1])
@@ -157,5 +160,16 @@ def matrix_stable_rank(w: torch.Tensor) -> float:
     return stable_rank(torch.linalg.svdvals(as_matrix(w).to(torch.float64)))
 
 
-__all__ = ["RANK_NAMES", "energy_rank", "stable_rank", "nuclear_rank", "entropy_rank", "participation_ratio",
-           "spectrum_ranks", "eigen_ranks", "matrix_ranks", "matrix_stable_rank", "as_matrix"]
+__all__ = [
+    "RANK_NAMES",
+    "energy_rank",
+    "stable_rank",
+    "nuclear_rank",
+    "entropy_rank",
+    "participation_ratio",
+    "spectrum_ranks",
+    "eigen_ranks",
+    "matrix_ranks",
+    "matrix_stable_rank",
+    "as_matrix",
+]

@@ -13,13 +13,22 @@ from rich.console import Console
 console = Console()
 err_console = Console(stderr=True)
 
-RunsDir = typer.Option(None, "--runs-dir", envvar="NEUMO_RUNS_DIR",
-                       help="Root folder of runs (default ./runs; env NEUMO_RUNS_DIR).")
+RunsDir = typer.Option(
+    None, "--runs-dir", envvar="NEUMO_RUNS_DIR", help="Root folder of runs (default ./runs; env NEUMO_RUNS_DIR)."
+)
 JsonFlag = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
-SinkOpt = typer.Option(None, "--sink", help="Also log metrics to tensorboard or mlflow (repeatable; MLflow: "
-                       "file store <runs root>/mlruns unless $NEUMO_MLFLOW_URI).")
-RayOpt = typer.Option(None, "--ray", help="Run on a Ray cluster: an address (auto, ray://host:10001) or "
-                      "'local' to start one here (pip install 'neumo[ray]').")
+SinkOpt = typer.Option(
+    None,
+    "--sink",
+    help="Also log metrics to tensorboard or mlflow (repeatable; MLflow: "
+    "file store <runs root>/mlruns unless $NEUMO_MLFLOW_URI).",
+)
+RayOpt = typer.Option(
+    None,
+    "--ray",
+    help="Run on a Ray cluster: an address (auto, ray://host:10001) or "
+    "'local' to start one here (pip install 'neumo[ray]').",
+)
 
 
 def emit_json(obj: Any) -> None:

@@ -26,8 +26,13 @@ def validate(files: List[Path], json_out: bool = JsonFlag) -> None:
             results.append({"file": str(f), "kind": kind, "ok": True, "errors": []})
         except ConfigError as e:
             bad += 1
-            results.append({"file": str(f), "ok": False,
-                            "errors": [{"path": p, "message": m} for p, m in e.errors] or [{"path": "", "message": str(e)}]})
+            results.append(
+                {
+                    "file": str(f),
+                    "ok": False,
+                    "errors": [{"path": p, "message": m} for p, m in e.errors] or [{"path": "", "message": str(e)}],
+                }
+            )
         except NeumoError as e:
             bad += 1
             results.append({"file": str(f), "ok": False, "errors": [{"path": "", "message": str(e)}]})

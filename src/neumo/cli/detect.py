@@ -16,14 +16,26 @@ app = typer.Typer(no_args_is_help=True, help="Score text with a causal LM, detec
 
 ModelOpt = typer.Option("smollm2", "--model", "-m", help="smollm2 | ngram | tiny | hf:<folder>.")
 DetectorOpt = typer.Option(None, "--detector", "-d", help="Detector name (repeatable; default: all one-pass).")
-CalOpt = typer.Option(None, "--calibration", help="Calibration JSON (from 'neumo detect calibrate') for the verdict; "
-                                                   "default: the model's shipped one (smollm2), else 'undecided'.")
-PrecisionOpt = typer.Option(None, "--precision", help="fp32 | bf16 | int8: arithmetic of a Hugging Face model's "
-                                                      "forward pass (default: bf16 for smollm2, fp32 otherwise).")
-PerformerOpt = typer.Option(None, "--performer", help="Second model for -d binoculars (the --model is the observer); "
-                                                      "it must share the --model's tokenizer.")
-MaxTokOpt = typer.Option(None, "--max-tokens", help="Score only the first N tokens of each text (after the "
-                                                    "shared prompt in pair files).")
+CalOpt = typer.Option(
+    None,
+    "--calibration",
+    help="Calibration JSON (from 'neumo detect calibrate') for the verdict; "
+    "default: the model's shipped one (smollm2), else 'undecided'.",
+)
+PrecisionOpt = typer.Option(
+    None,
+    "--precision",
+    help="fp32 | bf16 | int8: arithmetic of a Hugging Face model's "
+    "forward pass (default: bf16 for smollm2, fp32 otherwise).",
+)
+PerformerOpt = typer.Option(
+    None,
+    "--performer",
+    help="Second model for -d binoculars (the --model is the observer); it must share the --model's tokenizer.",
+)
+MaxTokOpt = typer.Option(
+    None, "--max-tokens", help="Score only the first N tokens of each text (after the shared prompt in pair files)."
+)
 MAX_TOP = 1000
 MAX_SEED = 2**63 - 1
 
@@ -114,12 +126,17 @@ def _texts(source: str, lines: bool) -> list[str]:
 
 
 @app.command("score")
-def score(source: str = typer.Argument("-", help="Text file, .json/.jsonl/.csv of texts, or '-' for stdin."),
-          model: str = ModelOpt, detector: Optional[List[str]] = DetectorOpt,
-          calibration: Optional[Path] = CalOpt, max_tokens: Optional[int] = MaxTokOpt,
-          lines: bool = typer.Option(False, "--lines", help="Each non-empty line is a separate text."),
-          precision: Optional[str] = PrecisionOpt, performer: Optional[str] = PerformerOpt,
-          json_out: bool = JsonFlag) -> None:
+def score(
+    source: str = typer.Argument("-", help="Text file, .json/.jsonl/.csv of texts, or '-' for stdin."),
+    model: str = ModelOpt,
+    detector: Optional[List[str]] = DetectorOpt,
+    calibration: Optional[Path] = CalOpt,
+    max_tokens: Optional[int] = MaxTokOpt,
+    lines: bool = typer.Option(False, "--lines", help="Each non-empty line is a separate text."),
+    precision: Optional[str] = PrecisionOpt,
+    performer: Optional[str] = PerformerOpt,
+    json_out: bool = JsonFlag,
+) -> None:
     """Print one verdict line per text with its detector scores and the calibration that decided it
     (texts are scored in batches)."""
     from neumo.detect.analyze import analyze_texts
@@ -132,7 +149,7 @@ def score(source: str = typer.Argument("-", help="Text file, .json/.jsonl/.csv o
     _check_performer(detector, performer)
     lm = _load(model, precision)
     perf = _performer(detector, performer, precision, lm)
-    cal = _calibration_for(calibration, lm)                 # read once, not once per text
+    cal = _calibration_for(calibration, lm)  # read once, not once per text
     results = analyze_texts(texts, lm, detector, cal, max_tokens=max_tokens, performer=perf)
     if json_out:
         emit_json([r.model_dump(exclude={"tokens"}) for r in results])
@@ -140,16 +157,22 @@ def score(source: str = typer.Argument("-", help="Text file, .json/.jsonl/.csv o
     for i, r in enumerate(results):
         s = {"machine": "red", "human": "green"}.get(r.verdict, "yellow")
         sc = "  ".join(f"{k}={v:.3f}" for k, v in r.scores.items())
-        console.print(f"[{s}]{r.verdict:9s}[/] text {i} ({r.n_tokens} tokens)  {sc}  ({escape(_decided_by(r))})",
-                      highlight=False)
+        console.print(
+            f"[{s}]{r.verdict:9s}[/] text {i} ({r.n_tokens} tokens)  {sc}  ({escape(_decided_by(r))})", highlight=False
+        )
 
 
 @app.command("explain")
-def explain(source: str = typer.Argument(..., help="Text file or '-' for stdin."), model: str = ModelOpt,
-            calibration: Optional[Path] = CalOpt, max_tokens: Optional[int] = MaxTokOpt,
-            html: Optional[Path] = typer.Option(None, "--html", help="Write a token heat map to this HTML file."),
-            top: int = typer.Option(8, "--top", help="Show the N most machine-like tokens and sentences."),
-            precision: Optional[str] = PrecisionOpt, json_out: bool = JsonFlag) -> None:
+def explain(
+    source: str = typer.Argument(..., help="Text file or '-' for stdin."),
+    model: str = ModelOpt,
+    calibration: Optional[Path] = CalOpt,
+    max_tokens: Optional[int] = MaxTokOpt,
+    html: Optional[Path] = typer.Option(None, "--html", help="Write a token heat map to this HTML file."),
+    top: int = typer.Option(8, "--top", help="Show the N most machine-like tokens and sentences."),
+    precision: Optional[str] = PrecisionOpt,
+    json_out: bool = JsonFlag,
+) -> None:
     """Per-token evidence, per-sentence scores and the mechanism summary of one text."""
     from neumo.detect.analyze import analyze_text
 
@@ -166,8 +189,11 @@ def explain(source: str = typer.Argument(..., help="Text file or '-' for stdin."
     if json_out:
         emit_json(r.model_dump())
         return
-    console.print(f"verdict [bold]{r.verdict}[/] - model {r.model} ({r.precision}), {r.n_tokens} tokens - "
-                  f"{escape(_decided_by(r))}", highlight=False)
+    console.print(
+        f"verdict [bold]{r.verdict}[/] - model {r.model} ({r.precision}), {r.n_tokens} tokens - "
+        f"{escape(_decided_by(r))}",
+        highlight=False,
+    )
     for n in r.notes:
         console.print(f"  - {n}", highlight=False)
     t = Table(title="most machine-like sentences")
@@ -181,14 +207,18 @@ def explain(source: str = typer.Argument(..., help="Text file or '-' for stdin."
 
 
 @app.command("eval")
-def eval_(data: List[Path] = typer.Argument(..., help="Labelled files: Fast-DetectGPT .json, .jsonl or .csv."),
-          model: str = ModelOpt, detector: Optional[List[str]] = DetectorOpt,
-          limit: Optional[int] = typer.Option(None, "--limit", help="First N pairs (JSON) or rows per file."),
-          max_tokens: Optional[int] = MaxTokOpt,
-          n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for the AUROC interval "
-                                                            "(0: none)."),
-          seed: int = typer.Option(0, "--seed"), precision: Optional[str] = PrecisionOpt,
-          performer: Optional[str] = PerformerOpt, json_out: bool = JsonFlag) -> None:
+def eval_(
+    data: List[Path] = typer.Argument(..., help="Labelled files: Fast-DetectGPT .json, .jsonl or .csv."),
+    model: str = ModelOpt,
+    detector: Optional[List[str]] = DetectorOpt,
+    limit: Optional[int] = typer.Option(None, "--limit", help="First N pairs (JSON) or rows per file."),
+    max_tokens: Optional[int] = MaxTokOpt,
+    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for the AUROC interval (0: none)."),
+    seed: int = typer.Option(0, "--seed"),
+    precision: Optional[str] = PrecisionOpt,
+    performer: Optional[str] = PerformerOpt,
+    json_out: bool = JsonFlag,
+) -> None:
     """AUROC (bootstrap 95% CI) and TPR at 1% / 5% FPR of each detector on each file (one batched pass per
     text), and AUROC / TPR@1%FPR on the first 32, 64, 128, 256 scored tokens."""
     from neumo.detect.datasets import MAX_BOOT, MAX_LIMIT, evaluate_file
@@ -197,7 +227,7 @@ def eval_(data: List[Path] = typer.Argument(..., help="Labelled files: Fast-Dete
     _check_max_tokens(max_tokens)
     _check_precision(precision)
     _in_range("--limit", limit, 1, MAX_LIMIT)
-    _in_range("--n-boot", n_boot, 0, MAX_BOOT)           # 0: no interval
+    _in_range("--n-boot", n_boot, 0, MAX_BOOT)  # 0: no interval
     _in_range("--seed", seed, 0, MAX_SEED)
     split_detectors(detector)
     for p in data:
@@ -208,21 +238,29 @@ def eval_(data: List[Path] = typer.Argument(..., help="Labelled files: Fast-Dete
     perf = _performer(detector, performer, precision, lm)
     rows = []
     for p in data:
-        rows += evaluate_file(lm, p, detector, limit=limit, max_tokens=max_tokens, n_boot=n_boot, seed=seed,
-                              performer=perf).rows
+        rows += evaluate_file(
+            lm, p, detector, limit=limit, max_tokens=max_tokens, n_boot=n_boot, seed=seed, performer=perf
+        ).rows
     if json_out:
         emit_json(rows)
         return
-    t = Table(title=f"detection with {lm.name} at {lm.precision} (* = default detector; tokens: scored per text, mean and range; "
-                    "prompt: shared prompt cut from pairs, mean)")
+    t = Table(
+        title=f"detection with {lm.name} at {lm.precision} (* = default detector; tokens: scored per text, mean and range; "
+        "prompt: shared prompt cut from pairs, mean)"
+    )
     for c in ("file", "detector", "AUROC [95% CI]", "TPR@1%FPR", "TPR@5%FPR", "n", "tokens", "prompt"):
         t.add_column(c)
     for r in rows:
-        t.add_row(r["file"], r["detector"] + (" *" if r["default"] else ""),
-                  f"{r['auroc']:.3f} [{r['auroc_lo']:.3f}, {r['auroc_hi']:.3f}]",
-                  f"{r['tpr_at_1fpr']:.3f}", f"{r['tpr_at_5fpr']:.3f}", f"{r['n_human']}+{r['n_machine']}",
-                  f"{r['scored_tokens_mean']:.0f} ({r['scored_tokens_min']}-{r['scored_tokens_max']})",
-                  f"{r['prompt_tokens_mean']:.0f}" if r["prompt_cut"] else "-")
+        t.add_row(
+            r["file"],
+            r["detector"] + (" *" if r["default"] else ""),
+            f"{r['auroc']:.3f} [{r['auroc_lo']:.3f}, {r['auroc_hi']:.3f}]",
+            f"{r['tpr_at_1fpr']:.3f}",
+            f"{r['tpr_at_5fpr']:.3f}",
+            f"{r['n_human']}+{r['n_machine']}",
+            f"{r['scored_tokens_mean']:.0f} ({r['scored_tokens_min']}-{r['scored_tokens_max']})",
+            f"{r['prompt_tokens_mean']:.0f}" if r["prompt_cut"] else "-",
+        )
     console.print(t)
     from neumo.detect.datasets import LENGTH_BUCKETS
 
@@ -230,24 +268,32 @@ def eval_(data: List[Path] = typer.Argument(..., help="Labelled files: Fast-Dete
     for c in ("file", "detector", *(f"{L} tokens" for L in LENGTH_BUCKETS)):
         b.add_column(c)
     for r in rows:
-        cells = {x["tokens"]: f"{x['auroc']:.3f} / {x['tpr_at_1fpr']:.2f} ({x['n_human']}+{x['n_machine']})"
-                 for x in r["by_length"]}
+        cells = {
+            x["tokens"]: f"{x['auroc']:.3f} / {x['tpr_at_1fpr']:.2f} ({x['n_human']}+{x['n_machine']})"
+            for x in r["by_length"]
+        }
         b.add_row(r["file"], r["detector"], *(cells.get(L, "-") for L in LENGTH_BUCKETS))
     console.print(b)
 
 
 @app.command("calibrate")
-def calibrate(data: Path = typer.Argument(..., help="Labelled reference set (.json pairs, .jsonl, .csv)."),
-              out: Path = typer.Option(..., "--out", "-o", help="Where to write the calibration JSON."),
-              model: str = ModelOpt, detector: str = typer.Option("fast_detectgpt", "--detector", "-d",
-                                                                  help="Detector to threshold (default: "
-                                                                       "registry.DEFAULT_DETECTOR)."),
-              target_fpr: float = typer.Option(0.05, "--target-fpr", help="Allowed share of human texts flagged."),
-              name: Optional[str] = typer.Option(None, "--name", help="Reference set name (default: file name)."),
-              limit: Optional[int] = typer.Option(None, "--limit"), max_tokens: Optional[int] = MaxTokOpt,
-              band_boot: int = typer.Option(1000, "--band-boot", help="Bootstrap resamples of the human scores for "
-                                                                      "the uncertainty band (0: no band)."),
-              precision: Optional[str] = PrecisionOpt, json_out: bool = JsonFlag) -> None:
+def calibrate(
+    data: Path = typer.Argument(..., help="Labelled reference set (.json pairs, .jsonl, .csv)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write the calibration JSON."),
+    model: str = ModelOpt,
+    detector: str = typer.Option(
+        "fast_detectgpt", "--detector", "-d", help="Detector to threshold (default: registry.DEFAULT_DETECTOR)."
+    ),
+    target_fpr: float = typer.Option(0.05, "--target-fpr", help="Allowed share of human texts flagged."),
+    name: Optional[str] = typer.Option(None, "--name", help="Reference set name (default: file name)."),
+    limit: Optional[int] = typer.Option(None, "--limit"),
+    max_tokens: Optional[int] = MaxTokOpt,
+    band_boot: int = typer.Option(
+        1000, "--band-boot", help="Bootstrap resamples of the human scores for the uncertainty band (0: no band)."
+    ),
+    precision: Optional[str] = PrecisionOpt,
+    json_out: bool = JsonFlag,
+) -> None:
     """Fit a threshold and its uncertainty band on a named reference set and save them with their provenance."""
     from neumo.detect.datasets import evaluate_file
     from neumo.detect.evaluate import MAX_BAND_BOOT, fit_calibration, save_calibration
@@ -258,7 +304,7 @@ def calibrate(data: Path = typer.Argument(..., help="Labelled reference set (.js
     _check_precision(precision)
     _in_range("--limit", limit, 1, MAX_LIMIT)
     _in_range("--band-boot", band_boot, 0, MAX_BAND_BOOT)
-    if not 0 < target_fpr < 1:                               # also refuses NaN
+    if not 0 < target_fpr < 1:  # also refuses NaN
         raise NeumoError(f"--target-fpr must be a share in (0, 1), e.g. 0.05; got {target_fpr}")
     from neumo.detect.registry import TWO_MODEL
 
@@ -267,14 +313,25 @@ def calibrate(data: Path = typer.Argument(..., help="Labelled reference set (.js
     resolve([detector])
     lm = _load(model, precision)
     fe = evaluate_file(lm, data, [detector], limit=limit, max_tokens=max_tokens, n_boot=0)
-    cal = fit_calibration(fe.scores[detector], fe.labels, detector=detector, model=lm.name,
-                          reference=name or Path(data).name, target_fpr=target_fpr, max_tokens=max_tokens,
-                          human_reference=fe.human_reference, band_boot=band_boot, precision=lm.precision)
+    cal = fit_calibration(
+        fe.scores[detector],
+        fe.labels,
+        detector=detector,
+        model=lm.name,
+        reference=name or Path(data).name,
+        target_fpr=target_fpr,
+        max_tokens=max_tokens,
+        human_reference=fe.human_reference,
+        band_boot=band_boot,
+        precision=lm.precision,
+    )
     save_calibration(cal, out)
     if json_out:
         emit_json(cal.model_dump())
         return
     band = f"; undecided in [{cal.band[0]:.4f}, {cal.band[1]:.4f})" if cal.band else ""
-    console.print(f"{detector} >= {cal.threshold:.4f} flags machine text{band} (reference {cal.reference}: "
-                  f"{cal.n_human} human, {cal.n_machine} machine, AUROC {cal.reference_auroc:.3f}); saved {out}",
-                  highlight=False)
+    console.print(
+        f"{detector} >= {cal.threshold:.4f} flags machine text{band} (reference {cal.reference}: "
+        f"{cal.n_human} human, {cal.n_machine} machine, AUROC {cal.reference_auroc:.3f}); saved {out}",
+        highlight=False,
+    )

@@ -18,8 +18,13 @@ from neumo import __version__
 from neumo.cli import config_cmd, lab_cmd, runs_cmd, study_cmd
 from neumo.errors import NeumoError
 
-app = typer.Typer(name="neumo", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="neumo: a lab bench for the implicit biases of neural networks.")
+app = typer.Typer(
+    name="neumo",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="neumo: a lab bench for the implicit biases of neural networks.",
+)
 
 
 def _version(value: bool) -> None:
@@ -29,8 +34,11 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True,
-                                                 help="Show the version and exit.")) -> None:
+def _root(
+    version: Optional[bool] = typer.Option(
+        None, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
     """neumo: measure where learning concentrates, why LM text is detectable, how networks remember."""
 
 
@@ -128,8 +136,12 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as e:
-        what = {FileNotFoundError: "file not found", IsADirectoryError: "is a directory, not a file",
-                NotADirectoryError: "not a directory", PermissionError: "permission denied"}[type(e)]
+        what = {
+            FileNotFoundError: "file not found",
+            IsADirectoryError: "is a directory, not a file",
+            NotADirectoryError: "not a directory",
+            PermissionError: "permission denied",
+        }[type(e)]
         _user_error(f"{what}: {e.filename or e}")
     except UnicodeDecodeError as e:
         _user_error(f"input is not UTF-8 text ({e.reason} at byte {e.start}); convert it to UTF-8")

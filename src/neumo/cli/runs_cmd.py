@@ -23,8 +23,17 @@ def list_(runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None
     rows = []
     for r in list_runs(runs_dir):
         st = r.status()
-        rows.append({"id": r.id, "name": st.get("name"), "kind": st.get("kind"), "state": st["state"],
-                     "step": st.get("step"), "created": st.get("created"), "path": str(r.dir)})
+        rows.append(
+            {
+                "id": r.id,
+                "name": st.get("name"),
+                "kind": st.get("kind"),
+                "state": st["state"],
+                "step": st.get("step"),
+                "created": st.get("created"),
+                "path": str(r.dir),
+            }
+        )
     if json_out:
         emit_json(rows)
         return
@@ -44,19 +53,34 @@ def show(run_id: str, runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonF
 
     r = find_run(run_id, runs_dir)
     metrics = r.metrics()
-    info: dict[str, Any] = {"id": r.id, "path": str(r.dir), "status": r.status(), "config": r.config,
-            "n_metric_rows": len(metrics), "last_metrics": metrics[-1] if metrics else {},
-            "tables": sorted(p.stem for p in (r.dir / "tables").glob("*.parquet")),
-            "artifacts": sorted(str(p.relative_to(r.dir)) for p in (r.dir / "artifacts").rglob("*") if p.is_file())}
+    info: dict[str, Any] = {
+        "id": r.id,
+        "path": str(r.dir),
+        "status": r.status(),
+        "config": r.config,
+        "n_metric_rows": len(metrics),
+        "last_metrics": metrics[-1] if metrics else {},
+        "tables": sorted(p.stem for p in (r.dir / "tables").glob("*.parquet")),
+        "artifacts": sorted(str(p.relative_to(r.dir)) for p in (r.dir / "artifacts").rglob("*") if p.is_file()),
+    }
     if json_out:
         emit_json(info)
         return
     import yaml
 
     console.print(f"[bold]{r.id}[/]  {info['status']['state']}  ({r.dir})")
-    console.print(yaml.safe_dump({"status": info["status"], "config": info["config"],
-                                  "last_metrics": info["last_metrics"], "tables": info["tables"],
-                                  "artifacts": info["artifacts"]}, sort_keys=False))
+    console.print(
+        yaml.safe_dump(
+            {
+                "status": info["status"],
+                "config": info["config"],
+                "last_metrics": info["last_metrics"],
+                "tables": info["tables"],
+                "artifacts": info["artifacts"],
+            },
+            sort_keys=False,
+        )
+    )
 
 
 def final_metrics(run) -> dict:

@@ -33,23 +33,34 @@ def _check_model(model: str) -> None:
 
 
 def command(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything but loopback is reachable "
-                                                         "from other machines."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to bind; anything but loopback is reachable from other machines."
+    ),
     port: int = typer.Option(8000, "--port", help="TCP port (0 picks a free one)."),
     runs_dir: Optional[Path] = RunsDir,
-    model: str = typer.Option("smollm2", "--model", help="Scoring LM: smollm2, tiny, ngram or hf:<folder>; "
-                                                         "loaded on the first detect request."),
-    calibration: Optional[Path] = typer.Option(None, "--calibration", help="Calibration JSON for the verdict "
-                                               "threshold ('neumo detect calibrate'); default for smollm2: the "
-                                               "shipped one; other models without one: verdict 'undecided'."),
+    model: str = typer.Option(
+        "smollm2",
+        "--model",
+        help="Scoring LM: smollm2, tiny, ngram or hf:<folder>; loaded on the first detect request.",
+    ),
+    calibration: Optional[Path] = typer.Option(
+        None,
+        "--calibration",
+        help="Calibration JSON for the verdict "
+        "threshold ('neumo detect calibrate'); default for smollm2: the "
+        "shipped one; other models without one: verdict 'undecided'.",
+    ),
     max_body_bytes: int = typer.Option(200_000, "--max-body-bytes", help="Largest request body."),
     max_tokens: int = typer.Option(2048, "--max-tokens", help="Longest text /api/detect scores, in tokens."),
     timeout: float = typer.Option(120.0, "--timeout", help="Per-request budget of /api/detect, seconds."),
-    precision: Optional[str] = typer.Option(None, "--precision", help="fp32 | bf16 | int8 for smollm2 and "
-                                                                      "hf:<folder> models (default: bf16 for "
-                                                                      "smollm2, fp32 otherwise)."),
-    performer: Optional[str] = typer.Option(None, "--performer", help="Second model for the 'binoculars' detector; "
-                                                                      "must share --model's tokenizer."),
+    precision: Optional[str] = typer.Option(
+        None,
+        "--precision",
+        help="fp32 | bf16 | int8 for smollm2 and hf:<folder> models (default: bf16 for smollm2, fp32 otherwise).",
+    ),
+    performer: Optional[str] = typer.Option(
+        None, "--performer", help="Second model for the 'binoculars' detector; must share --model's tokenizer."
+    ),
 ) -> None:
     """Serve the detection page, the runs and studies browser and the JSON API (OpenAPI at /docs)."""
     import uvicorn
@@ -86,13 +97,18 @@ def command(
 
         cal = load_calibration(calibration)  # read once: a bad file fails now, and the app reuses it
         if cal.max_tokens is not None and cal.max_tokens < max_tokens:
-            err_console.print(f"[yellow]note:[/] the calibration was fitted on texts of at most {cal.max_tokens} "
-                              "tokens; longer texts get a less reliable verdict")
+            err_console.print(
+                f"[yellow]note:[/] the calibration was fitted on texts of at most {cal.max_tokens} "
+                "tokens; longer texts get a less reliable verdict"
+            )
     if not is_loopback(host):
-        err_console.print(f"[yellow]warning:[/] binding {host}: the server is reachable from other machines "
-                          "and has no authentication; use --host 127.0.0.1 to keep it local")
+        err_console.print(
+            f"[yellow]warning:[/] binding {host}: the server is reachable from other machines "
+            "and has no authentication; use --host 127.0.0.1 to keep it local"
+        )
     root = root_or_default(runs_dir)
-    app = create_app(runs_dir=root, model=model, limits=limits, calibration=cal, precision=precision,
-                     performer=performer)
+    app = create_app(
+        runs_dir=root, model=model, limits=limits, calibration=cal, precision=precision, performer=performer
+    )
     err_console.print(f"neumo serve: http://{host}:{port}/  (runs: {root}, model: {model}, API docs: /docs)")
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -36,8 +36,10 @@ def analyze_tensors(tensors: dict, base: dict | None = None, eps: float = 0.01) 
             continue
         if base is not None:
             if name not in base or base[name].shape != w.shape:
-                raise NeumoError(f"the base checkpoint has no tensor {name!r} of shape {tuple(w.shape)}; "
-                                 "pass a base from the same architecture")
+                raise NeumoError(
+                    f"the base checkpoint has no tensor {name!r} of shape {tuple(w.shape)}; "
+                    "pass a base from the same architecture"
+                )
             w = w - base[name]
         rows.append({"name": name, "shape": list(w.shape), **matrix_ranks(as_matrix(w).double(), eps)})
     if not rows:
@@ -46,10 +48,12 @@ def analyze_tensors(tensors: dict, base: dict | None = None, eps: float = 0.01) 
 
 
 @app.command()
-def analyze(checkpoint: Path = typer.Argument(..., help="A .safetensors file."),
-            base: Optional[Path] = typer.Option(None, "--base", help="Initial checkpoint: analyse W - W0."),
-            eps: float = typer.Option(0.01, help="Energy-rank tolerance."),
-            json_out: bool = JsonFlag) -> None:
+def analyze(
+    checkpoint: Path = typer.Argument(..., help="A .safetensors file."),
+    base: Optional[Path] = typer.Option(None, "--base", help="Initial checkpoint: analyse W - W0."),
+    eps: float = typer.Option(0.01, help="Energy-rank tolerance."),
+    json_out: bool = JsonFlag,
+) -> None:
     """Per-layer effective ranks of W (or of W - W0 with --base)."""
     if not 0 < eps < 1:
         raise NeumoError(f"--eps must be a fraction of the energy in (0, 1), e.g. 0.01; got {eps}")
@@ -63,21 +67,30 @@ def analyze(checkpoint: Path = typer.Argument(..., help="A .safetensors file."),
     for c in ("name", "shape", "energy", "stable", "entropy", "PR"):
         t.add_column(c)
     for r in rows:
-        t.add_row(r["name"], "x".join(map(str, r["shape"])), f"{r['energy_rank']:.0f}", f"{r['stable_rank']:.2f}",
-                  f"{r['entropy_rank']:.2f}", f"{r['participation_ratio']:.2f}")
+        t.add_row(
+            r["name"],
+            "x".join(map(str, r["shape"])),
+            f"{r['energy_rank']:.0f}",
+            f"{r['stable_rank']:.2f}",
+            f"{r['entropy_rank']:.2f}",
+            f"{r['participation_ratio']:.2f}",
+        )
     console.print(t)
 
 
 @app.command()
-def hessian(model: str = typer.Option("mlp", help="Registered model name (digits data: mlp only)."),
-            hidden: str = typer.Option("32,32", help="Hidden widths, comma-separated."),
-            activation: str = typer.Option("relu"),
-            n_samples: int = typer.Option(256, help="Samples of digits in the loss."),
-            k: int = typer.Option(10, min=1, max=1000, help="Top-k eigenvalues."),
-            density: bool = typer.Option(False, "--density", help="Also estimate moments by SLQ."),
-            trace: bool = typer.Option(False, "--trace", help="Also estimate the trace (Hutch++)."),
-            backend: str = typer.Option("double_backward", help="double_backward | func | finite_difference"),
-            seed: int = typer.Option(0), json_out: bool = JsonFlag) -> None:
+def hessian(
+    model: str = typer.Option("mlp", help="Registered model name (digits data: mlp only)."),
+    hidden: str = typer.Option("32,32", help="Hidden widths, comma-separated."),
+    activation: str = typer.Option("relu"),
+    n_samples: int = typer.Option(256, help="Samples of digits in the loss."),
+    k: int = typer.Option(10, min=1, max=1000, help="Top-k eigenvalues."),
+    density: bool = typer.Option(False, "--density", help="Also estimate moments by SLQ."),
+    trace: bool = typer.Option(False, "--trace", help="Also estimate the trace (Hutch++)."),
+    backend: str = typer.Option("double_backward", help="double_backward | func | finite_difference"),
+    seed: int = typer.Option(0),
+    json_out: bool = JsonFlag,
+) -> None:
     """Curvature of a freshly initialised registered model on the digits data (cross-entropy)."""
     import torch.nn.functional as F
 
@@ -95,11 +108,20 @@ def hessian(model: str = typer.Option("mlp", help="Registered model name (digits
     if not 1 <= n_samples <= len(d.y_train):
         raise NeumoError(f"--n-samples must be in [1, {len(d.y_train)}]; got {n_samples}")
     net = build_model("mlp", seed=seed, in_dim=64, out_dim=10, hidden=widths, activation=activation)
-    op = HessianOperator(net, lambda m, b: F.cross_entropy(m(b[0]), b[1]),
-                         (d.x_train[:n_samples], d.y_train[:n_samples]), backend=backend)
+    op = HessianOperator(
+        net,
+        lambda m, b: F.cross_entropy(m(b[0]), b[1]),
+        (d.x_train[:n_samples], d.y_train[:n_samples]),
+        backend=backend,
+    )
     res = lanczos(op, k=k, seed=seed, return_vectors=False)
-    out: dict[str, Any] = {"n_params": op.size, "eigenvalues": res.eigenvalues.tolist(),
-                           "residuals": res.residuals.tolist(), "matvecs": res.matvecs, "converged": res.converged}
+    out: dict[str, Any] = {
+        "n_params": op.size,
+        "eigenvalues": res.eigenvalues.tolist(),
+        "residuals": res.residuals.tolist(),
+        "matvecs": res.matvecs,
+        "converged": res.converged,
+    }
     if density:
         dens = slq(op, n_probes=4, steps=30, seed=seed)
         out["moments"] = {f"m{j}": dens.moment(j) for j in (1, 2)}
@@ -109,8 +131,7 @@ def hessian(model: str = typer.Option("mlp", help="Registered model name (digits
     if json_out:
         emit_json(out)
         return
-    console.print(f"P = {op.size} parameters; top-{k} eigenvalues ({res.matvecs} HVPs, "
-                  f"converged={res.converged}):")
+    console.print(f"P = {op.size} parameters; top-{k} eigenvalues ({res.matvecs} HVPs, converged={res.converged}):")
     console.print(", ".join(f"{v:.4g}" for v in out["eigenvalues"]))
     for key in ("moments", "trace"):
         if key in out:

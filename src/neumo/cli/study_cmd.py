@@ -21,8 +21,16 @@ def list_(runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None
     from neumo.studies.runner import last_verdicts
 
     last = last_verdicts(runs_dir)
-    rows = [{"id": sid, "instrument": s.instrument, "claim": s.claim, "citation": s.citation,
-             "last_verdict": last.get(sid, {}).get("status")} for sid, s in all_studies().items()]
+    rows = [
+        {
+            "id": sid,
+            "instrument": s.instrument,
+            "claim": s.claim,
+            "citation": s.citation,
+            "last_verdict": last.get(sid, {}).get("status"),
+        }
+        for sid, s in all_studies().items()
+    ]
     if json_out:
         emit_json(rows)
         return
@@ -36,19 +44,28 @@ def list_(runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None
 
 
 @app.command("run")
-def run(study_id: Optional[str] = typer.Argument(None, help="Study id (see 'neumo study list')."),
-        full: bool = typer.Option(False, "--full", help="Run the full preset instead of the quick one."),
-        seeds: Optional[int] = typer.Option(None, "--seeds",
-                                            help="Number of seeds seed, seed+1, ... (default 3 quick, 5 full)."),
-        seed: int = typer.Option(0, "--seed"),
-        config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML/TOML config for the study."),
-        set_: Optional[List[str]] = typer.Option(None, "--set", help="Override, e.g. train.lr=0.01 (repeatable)."),
-        resume: Optional[str] = typer.Option(None, "--resume", help="Resume an interrupted run (folder or id)."),
-        checkpoint_every: int = typer.Option(0, "--checkpoint-every", help="Checkpoint every N steps (resumable)."),
-        force: bool = typer.Option(False, "--force", help="With --resume: take over a run owned by a process on "
-                                   "another host that is gone (a live owner on this host is never taken over)."),
-        sink: Optional[List[str]] = SinkOpt, ray: Optional[str] = RayOpt,
-        runs_dir: Optional[Path] = RunsDir, json_out: bool = JsonFlag) -> None:
+def run(
+    study_id: Optional[str] = typer.Argument(None, help="Study id (see 'neumo study list')."),
+    full: bool = typer.Option(False, "--full", help="Run the full preset instead of the quick one."),
+    seeds: Optional[int] = typer.Option(
+        None, "--seeds", help="Number of seeds seed, seed+1, ... (default 3 quick, 5 full)."
+    ),
+    seed: int = typer.Option(0, "--seed"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML/TOML config for the study."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Override, e.g. train.lr=0.01 (repeatable)."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Resume an interrupted run (folder or id)."),
+    checkpoint_every: int = typer.Option(0, "--checkpoint-every", help="Checkpoint every N steps (resumable)."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="With --resume: take over a run owned by a process on "
+        "another host that is gone (a live owner on this host is never taken over).",
+    ),
+    sink: Optional[List[str]] = SinkOpt,
+    ray: Optional[str] = RayOpt,
+    runs_dir: Optional[Path] = RunsDir,
+    json_out: bool = JsonFlag,
+) -> None:
     """Run one study and print its verdict."""
     from neumo.config import load_file, split_kind
     from neumo.errors import NeumoError
@@ -75,9 +92,21 @@ def run(study_id: Optional[str] = typer.Argument(None, help="Study id (see 'neum
         raise NeumoError("--resume continues a run with its saved study and preset; drop the study id and --full")
     if study_id is None and resume is None:
         raise NeumoError("give a study id (see 'neumo study list') or --resume RUN")
-    v = run_study(study_id or "", preset="full" if full else "quick", overrides=set_, file_doc=file_doc,
-                  seeds=seeds, seed=seed, root=runs_dir, resume=resume, progress=(not json_out) and sys.stderr.isatty(),
-                  checkpoint_every=checkpoint_every, force=force, sinks=tuple(sink or ()), ray=ray)
+    v = run_study(
+        study_id or "",
+        preset="full" if full else "quick",
+        overrides=set_,
+        file_doc=file_doc,
+        seeds=seeds,
+        seed=seed,
+        root=runs_dir,
+        resume=resume,
+        progress=(not json_out) and sys.stderr.isatty(),
+        checkpoint_every=checkpoint_every,
+        force=force,
+        sinks=tuple(sink or ()),
+        ray=ray,
+    )
     if json_out:
         emit_json(v.model_dump(mode="json"))
         return
@@ -90,12 +119,16 @@ def run(study_id: Optional[str] = typer.Argument(None, help="Study id (see 'neum
     console.print(escape(f"{v.status}: {v.reason}"))
     blocked = any(not g.passed for g in v.preconditions)
     for g in v.preconditions:
-        console.print(f"  gate {g.name}: {g.value if g.value is None else f'{g.value:.3g}'} (worst seed) "
-                      f"{g.op} {g.threshold:g} -> {'met' if g.passed else 'NOT MET'}")
+        console.print(
+            f"  gate {g.name}: {g.value if g.value is None else f'{g.value:.3g}'} (worst seed) "
+            f"{g.op} {g.threshold:g} -> {'met' if g.passed else 'NOT MET'}"
+        )
     for c in v.checks:
-        line = (f"  {c.name}: {interval(c.model_dump())} {expected(c.model_dump())} -> "
-                f"{'not judged' if blocked else decision(c.model_dump())}"
-                + (f"; null {c.null_mean:.3g}" if c.null_mean is not None else ""))
+        line = (
+            f"  {c.name}: {interval(c.model_dump())} {expected(c.model_dump())} -> "
+            f"{'not judged' if blocked else decision(c.model_dump())}"
+            + (f"; null {c.null_mean:.3g}" if c.null_mean is not None else "")
+        )
         console.print(escape(line))
     if v.summary:
         console.print(escape(v.summary))
@@ -110,18 +143,37 @@ def show(study_id: str, json_out: bool = JsonFlag) -> None:
 
     s = get_study(study_id)
     thresholds = s.Config.model_fields["thresholds"].annotation
-    assert isinstance(thresholds, type) and issubclass(thresholds, Thresholds)   # a study's thresholds section
-    info = {"id": s.id, "instrument": s.instrument, "claim": s.claim, "citation": s.citation,
-            "presets": s.presets, "nulls": s.nulls, "replication": s.replication,
-            "changed_after_first_look": s.threshold_history,
-            "thresholds": thresholds.justifications(), "defaults": s.Config().model_dump(mode="json"),
-            "doc": (s.__doc__ or "").strip()}
+    assert isinstance(thresholds, type) and issubclass(thresholds, Thresholds)  # a study's thresholds section
+    info = {
+        "id": s.id,
+        "instrument": s.instrument,
+        "claim": s.claim,
+        "citation": s.citation,
+        "presets": s.presets,
+        "nulls": s.nulls,
+        "replication": s.replication,
+        "changed_after_first_look": s.threshold_history,
+        "thresholds": thresholds.justifications(),
+        "defaults": s.Config().model_dump(mode="json"),
+        "doc": (s.__doc__ or "").strip(),
+    }
     if json_out:
         emit_json(info)
         return
     import yaml
 
     console.print(f"[bold]{s.id}[/] ({s.instrument})\n{s.claim}\n[dim]{s.citation}[/]\n")
-    console.print(yaml.safe_dump({"nulls": s.nulls, "replication": s.replication, "thresholds": info["thresholds"],
-                                  "changed_after_first_look": s.threshold_history or "nothing",
-                                  "presets": s.presets, "defaults": info["defaults"]}, sort_keys=False, width=76))
+    console.print(
+        yaml.safe_dump(
+            {
+                "nulls": s.nulls,
+                "replication": s.replication,
+                "thresholds": info["thresholds"],
+                "changed_after_first_look": s.threshold_history or "nothing",
+                "presets": s.presets,
+                "defaults": info["defaults"],
+            },
+            sort_keys=False,
+            width=76,
+        )
+    )

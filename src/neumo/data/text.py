@@ -22,8 +22,9 @@ CORPORA = {"lee_background": "lee_background.cor", "lee": "lee.cor"}
 def gensim_data_dir() -> Path:
     spec = importlib.util.find_spec("gensim")
     if spec is None or spec.origin is None:
-        raise MissingDependencyError("human text comes from the gensim wheel: pip install 'neumo[text]' "
-                                     "(or pip install gensim)")
+        raise MissingDependencyError(
+            "human text comes from the gensim wheel: pip install 'neumo[text]' (or pip install gensim)"
+        )
     d = Path(spec.origin).parent / "test" / "test_data"
     if not d.is_dir():
         raise MissingDependencyError(f"gensim is installed but has no test data folder at {d}")
@@ -71,7 +72,7 @@ def char_lm_batches(ids: torch.Tensor, seq_len: int, batch_size: int, seed: int)
     def batch_fn(step: int):
         g = make_generator(seed, "char-lm", step)
         starts = torch.randint(0, len(ids) - seq_len - 1, (batch_size,), generator=g)
-        win = torch.stack([ids[s: s + seq_len + 1] for s in starts.tolist()])
+        win = torch.stack([ids[s : s + seq_len + 1] for s in starts.tolist()])
         return win[:, :-1], win[:, 1:]
 
     return batch_fn

@@ -34,21 +34,35 @@ def _one_pass(detectors: list[str] | None) -> list[str]:
 
 
 def threshold_info(cal: Calibration) -> ThresholdInfo:
-    return ThresholdInfo(detector=cal.detector, value=cal.threshold, reference=cal.reference,
-                         n=cal.n_human + cal.n_machine, fitted_at=cal.fitted_at, target_fpr=cal.target_fpr,
-                         calibration=cal.source, band=cal.band)
+    return ThresholdInfo(
+        detector=cal.detector,
+        value=cal.threshold,
+        reference=cal.reference,
+        n=cal.n_human + cal.n_machine,
+        fitted_at=cal.fitted_at,
+        target_fpr=cal.target_fpr,
+        calibration=cal.source,
+        band=cal.band,
+    )
 
 
-def result_from_stats(stats: TokenStats, detectors: list[str] | None = None, calibration=None,
-                      extra_scores: dict[str, float] | None = None, precision: str = "fp32") -> DetectionResult:
+def result_from_stats(
+    stats: TokenStats,
+    detectors: list[str] | None = None,
+    calibration=None,
+    extra_scores: dict[str, float] | None = None,
+    precision: str = "fp32",
+) -> DetectionResult:
     """The result of one scored text; ``extra_scores`` are two-model scores computed elsewhere."""
     cal = _calibration(calibration)
     extra = dict(extra_scores or {})
     names = _one_pass(detectors)
     if cal is not None:
         if cal.model != stats.model:
-            raise NeumoError(f"the calibration was fitted with model {cal.model!r}, not {stats.model!r}; "
-                             f"score with --model {cal.model} or fit a calibration for {stats.model}")
+            raise NeumoError(
+                f"the calibration was fitted with model {cal.model!r}, not {stats.model!r}; "
+                f"score with --model {cal.model} or fit a calibration for {stats.model}"
+            )
         if cal.detector not in names and cal.detector not in extra:
             names = names + [cal.detector]
     scores = compute_scores(stats, names) if names else {}
@@ -57,28 +71,57 @@ def result_from_stats(stats: TokenStats, detectors: list[str] | None = None, cal
     if cal is not None:
         threshold, verdict = threshold_info(cal), decide(scores[cal.detector], cal)
     ev = explain.token_evidence(stats)
-    tokens = [TokenEvidence(token=stats.pieces[i], logprob=float(stats.logprob[i]), rank=int(stats.rank[i]),
-                            entropy=float(stats.entropy[i]), in_top_p=bool(stats.in_top_p[i]),
-                            in_top_k=bool(stats.in_top_k[i]), evidence=float(ev[i])) for i in range(stats.n)]
-    sentences = [SentenceScore(text=t, start_token=a, end_token=b, score=explain.criterion(stats, a, b))
-                 for t, a, b in explain.sentence_spans(stats.pieces)]
+    tokens = [
+        TokenEvidence(
+            token=stats.pieces[i],
+            logprob=float(stats.logprob[i]),
+            rank=int(stats.rank[i]),
+            entropy=float(stats.entropy[i]),
+            in_top_p=bool(stats.in_top_p[i]),
+            in_top_k=bool(stats.in_top_k[i]),
+            evidence=float(ev[i]),
+        )
+        for i in range(stats.n)
+    ]
+    sentences = [
+        SentenceScore(text=t, start_token=a, end_token=b, score=explain.criterion(stats, a, b))
+        for t, a, b in explain.sentence_spans(stats.pieces)
+    ]
     mech = explain.mechanisms(stats, cal.human_reference if cal else None)
     notes = explain.notes(mech, stats.n)
     if cal is not None and (cal.precision or "fp32") != precision:
-        notes.append(f"The calibration was fitted at {cal.precision or 'fp32'} and this text scored at {precision} "
-                     "(bench/README.md: the AUROC difference between precisions).")
-    return DetectionResult(model=stats.model, precision=precision, n_tokens=stats.n, scores=scores, verdict=verdict,
-                           threshold=threshold, tokens=tokens, sentences=sentences, mechanisms=mech, notes=notes)
+        notes.append(
+            f"The calibration was fitted at {cal.precision or 'fp32'} and this text scored at {precision} "
+            "(bench/README.md: the AUROC difference between precisions)."
+        )
+    return DetectionResult(
+        model=stats.model,
+        precision=precision,
+        n_tokens=stats.n,
+        scores=scores,
+        verdict=verdict,
+        threshold=threshold,
+        tokens=tokens,
+        sentences=sentences,
+        mechanisms=mech,
+        notes=notes,
+    )
 
 
-def analyze_texts(texts: list[str], lm: CausalLM, detectors: list[str] | None = None, calibration=None,
-                  max_tokens: int | None = None, batch_size: int = 8, performer: CausalLM | None = None
-                  ) -> list[DetectionResult]:
+def analyze_texts(
+    texts: list[str],
+    lm: CausalLM,
+    detectors: list[str] | None = None,
+    calibration=None,
+    max_tokens: int | None = None,
+    batch_size: int = 8,
+    performer: CausalLM | None = None,
+) -> list[DetectionResult]:
     """Score ``texts`` with ``lm`` in batches of ``batch_size`` windows; one result per text."""
     for i, t in enumerate(texts):
         if not isinstance(t, str) or not t.strip():
             raise NeumoError(f"text {i} is empty or whitespace only; give at least one word to analyse")
-    _, two = split_detectors(detectors)                 # fail on a bad name before the forward pass
+    _, two = split_detectors(detectors)  # fail on a bad name before the forward pass
     cal = _calibration(calibration)
     if cal is not None and cal.detector in TWO_MODEL and cal.detector not in two:
         two = two + [cal.detector]
@@ -92,12 +135,20 @@ def analyze_texts(texts: list[str], lm: CausalLM, detectors: list[str] | None = 
         for i, b in enumerate(binoculars(lm, performer, texts, max_tokens=check_max_tokens(max_tokens))):
             extra[i]["binoculars"] = b
     stats = score_texts(lm, texts, max_tokens=max_tokens, batch_size=batch_size)
-    return [result_from_stats(s, detectors, cal, extra[i], precision=getattr(lm, "precision", "fp32"))
-            for i, s in enumerate(stats)]
+    return [
+        result_from_stats(s, detectors, cal, extra[i], precision=getattr(lm, "precision", "fp32"))
+        for i, s in enumerate(stats)
+    ]
 
 
-def analyze_text(text: str, lm: CausalLM, detectors: list[str] | None = None, calibration=None,
-                 max_tokens: int | None = None, performer: CausalLM | None = None) -> DetectionResult:
+def analyze_text(
+    text: str,
+    lm: CausalLM,
+    detectors: list[str] | None = None,
+    calibration=None,
+    max_tokens: int | None = None,
+    performer: CausalLM | None = None,
+) -> DetectionResult:
     """Score ``text`` with ``lm``; the verdict needs a calibration (else ``undecided``)."""
     if not isinstance(text, str) or not text.strip():
         raise NeumoError("the text is empty or whitespace only; give at least one word to analyse")

@@ -25,12 +25,15 @@ from neumo.errors import NeumoError
 def check_pair(observer: CausalLM, performer: CausalLM) -> None:
     """Refuse two models that do not share a tokenizer (and so cannot score the same token ids)."""
     if observer.tokenizer_id != performer.tokenizer_id or observer.vocab_size != performer.vocab_size:
-        raise NeumoError(f"Binoculars needs two models with one tokenizer; {observer.name} and {performer.name} "
-                         "tokenize differently (pick a performer with the observer's tokenizer)")
+        raise NeumoError(
+            f"Binoculars needs two models with one tokenizer; {observer.name} and {performer.name} "
+            "tokenize differently (pick a performer with the observer's tokenizer)"
+        )
 
 
-def binoculars_tokens(observer: CausalLM, performer: CausalLM, sequences: list[list[int]],
-                      stride: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+def binoculars_tokens(
+    observer: CausalLM, performer: CausalLM, sequences: list[list[int]], stride: int | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per scored token of each id sequence (without the start token): (nll_t, xent_t), float64 (n,)."""
     check_pair(observer, performer)
     W = min(observer.max_len, performer.max_len)
@@ -46,7 +49,7 @@ def binoculars_tokens(observer: CausalLM, performer: CausalLM, sequences: list[l
             x = torch.tensor([seq[s:e]])
             m = torch.ones_like(x)
             with torch.no_grad():
-                lo = torch.log_softmax(observer.forward(x, m)[0].double(), -1)     # (T, V)
+                lo = torch.log_softmax(observer.forward(x, m)[0].double(), -1)  # (T, V)
                 lp = torch.log_softmax(performer.forward(x, m)[0].double(), -1)
             pos = torch.arange(first - 1 - s, e - 1 - s)
             nll.append(-lp[pos].gather(-1, x[0, pos + 1, None])[:, 0])
@@ -62,8 +65,9 @@ def binoculars_score(nll: np.ndarray, xent: np.ndarray) -> float:
     return float(-np.mean(nll) / max(float(np.mean(xent)), 1e-12))
 
 
-def binoculars(observer: CausalLM, performer: CausalLM, texts: list[str], max_tokens: int | None = None,
-               stride: int | None = None) -> list[float]:
+def binoculars(
+    observer: CausalLM, performer: CausalLM, texts: list[str], max_tokens: int | None = None, stride: int | None = None
+) -> list[float]:
     """-B of each text (its first ``max_tokens`` tokens when given), scored from its first token."""
     check_pair(observer, performer)
     max_tokens = check_max_tokens(max_tokens)

@@ -28,7 +28,7 @@ def mos_targets(n_contexts: int, vocab: int, d: int, n_mix: int, scale: float, s
     W = scale * torch.randn(vocab, d, generator=g, dtype=torch.float64)
     P = torch.randn(n_mix, d, d, generator=g, dtype=torch.float64) * 2 / np.sqrt(d)
     U = torch.randn(d, n_mix, generator=g, dtype=torch.float64)
-    comp = torch.log_softmax(torch.tanh(torch.einsum("kde,ne->nkd", P, h)) @ W.T, -1)   # (n, K, v)
+    comp = torch.log_softmax(torch.tanh(torch.einsum("kde,ne->nkd", P, h)) @ W.T, -1)  # (n, K, v)
     return torch.logsumexp(torch.log_softmax(h @ U, -1)[..., None] + comp, dim=1)
 
 
@@ -36,14 +36,16 @@ def _kl(target_logp: torch.Tensor, model_logp: torch.Tensor) -> torch.Tensor:
     return (target_logp.exp() * (target_logp - model_logp)).sum(-1).mean()
 
 
-def fit_softmax(target_logp: torch.Tensor, d: int, steps: int, lr: float, seed: int, n_mix: int = 1,
-                mos: str = "free") -> float:
+def fit_softmax(
+    target_logp: torch.Tensor, d: int, steps: int, lr: float, seed: int, n_mix: int = 1, mos: str = "free"
+) -> float:
     """The final KL of :func:`fit_softmax_logp` (nats per context)."""
     return fit_softmax_logp(target_logp, d, steps, lr, seed, n_mix, mos)[0]
 
 
-def fit_softmax_logp(target_logp: torch.Tensor, d: int, steps: int, lr: float, seed: int,
-                     n_mix: int = 1, mos: str = "free") -> tuple[float, torch.Tensor]:
+def fit_softmax_logp(
+    target_logp: torch.Tensor, d: int, steps: int, lr: float, seed: int, n_mix: int = 1, mos: str = "free"
+) -> tuple[float, torch.Tensor]:
     """Fit free context vectors h (n, d) and an output layer (v, d) + bias to ``target_logp`` by minimising
     mean KL(target || model); ``n_mix`` > 1 makes it a mixture of softmaxes with the same d.
 
@@ -54,15 +56,17 @@ def fit_softmax_logp(target_logp: torch.Tensor, d: int, steps: int, lr: float, s
     Returns the final KL (nats per context) and the fitted log-probabilities (n, v), detached."""
     n, v = target_logp.shape
     g = make_generator(seed, "bottleneck-fit", n_mix)
-    p = {"h": torch.randn(n, d, generator=g, dtype=torch.float64) * 0.5,
-         "W": torch.randn(v, d, generator=g, dtype=torch.float64) * 0.5,
-         "b": torch.zeros(v, dtype=torch.float64)}
+    p = {
+        "h": torch.randn(n, d, generator=g, dtype=torch.float64) * 0.5,
+        "W": torch.randn(v, d, generator=g, dtype=torch.float64) * 0.5,
+        "b": torch.zeros(v, dtype=torch.float64),
+    }
     if mos not in ("free", "projected"):
         raise ValueError(f"mos must be 'free' or 'projected', got {mos!r}")
-    if n_mix > 1 and mos == "free":   # each component gets its own d-dimensional context vector and weight
+    if n_mix > 1 and mos == "free":  # each component gets its own d-dimensional context vector and weight
         p["h"] = torch.randn(n, n_mix, d, generator=g, dtype=torch.float64) * 0.5
         p["pi"] = torch.zeros(n, n_mix, dtype=torch.float64)
-    elif n_mix > 1:                   # h holds g_i; components and weights are shared maps of it
+    elif n_mix > 1:  # h holds g_i; components and weights are shared maps of it
         p["P"] = torch.randn(n_mix, d, d, generator=g, dtype=torch.float64) / np.sqrt(d)
         p["c"] = torch.zeros(n_mix, d, dtype=torch.float64)
         p["U"] = torch.randn(n_mix, d, generator=g, dtype=torch.float64) * 0.5
@@ -72,12 +76,12 @@ def fit_softmax_logp(target_logp: torch.Tensor, d: int, steps: int, lr: float, s
 
     def model_logp():
         if n_mix == 1:
-            return torch.log_softmax(p["h"] @ p["W"].T + p["b"], -1)                   # (n, v)
+            return torch.log_softmax(p["h"] @ p["W"].T + p["b"], -1)  # (n, v)
         if mos == "free":
-            comp = torch.log_softmax(p["h"] @ p["W"].T + p["b"], -1)                    # (n, K, v)
+            comp = torch.log_softmax(p["h"] @ p["W"].T + p["b"], -1)  # (n, K, v)
             return torch.logsumexp(torch.log_softmax(p["pi"], -1)[..., None] + comp, dim=1)  # (n, v)
-        hk = torch.tanh(torch.einsum("kde,ne->nkd", p["P"], p["h"]) + p["c"])           # (n, K, d)
-        comp = torch.log_softmax(hk @ p["W"].T + p["b"], -1)                            # (n, K, v)
+        hk = torch.tanh(torch.einsum("kde,ne->nkd", p["P"], p["h"]) + p["c"])  # (n, K, d)
+        comp = torch.log_softmax(hk @ p["W"].T + p["b"], -1)  # (n, K, v)
         return torch.logsumexp(torch.log_softmax(p["h"] @ p["U"].T, -1)[..., None] + comp, dim=1)
 
     for _ in range(steps):
@@ -92,7 +96,7 @@ def fit_softmax_logp(target_logp: torch.Tensor, d: int, steps: int, lr: float, s
 
 def parallelogram_violations(e: torch.Tensor, h: torch.Tensor) -> float:
     """e (4, d) rows a, b, c, d; h (N, d). Share of h ranking both a and b above both c and d."""
-    s = h @ e.T                                                                          # (N, 4)
+    s = h @ e.T  # (N, 4)
     return float((torch.minimum(s[:, 0], s[:, 1]) > torch.maximum(s[:, 2], s[:, 3])).double().mean())
 
 

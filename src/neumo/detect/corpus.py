@@ -27,8 +27,8 @@ class LanguageConfig(StrictModel):
     vocab_size: int = 24
     n_states: int = 6
     n_chat_styles: int = 10
-    head_weight: float = 0.9            # share of documents in the formal style
-    zipf_exponent: float = 1.0          # chat style k (1-based) has weight proportional to k^-s
+    head_weight: float = 0.9  # share of documents in the formal style
+    zipf_exponent: float = 1.0  # chat style k (1-based) has weight proportional to k^-s
     emission_concentration: float = 0.3
     style_mix: float = 0.5
     style_rewire: float = 0.3
@@ -36,11 +36,11 @@ class LanguageConfig(StrictModel):
 
 @dataclass(frozen=True)
 class HierarchicalLanguage:
-    names: list[str]             # one per style, e.g. "formal", "chat-3"
-    registers: list[str]         # register of each style
-    weights: np.ndarray          # (K,) style probabilities
-    emissions: np.ndarray        # (K, S, V)
-    delta: np.ndarray            # (K, S, V) next state
+    names: list[str]  # one per style, e.g. "formal", "chat-3"
+    registers: list[str]  # register of each style
+    weights: np.ndarray  # (K,) style probabilities
+    emissions: np.ndarray  # (K, S, V)
+    delta: np.ndarray  # (K, S, V) next state
 
     @property
     def vocab_size(self) -> int:
@@ -82,9 +82,9 @@ class HierarchicalLanguage:
         ids = np.zeros((n, length), np.int64)
         s = np.zeros(n, np.int64)
         for t in range(length):
-            p = self.emissions[k, s]                                        # (n, V)
+            p = self.emissions[k, s]  # (n, V)
             u = rng.random((n, 1))
-            w = np.minimum((p.cumsum(1) < u).sum(1), self.vocab_size - 1)   # inverse-CDF draw
+            w = np.minimum((p.cumsum(1) < u).sum(1), self.vocab_size - 1)  # inverse-CDF draw
             ids[:, t] = w
             s = self.delta[k, s, w]
         return ids, k
@@ -108,7 +108,7 @@ class HierarchicalLanguage:
         if style is not None:
             return ps[style]
         n, T = ids.shape
-        logw = np.log(self.weights)[:, None] + np.zeros((1, n))             # (K, n) log P(k, x_<t)
+        logw = np.log(self.weights)[:, None] + np.zeros((1, n))  # (K, n) log P(k, x_<t)
         out = np.zeros((n, T, self.vocab_size))
         for t in range(T):
             post = np.exp(logw - logw.max(0))

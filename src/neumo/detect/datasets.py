@@ -18,32 +18,42 @@ from neumo.errors import NeumoError
 
 # per-text mechanisms (neumo.detect.explain) averaged over a file's human texts: the calibration's reference
 REFERENCE_MECHANISMS = ("mean_logprob", "frac_outside_top_p", "frac_outside_top_k", "frac_long_tail", "mean_entropy")
-LENGTH_BUCKETS = (32, 64, 128, 256)     # scored tokens per text in the by-length results
+LENGTH_BUCKETS = (32, 64, 128, 256)  # scored tokens per text in the by-length results
 MAX_BOOT = 100_000
 MAX_LIMIT = 1_000_000
 
 
 @dataclass
 class FileEval:
-    rows: list[dict]                   # one per detector: AUROC, its CI, TPR at 1% / 5% FPR, by_length
-    scores: dict[str, np.ndarray]      # detector -> score per text
-    labels: np.ndarray                 # 1 = machine
+    rows: list[dict]  # one per detector: AUROC, its CI, TPR at 1% / 5% FPR, by_length
+    scores: dict[str, np.ndarray]  # detector -> score per text
+    labels: np.ndarray  # 1 = machine
     human_reference: dict[str, float]  # mean per-text mechanisms over the human texts
 
 
 def check_eval_args(limit: int | None, max_tokens: int | None, n_boot: int) -> None:
     """The bounds of :func:`evaluate_file`'s numeric arguments (checked before any scoring)."""
     check_max_tokens(max_tokens)
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer))
-                              or not 1 <= limit <= MAX_LIMIT):
-        raise NeumoError(f"The 'limit' parameter must be an integer in [1, {MAX_LIMIT}] or None. Got {limit!r} instead.")
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or not 1 <= limit <= MAX_LIMIT
+    ):
+        raise NeumoError(
+            f"The 'limit' parameter must be an integer in [1, {MAX_LIMIT}] or None. Got {limit!r} instead."
+        )
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or not 0 <= n_boot <= MAX_BOOT:
-        raise NeumoError(f"The 'n_boot' parameter must be an integer in [0, {MAX_BOOT}] (0: no interval). "
-                         f"Got {n_boot!r} instead.")
+        raise NeumoError(
+            f"The 'n_boot' parameter must be an integer in [0, {MAX_BOOT}] (0: no interval). Got {n_boot!r} instead."
+        )
 
 
-def by_length(stats: list[TokenStats], labels, names: list[str], paired: bool,
-              buckets=LENGTH_BUCKETS, binoculars_terms: list | None = None) -> dict[str, list[dict]]:
+def by_length(
+    stats: list[TokenStats],
+    labels,
+    names: list[str],
+    paired: bool,
+    buckets=LENGTH_BUCKETS,
+    binoculars_terms: list | None = None,
+) -> dict[str, list[dict]]:
     """detector -> one row per bucket L: AUROC and TPR at 1% FPR of the detector on the first L scored tokens
     of every text that has at least L (for pairs, ``stats`` = human texts then machine texts, both texts
     of a pair need L). Buckets with no text of one class are left out. ``binoculars_terms`` (per text, the
@@ -69,14 +79,29 @@ def by_length(stats: list[TokenStats], labels, names: list[str], paired: bool,
                 row["binoculars"] = binoculars_score(binoculars_terms[i][0][:L], binoculars_terms[i][1][:L])
         for d in names:
             sc = np.array([p[d] for p in per])
-            out[d].append({"tokens": int(L), "auroc": auroc(sc, yk), "tpr_at_1fpr": tpr_at_fpr(sc, yk, 0.01),
-                           "n_human": int((yk == 0).sum()), "n_machine": int((yk == 1).sum())})
+            out[d].append(
+                {
+                    "tokens": int(L),
+                    "auroc": auroc(sc, yk),
+                    "tpr_at_1fpr": tpr_at_fpr(sc, yk, 0.01),
+                    "n_human": int((yk == 0).sum()),
+                    "n_machine": int((yk == 1).sum()),
+                }
+            )
     return out
 
 
-def evaluate_file(lm: CausalLM, path: Path, detectors: list[str] | None = None, limit: int | None = None,
-                  max_tokens: int | None = None, n_boot: int = 1000, seed: int = 0, batch_size: int = 8,
-                  performer: CausalLM | None = None) -> FileEval:
+def evaluate_file(
+    lm: CausalLM,
+    path: Path,
+    detectors: list[str] | None = None,
+    limit: int | None = None,
+    max_tokens: int | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    batch_size: int = 8,
+    performer: CausalLM | None = None,
+) -> FileEval:
     """Score every text of a labelled file once and evaluate each detector on the same statistics.
 
     Fast-DetectGPT pair files (``.json`` / ``.json.gz``): both texts of a pair share a human prompt, so only
@@ -104,7 +129,7 @@ def evaluate_file(lm: CausalLM, path: Path, detectors: list[str] | None = None, 
         stats = [s.human for s in scored] + [s.machine for s in scored]
         labels = [0] * len(scored) + [1] * len(scored)
         prompt_mean = float(np.mean([s.prompt for s in scored])) if scored else None
-        if two:                             # the same continuation tokens, the prompt as context only
+        if two:  # the same continuation tokens, the prompt as context only
             shift = 0 if lm.bos_id is not None else 1
             end = [None if max_tokens is None else p.prompt + int(max_tokens) for p in enc]
             seqs = [p.human[:e] for p, e in zip(enc, end)] + [p.machine[:e] for p, e in zip(enc, end)]
@@ -127,14 +152,28 @@ def evaluate_file(lm: CausalLM, path: Path, detectors: list[str] | None = None, 
     scores = {n: np.array([p[n] for p in per]) for n in names}
     y = np.asarray(labels)
     lengths = np.array([s.n for s in stats])
-    tokens = {"max_tokens": max_tokens, "scored_tokens_mean": float(lengths.mean()),
-              "scored_tokens_min": int(lengths.min()), "scored_tokens_max": int(lengths.max()),
-              "prompt_tokens_mean": prompt_mean, "prompt_cut": paired}
+    tokens = {
+        "max_tokens": max_tokens,
+        "scored_tokens_mean": float(lengths.mean()),
+        "scored_tokens_min": int(lengths.min()),
+        "scored_tokens_max": int(lengths.max()),
+        "prompt_tokens_mean": prompt_mean,
+        "prompt_cut": paired,
+    }
     buckets = by_length(stats, y, names, paired, binoculars_terms=terms)
     default = default_detector(lm.name)
-    rows = [{"file": Path(path).name, "detector": n, "default": n == default, "precision": lm.precision,
-             **summarize(scores[n], y, n_boot=n_boot, seed=seed), **tokens, "by_length": buckets[n]}
-            for n in names]
+    rows = [
+        {
+            "file": Path(path).name,
+            "detector": n,
+            "default": n == default,
+            "precision": lm.precision,
+            **summarize(scores[n], y, n_boot=n_boot, seed=seed),
+            **tokens,
+            "by_length": buckets[n],
+        }
+        for n in names
+    ]
     human_mechs = [mechanisms(s) for s, lab in zip(stats, y) if lab == 0]
     ref = {k: float(np.mean([m[k] for m in human_mechs])) for k in REFERENCE_MECHANISMS} if human_mechs else {}
     return FileEval(rows, scores, y, ref)

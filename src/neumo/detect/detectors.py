@@ -40,8 +40,8 @@ class LastdeParams(TypedDict):
     tau_max: int
 
 
-LASTDE: LastdeParams = {"embed": 3, "eps_per_token": 10.0, "tau_max": 5}        # Xu et al. 2025, white-box defaults
-LASTDE_PP: LastdeParams = {"embed": 4, "eps_per_token": 8.0, "tau_max": 15}     # their Lastde++ defaults
+LASTDE: LastdeParams = {"embed": 3, "eps_per_token": 10.0, "tau_max": 5}  # Xu et al. 2025, white-box defaults
+LASTDE_PP: LastdeParams = {"embed": 4, "eps_per_token": 8.0, "tau_max": 15}  # their Lastde++ defaults
 
 
 def likelihood(s: TokenStats) -> float:
@@ -63,8 +63,12 @@ def gltr(s: TokenStats) -> float:
 def gltr_buckets(s: TokenStats) -> dict[str, float]:
     """Fractions of tokens with rank in 1-10, 11-100, 101-1000, >1000."""
     r = s.rank
-    return {"rank_1_10": float(np.mean(r <= 10)), "rank_11_100": float(np.mean((r > 10) & (r <= 100))),
-            "rank_101_1000": float(np.mean((r > 100) & (r <= 1000))), "rank_gt_1000": float(np.mean(r > 1000))}
+    return {
+        "rank_1_10": float(np.mean(r <= 10)),
+        "rank_11_100": float(np.mean((r > 10) & (r <= 100))),
+        "rank_101_1000": float(np.mean((r > 100) & (r <= 1000))),
+        "rank_gt_1000": float(np.mean(r > 1000)),
+    }
 
 
 def lrr(s: TokenStats) -> float:
@@ -84,8 +88,10 @@ def lastde(s: TokenStats) -> float:
 
 def lastde_pp(s: TokenStats) -> float:
     if s.sample_logprob is None or s.sample_logprob.shape[1] < 2:
-        raise NeumoError("lastde++ needs tokens sampled from the model at each position; score with "
-                         "n_samples >= 2 (the default draws 100)")
+        raise NeumoError(
+            "lastde++ needs tokens sampled from the model at each position; score with "
+            "n_samples >= 2 (the default draws 100)"
+        )
     x = sequence.lastde(s.logprob, **LASTDE_PP)
     tilde = sequence.lastde(s.sample_logprob, **LASTDE_PP)
     return float((x - tilde.mean()) / max(float(tilde.std(ddof=1)), 1e-12))

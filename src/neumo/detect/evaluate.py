@@ -33,7 +33,7 @@ def auroc(scores, labels) -> float:
         raise NeumoError("AUROC needs both human (label 0) and machine (label 1) texts")
     from scipy.stats import rankdata
 
-    r = rankdata(s)                                   # average ranks handle ties
+    r = rankdata(s)  # average ranks handle ties
     return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
@@ -52,8 +52,9 @@ def tpr_at_fpr(scores, labels, fpr: float) -> float:
     return float(t[f <= fpr + 1e-12].max())
 
 
-def bootstrap_ci(scores, labels, metric=auroc, n_boot: int = 1000, level: float = 0.95, seed: int = 0
-                 ) -> tuple[float, float]:
+def bootstrap_ci(
+    scores, labels, metric=auroc, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
     """Percentile interval of ``metric`` over resamples of texts, stratified by label."""
     s, y = np.asarray(scores, np.float64), np.asarray(labels).astype(int)
     rng = numpy_rng(seed, "bootstrap")
@@ -68,15 +69,31 @@ def bootstrap_ci(scores, labels, metric=auroc, n_boot: int = 1000, level: float 
 
 def summarize(scores, labels, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
     lo, hi = bootstrap_ci(scores, labels, auroc, n_boot, seed=seed) if n_boot else (float("nan"),) * 2
-    return {"auroc": auroc(scores, labels), "auroc_lo": lo, "auroc_hi": hi,
-            "tpr_at_1fpr": tpr_at_fpr(scores, labels, 0.01), "tpr_at_5fpr": tpr_at_fpr(scores, labels, 0.05),
-            "n_human": int(np.sum(np.asarray(labels) == 0)), "n_machine": int(np.sum(np.asarray(labels) == 1))}
+    return {
+        "auroc": auroc(scores, labels),
+        "auroc_lo": lo,
+        "auroc_hi": hi,
+        "tpr_at_1fpr": tpr_at_fpr(scores, labels, 0.01),
+        "tpr_at_5fpr": tpr_at_fpr(scores, labels, 0.05),
+        "n_human": int(np.sum(np.asarray(labels) == 0)),
+        "n_machine": int(np.sum(np.asarray(labels) == 1)),
+    }
 
 
 # ---- data -------------------------------------------------------------------------------------------
 
-_LABELS = {"0": 0, "1": 1, "human": 0, "machine": 1, "ai": 1, "original": 0, "sampled": 1, "false": 0,
-           "true": 1, "generated": 1}
+_LABELS = {
+    "0": 0,
+    "1": 1,
+    "human": 0,
+    "machine": 1,
+    "ai": 1,
+    "original": 0,
+    "sampled": 1,
+    "false": 0,
+    "true": 1,
+    "generated": 1,
+}
 
 
 def _label(v, where: str) -> int:
@@ -86,8 +103,9 @@ def _label(v, where: str) -> int:
     return _LABELS[key]
 
 
-def load_labelled(path: str | Path, limit: int | None = None, text_field: str = "text",
-                  label_field: str = "label") -> tuple[list[str], list[int]]:
+def load_labelled(
+    path: str | Path, limit: int | None = None, text_field: str = "text", label_field: str = "label"
+) -> tuple[list[str], list[int]]:
     """Texts and labels from a Fast-DetectGPT ``{"original": [...], "sampled": [...]}`` JSON file (the first
     ``limit`` pairs), or JSONL / CSV with a text and a label column (the first ``limit`` rows)."""
     p = Path(path)
@@ -95,7 +113,7 @@ def load_labelled(path: str | Path, limit: int | None = None, text_field: str = 
         raise NeumoError(f"data file {p} does not exist")
     try:
         if p.suffix == ".json":
-            from neumo.detect.pairs import load_pairs   # one reader of pair files (bounded, validated)
+            from neumo.detect.pairs import load_pairs  # one reader of pair files (bounded, validated)
 
             h, m = load_pairs(p, limit)
             return h + m, [0] * len(h) + [1] * len(m)
@@ -117,6 +135,7 @@ def load_labelled(path: str | Path, limit: int | None = None, text_field: str = 
 
 # ---- calibration ------------------------------------------------------------------------------------
 
+
 class Calibration(BaseModel):
     """A fitted threshold with its provenance, plus human reference statistics for explanations."""
 
@@ -131,9 +150,9 @@ class Calibration(BaseModel):
     reference_auroc: float | None = None
     max_tokens: int | None = None
     human_reference: dict[str, float] = Field(default_factory=dict)
-    band: tuple[float, float] | None = None        # scores in [lo, hi) are undecided (threshold_band)
+    band: tuple[float, float] | None = None  # scores in [lo, hi) are undecided (threshold_band)
     band_method: str | None = None
-    precision: str | None = None                   # of the scoring model that fitted it (None: fp32, older files)
+    precision: str | None = None  # of the scoring model that fitted it (None: fp32, older files)
     # where it was read from (set by load_calibration; not saved, not compared)
     source: str | None = Field(None, exclude=True)
 
@@ -165,14 +184,15 @@ def fit_threshold(human_scores, target_fpr: float) -> float:
     for t in np.unique(h):
         if np.mean(h >= t) <= target_fpr:
             return float(t)
-    return float(np.nextafter(h[-1], np.inf))        # above every human score: FPR 0 on the reference
+    return float(np.nextafter(h[-1], np.inf))  # above every human score: FPR 0 on the reference
 
 
 MAX_BAND_BOOT = 100_000
 
 
-def threshold_band(human_scores, target_fpr: float, n_boot: int = 1000, level: float = 0.95, seed: int = 0
-                   ) -> tuple[float, float]:
+def threshold_band(
+    human_scores, target_fpr: float, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
     """Percentile interval (``level``) of :func:`fit_threshold` over ``n_boot`` resamples of the human scores,
     widened to hold the threshold of the full sample (drawn with ``numpy_rng(seed, "threshold-band")``)."""
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or not 1 <= n_boot <= MAX_BAND_BOOT:
@@ -185,21 +205,48 @@ def threshold_band(human_scores, target_fpr: float, n_boot: int = 1000, level: f
     return float(min(t, np.quantile(vals, a))), float(max(t, np.quantile(vals, 1 - a)))
 
 
-def fit_calibration(scores, labels, *, detector: str, model: str, reference: str, target_fpr: float = 0.05,
-                    max_tokens: int | None = None, human_reference: dict[str, float] | None = None,
-                    band_boot: int = 0, seed: int = 0, precision: str | None = None) -> Calibration:
+def fit_calibration(
+    scores,
+    labels,
+    *,
+    detector: str,
+    model: str,
+    reference: str,
+    target_fpr: float = 0.05,
+    max_tokens: int | None = None,
+    human_reference: dict[str, float] | None = None,
+    band_boot: int = 0,
+    seed: int = 0,
+    precision: str | None = None,
+) -> Calibration:
     """The threshold at ``target_fpr`` on the human texts, with its uncertainty band when ``band_boot`` > 0
     (:func:`threshold_band`, 95%; ``neumo detect calibrate`` uses 1000; 0: no band, every score decides)."""
     s, y = np.asarray(scores, np.float64), np.asarray(labels).astype(int)
     band = threshold_band(s[y == 0], target_fpr, band_boot, seed=seed) if band_boot else None
-    method = (f"95% percentile interval of the threshold over {band_boot} bootstrap resamples of the "
-              f"{int((y == 0).sum())} human scores (seed {seed})") if band_boot else None
-    return Calibration(detector=detector, threshold=fit_threshold(s[y == 0], target_fpr), target_fpr=target_fpr,
-                       band=band, band_method=method, precision=precision,
-                       model=model, reference=reference, n_human=int((y == 0).sum()), n_machine=int((y == 1).sum()),
-                       fitted_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                       reference_auroc=auroc(s, y) if (y == 1).any() and (y == 0).any() else None,
-                       max_tokens=max_tokens, human_reference=dict(human_reference or {}))
+    method = (
+        (
+            f"95% percentile interval of the threshold over {band_boot} bootstrap resamples of the "
+            f"{int((y == 0).sum())} human scores (seed {seed})"
+        )
+        if band_boot
+        else None
+    )
+    return Calibration(
+        detector=detector,
+        threshold=fit_threshold(s[y == 0], target_fpr),
+        target_fpr=target_fpr,
+        band=band,
+        band_method=method,
+        precision=precision,
+        model=model,
+        reference=reference,
+        n_human=int((y == 0).sum()),
+        n_machine=int((y == 1).sum()),
+        fitted_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        reference_auroc=auroc(s, y) if (y == 1).any() and (y == 0).any() else None,
+        max_tokens=max_tokens,
+        human_reference=dict(human_reference or {}),
+    )
 
 
 def save_calibration(cal: Calibration, path: str | Path) -> Path:
@@ -239,8 +286,10 @@ def load_calibration(path: str | Path) -> Calibration:
     except (ValidationError, UnicodeDecodeError) as e:
         raise NeumoError(f"{p} is not a neumo calibration file ({str(e).splitlines()[0]})") from e
     if cal.band is not None and not cal.band[0] <= cal.threshold <= cal.band[1]:
-        raise NeumoError(f"{p}: the band {list(cal.band)} does not hold the threshold {cal.threshold}; refit it "
-                         "with 'neumo detect calibrate'")
+        raise NeumoError(
+            f"{p}: the band {list(cal.band)} does not hold the threshold {cal.threshold}; refit it "
+            "with 'neumo detect calibrate'"
+        )
     cal.source = f"{p.name} (shipped)" if p.resolve().parent == SHIPPED_CALIBRATIONS else str(p)
     return cal
 

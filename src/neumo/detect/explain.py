@@ -43,7 +43,7 @@ def criterion(s: TokenStats, start: int = 0, end: int | None = None) -> float:
 def sentence_spans(pieces: list[str]) -> list[tuple[str, int, int]]:
     """Split the scored text into sentences on token boundaries: (text, start_token, end_token)."""
     text = "".join(pieces)
-    starts = np.cumsum([0] + [len(p) for p in pieces])           # char offset of each token
+    starts = np.cumsum([0] + [len(p) for p in pieces])  # char offset of each token
     cuts = [m.start() if m.group().startswith("\n") else m.end() for m in _SENTENCE_END.finditer(text)]
     bounds = sorted({int(np.searchsorted(starts, c, side="left")) for c in cuts} | {0, len(pieces)})
     spans = []
@@ -56,13 +56,16 @@ def sentence_spans(pieces: list[str]) -> list[tuple[str, int, int]]:
 
 
 def mechanisms(s: TokenStats, reference: dict[str, float] | None = None) -> dict[str, float]:
-    m = {"mean_logprob": float(np.mean(s.logprob)),
-         "frac_outside_top_p": float(np.mean(~s.in_top_p)),
-         "frac_outside_top_k": float(np.mean(~s.in_top_k)),
-         "frac_long_tail": float(np.mean(s.rank > 1000)),
-         "mean_entropy": float(np.mean(s.entropy)),
-         "std_entropy": float(np.std(s.entropy)),
-         "top_p": float(s.top_p), "top_k": float(s.top_k)}
+    m = {
+        "mean_logprob": float(np.mean(s.logprob)),
+        "frac_outside_top_p": float(np.mean(~s.in_top_p)),
+        "frac_outside_top_k": float(np.mean(~s.in_top_k)),
+        "frac_long_tail": float(np.mean(s.rank > 1000)),
+        "mean_entropy": float(np.mean(s.entropy)),
+        "std_entropy": float(np.std(s.entropy)),
+        "top_p": float(s.top_p),
+        "top_k": float(s.top_k),
+    }
     m.update(gltr_buckets(s))
     for k, v in (reference or {}).items():
         if k in m:
@@ -77,15 +80,21 @@ def notes(m: dict[str, float], n_tokens: int) -> list[str]:
     out = []
     p, k = m.get("top_p", 0.9), int(m.get("top_k", 40))
     n_out = round(m["frac_outside_top_p"] * n_tokens)
-    out.append(f"{n_out} of {n_tokens} tokens ({m['frac_outside_top_p']:.1%}) lie outside the model's top-p={p:g} "
-               f"set: a sampler truncated to that set could not have produced them.")
-    out.append(f"{m['frac_outside_top_k']:.1%} of tokens lie outside the top-{k} set; "
-               f"{m['frac_long_tail']:.1%} have rank > 1000 (long tail).")
+    out.append(
+        f"{n_out} of {n_tokens} tokens ({m['frac_outside_top_p']:.1%}) lie outside the model's top-p={p:g} "
+        f"set: a sampler truncated to that set could not have produced them."
+    )
+    out.append(
+        f"{m['frac_outside_top_k']:.1%} of tokens lie outside the top-{k} set; "
+        f"{m['frac_long_tail']:.1%} have rank > 1000 (long tail)."
+    )
     if "delta_logprob_vs_human" in m:
         d = m["delta_logprob_vs_human"]
         rel = "higher" if d > 0 else "lower"
-        out.append(f"Mean log-prob {m['mean_logprob']:.2f} is {abs(d):.2f} nats/token {rel} than the human "
-                   f"reference ({m['human_ref_mean_logprob']:.2f}).")
+        out.append(
+            f"Mean log-prob {m['mean_logprob']:.2f} is {abs(d):.2f} nats/token {rel} than the human "
+            f"reference ({m['human_ref_mean_logprob']:.2f})."
+        )
     else:
         out.append(f"Mean log-prob {m['mean_logprob']:.2f} nats/token (no human reference to compare with).")
     out.append(f"Mean predictive entropy {m['mean_entropy']:.2f} nats (sd {m['std_entropy']:.2f}).")

@@ -43,11 +43,13 @@ def load_pairs(path: str | Path, limit: int | None = None) -> tuple[list[str], l
     if not p.is_file():
         raise NeumoError(f"data file {p} does not exist")
     try:
-        with (gzip.open(p, "rb") if p.name.endswith(".gz") else p.open("rb")) as f:
-            raw = f.read(MAX_PAIR_FILE_BYTES + 1)      # stream: never read past the bound
+        with gzip.open(p, "rb") if p.name.endswith(".gz") else p.open("rb") as f:
+            raw = f.read(MAX_PAIR_FILE_BYTES + 1)  # stream: never read past the bound
         if len(raw) > MAX_PAIR_FILE_BYTES:
-            raise NeumoError(f"{p} holds more than {MAX_PAIR_FILE_BYTES >> 20} MiB of JSON "
-                             "(neumo.detect.pairs.MAX_PAIR_FILE_BYTES); split it into smaller files")
+            raise NeumoError(
+                f"{p} holds more than {MAX_PAIR_FILE_BYTES >> 20} MiB of JSON "
+                "(neumo.detect.pairs.MAX_PAIR_FILE_BYTES); split it into smaller files"
+            )
         d = json.loads(raw.decode("utf-8"))
     except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise NeumoError(f"{p} is not a (gzip-compressed) UTF-8 JSON file: {e}") from e
@@ -70,9 +72,11 @@ def find_pair_file(data_dir: str | Path | None, dataset: str, generator: str) ->
     for p in tried:
         if p.is_file():
             return p
-    raise NeumoError(f"no pair file for {dataset!r}/{generator!r}: looked for {', '.join(map(str, tried))}; "
-                     "give data_dir= a folder holding detect/fast-detect-gpt (e.g. ../shared/data) or "
-                     "drop it to use the subset shipped with neumo")
+    raise NeumoError(
+        f"no pair file for {dataset!r}/{generator!r}: looked for {', '.join(map(str, tried))}; "
+        "give data_dir= a folder holding detect/fast-detect-gpt (e.g. ../shared/data) or "
+        "drop it to use the subset shipped with neumo"
+    )
 
 
 def shared_prefix_len(a, b) -> int:
@@ -90,7 +94,7 @@ class EncodedPair:
     machine: list[int]
     human_pieces: list[str]
     machine_pieces: list[str]
-    prompt: int                       # tokens of the shared prompt
+    prompt: int  # tokens of the shared prompt
 
     @property
     def continuation(self) -> int:
@@ -115,23 +119,26 @@ def span(stats: TokenStats, start: int, stop: int | None = None) -> TokenStats:
 
 @dataclass
 class ScoredPair:
-    human: TokenStats          # continuation tokens only
+    human: TokenStats  # continuation tokens only
     machine: TokenStats
-    human_full: TokenStats     # prompt + continuation (what scoring the text from its start gives)
+    human_full: TokenStats  # prompt + continuation (what scoring the text from its start gives)
     machine_full: TokenStats
     prompt: int
 
 
-def score_pairs(lm: CausalLM, pairs: list[EncodedPair], max_tokens: int | None = None, batch_size: int = 8
-                ) -> list[ScoredPair]:
+def score_pairs(
+    lm: CausalLM, pairs: list[EncodedPair], max_tokens: int | None = None, batch_size: int = 8
+) -> list[ScoredPair]:
     """Score each text of each pair once, prompt as context, and keep the first ``max_tokens`` tokens of
     each continuation (all of it when ``None``). A pair with nothing after its prompt is refused."""
     max_tokens = check_max_tokens(max_tokens)
     seqs, pieces = [], []
     for i, p in enumerate(pairs):
         if p.continuation < 1:
-            raise NeumoError(f"pair {i}: one text is the other's prefix ({p.prompt} shared tokens); nothing "
-                             "follows the prompt to score")
+            raise NeumoError(
+                f"pair {i}: one text is the other's prefix ({p.prompt} shared tokens); nothing "
+                "follows the prompt to score"
+            )
         end = None if max_tokens is None else p.prompt + int(max_tokens)
         seqs += [p.human[:end], p.machine[:end]]
         pieces += [p.human_pieces[:end], p.machine_pieces[:end]]
@@ -148,8 +155,10 @@ def score_pairs(lm: CausalLM, pairs: list[EncodedPair], max_tokens: int | None =
 
 # ---- the shipped subset ------------------------------------------------------------------------------
 
-def draw_subset(source_dir: str | Path, out_dir: str | Path, datasets: list[str], generator: str,
-                n_pairs: int, seed: int = 0) -> list[dict]:
+
+def draw_subset(
+    source_dir: str | Path, out_dir: str | Path, datasets: list[str], generator: str, n_pairs: int, seed: int = 0
+) -> list[dict]:
     """Write ``n_pairs`` pairs of each ``{dataset}_{generator}`` file of ``source_dir`` (drawn uniformly
     without replacement with ``numpy_rng(seed, "ship", dataset)``, kept in file order) to ``out_dir`` as
     gzip-compressed JSON with their indices in the source file (``"index"``). Returns one row per file."""
@@ -171,5 +180,17 @@ def draw_subset(source_dir: str | Path, out_dir: str | Path, datasets: list[str]
     return rows
 
 
-__all__ = ["EncodedPair", "MAX_PAIR_FILE_BYTES", "SHIPPED_DIR", "ScoredPair", "draw_subset", "encode_pairs", "find_pair_file",
-           "is_pair_file", "load_pairs", "score_pairs", "shared_prefix_len", "span"]
+__all__ = [
+    "EncodedPair",
+    "MAX_PAIR_FILE_BYTES",
+    "SHIPPED_DIR",
+    "ScoredPair",
+    "draw_subset",
+    "encode_pairs",
+    "find_pair_file",
+    "is_pair_file",
+    "load_pairs",
+    "score_pairs",
+    "shared_prefix_len",
+    "span",
+]

@@ -13,16 +13,23 @@ from neumo.errors import NeumoError
 Detector = Callable[[TokenStats], float]
 
 _DETECTORS: dict[str, Detector] = {
-    "likelihood": d.likelihood, "logrank": d.logrank, "entropy": d.entropy, "gltr": d.gltr,
-    "lrr": d.lrr, "fast_detectgpt": d.fast_detectgpt, "lastde": d.lastde, "lastde++": d.lastde_pp,
+    "likelihood": d.likelihood,
+    "logrank": d.logrank,
+    "entropy": d.entropy,
+    "gltr": d.gltr,
+    "lrr": d.lrr,
+    "fast_detectgpt": d.fast_detectgpt,
+    "lastde": d.lastde,
+    "lastde++": d.lastde_pp,
     "specdetect": d.specdetect,
 }
 # what `neumo detect calibrate` fits when no detector is named (and so the verdict of a model without a
 # shipped calibration); a model's shipped calibration names its own (neumo.detect.evaluate.default_detector)
 DEFAULT_DETECTOR = "fast_detectgpt"
-TWO_MODEL = ("binoculars",)   # need an observer and a performer: see neumo.detect.binoculars
-PERFORMER_HINT = ("binoculars needs a second model with the scoring model's tokenizer: give --performer MODEL "
-                  "(library: performer=)")
+TWO_MODEL = ("binoculars",)  # need an observer and a performer: see neumo.detect.binoculars
+PERFORMER_HINT = (
+    "binoculars needs a second model with the scoring model's tokenizer: give --performer MODEL (library: performer=)"
+)
 
 
 def detector_names() -> list[str]:
@@ -33,8 +40,9 @@ def detector_names() -> list[str]:
 def get_detector(name: str) -> Detector:
     if name not in _DETECTORS:
         if name in TWO_MODEL:
-            raise NeumoError(f"{name} is not a one-pass detector (two models: neumo.detect.binoculars); "
-                             f"{PERFORMER_HINT}")
+            raise NeumoError(
+                f"{name} is not a one-pass detector (two models: neumo.detect.binoculars); {PERFORMER_HINT}"
+            )
         raise NeumoError(f"unknown detector {name!r}; available: {', '.join(all_detector_names())}")
     return _DETECTORS[name]
 

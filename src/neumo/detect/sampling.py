@@ -16,8 +16,9 @@ from neumo.errors import NeumoError
 from neumo.seeding import make_generator
 
 
-def transform_logits(logits: torch.Tensor, temperature: float = 1.0, alpha: float = 1.0, top_k: int = 0,
-                     top_p: float = 1.0) -> torch.Tensor:
+def transform_logits(
+    logits: torch.Tensor, temperature: float = 1.0, alpha: float = 1.0, top_k: int = 0, top_p: float = 1.0
+) -> torch.Tensor:
     """logits (..., V) -> log-probabilities (..., V) of the decoding distribution (-inf outside support)."""
     if temperature <= 0 or alpha <= 0:
         raise NeumoError("temperature and alpha must be > 0")
@@ -27,7 +28,7 @@ def transform_logits(logits: torch.Tensor, temperature: float = 1.0, alpha: floa
         lq = lq.masked_fill(lq < kth, float("-inf"))
     if top_p < 1.0:
         sorted_lq, order = lq.sort(dim=-1, descending=True)
-        before = sorted_lq.exp().cumsum(-1) - sorted_lq.exp()                      # mass ranked above
+        before = sorted_lq.exp().cumsum(-1) - sorted_lq.exp()  # mass ranked above
         drop = torch.zeros_like(lq, dtype=torch.bool).scatter(-1, order, before >= top_p)
         lq = lq.masked_fill(drop, float("-inf"))
     return torch.log_softmax(lq, dim=-1)
@@ -40,13 +41,13 @@ def generate(lm: CausalLM, prompts: list[list[int]], n_new: int, seed: int, **de
         raise NeumoError("prompts must have equal length (cut them to a common prefix length)")
     g = make_generator(seed, "generate")
     bos = [] if lm.bos_id is None else [lm.bos_id]
-    x = torch.tensor([bos + list(p) for p in prompts], dtype=torch.long)          # (B, P)
+    x = torch.tensor([bos + list(p) for p in prompts], dtype=torch.long)  # (B, P)
     if x.shape[1] == 0:
         raise NeumoError(f"{lm.name} has no start token: give a non-empty prompt")
     for _ in range(n_new):
-        ctx = x[:, -getattr(lm, "context_len", lm.max_len):]                      # what the next token sees
-        logits = lm.forward(ctx, torch.ones_like(ctx))[:, -1]                      # (B, V)
+        ctx = x[:, -getattr(lm, "context_len", lm.max_len) :]  # what the next token sees
+        logits = lm.forward(ctx, torch.ones_like(ctx))[:, -1]  # (B, V)
         probs = transform_logits(logits, **decoding).exp()
-        nxt = torch.multinomial(probs.float(), 1, generator=g)                     # (B, 1)
+        nxt = torch.multinomial(probs.float(), 1, generator=g)  # (B, 1)
         x = torch.cat([x, nxt], dim=1)
-    return [row[len(bos):].tolist() for row in x]
+    return [row[len(bos) :].tolist() for row in x]

@@ -32,12 +32,12 @@ from neumo.errors import NeumoError
 from neumo.seeding import make_generator
 
 DEFAULT_WINDOW = 1024
-N_SAMPLES = 100                 # per-position samples for sampling criteria (Lastde++, Xu et al. 2025)
+N_SAMPLES = 100  # per-position samples for sampling criteria (Lastde++, Xu et al. 2025)
 MAX_SAMPLES = 10_000
-MAX_TOKENS = 100_000            # most tokens scored per text (texts are also bounded in bytes on input)
-LOGIT_BUDGET = 1 << 26          # floats per batch of logits (256 MiB in float32)
+MAX_TOKENS = 100_000  # most tokens scored per text (texts are also bounded in bytes on input)
+LOGIT_BUDGET = 1 << 26  # floats per batch of logits (256 MiB in float32)
 STATS_ROWS = 256
-STATS_FLOATS = 1 << 20          # logits per statistics chunk (4 MiB in float32)
+STATS_FLOATS = 1 << 20  # logits per statistics chunk (4 MiB in float32)
 
 
 @dataclass
@@ -55,7 +55,7 @@ class TokenStats:
     in_top_p: np.ndarray
     top_k: int = TOP_K
     top_p: float = TOP_P
-    sample_logprob: np.ndarray | None = None     # (n, S) log q_t of S tokens drawn from q_t; None: not drawn
+    sample_logprob: np.ndarray | None = None  # (n, S) log q_t of S tokens drawn from q_t; None: not drawn
 
     @property
     def n(self) -> int:
@@ -70,9 +70,18 @@ class TokenStats:
         """The statistics of scored tokens ``start:stop``."""
         s = slice(start, stop)
         samples = None if self.sample_logprob is None else self.sample_logprob[s]
-        return replace(self, ids=self.ids[s], pieces=self.pieces[s], logprob=self.logprob[s], rank=self.rank[s],
-                       entropy=self.entropy[s], var=self.var[s], in_top_k=self.in_top_k[s],
-                       in_top_p=self.in_top_p[s], sample_logprob=samples)
+        return replace(
+            self,
+            ids=self.ids[s],
+            pieces=self.pieces[s],
+            logprob=self.logprob[s],
+            rank=self.rank[s],
+            entropy=self.entropy[s],
+            var=self.var[s],
+            in_top_k=self.in_top_k[s],
+            in_top_p=self.in_top_p[s],
+            sample_logprob=samples,
+        )
 
     def tail(self, start: int) -> "TokenStats":
         """The statistics of tokens ``start`` onwards (e.g. a continuation without its prompt)."""
@@ -83,10 +92,15 @@ def check_max_tokens(max_tokens: int | None) -> int | None:
     """Validate a number of scored tokens: ``None`` (all) or an integer in [1, MAX_TOKENS]."""
     if max_tokens is None:
         return None
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, (int, np.integer)) \
-            or not 1 <= max_tokens <= MAX_TOKENS:
-        raise NeumoError(f"The 'max_tokens' parameter must be an integer in [1, {MAX_TOKENS}] (tokens scored per "
-                         f"text) or None for all. Got {max_tokens!r} instead.")
+    if (
+        isinstance(max_tokens, bool)
+        or not isinstance(max_tokens, (int, np.integer))
+        or not 1 <= max_tokens <= MAX_TOKENS
+    ):
+        raise NeumoError(
+            f"The 'max_tokens' parameter must be an integer in [1, {MAX_TOKENS}] (tokens scored per "
+            f"text) or None for all. Got {max_tokens!r} instead."
+        )
     return int(max_tokens)
 
 
@@ -122,18 +136,30 @@ def _encode(lm: CausalLM, text: str, max_tokens: int | None) -> tuple[list[int],
     return ids, pieces
 
 
-def score_ids(lm: CausalLM, sequences: list[list[int]], *, stride: int | None = None, batch_size: int = 8,
-              top_k: int = TOP_K, top_p: float = TOP_P, pieces: list[list[str]] | None = None,
-              window: int | None = None, n_samples: int = N_SAMPLES, sample_seed: int = 0) -> list[TokenStats]:
+def score_ids(
+    lm: CausalLM,
+    sequences: list[list[int]],
+    *,
+    stride: int | None = None,
+    batch_size: int = 8,
+    top_k: int = TOP_K,
+    top_p: float = TOP_P,
+    pieces: list[list[str]] | None = None,
+    window: int | None = None,
+    n_samples: int = N_SAMPLES,
+    sample_seed: int = 0,
+) -> list[TokenStats]:
     """Statistics for id sequences (without the start token; it is prepended when the model has one).
     ``n_samples`` tokens per position are drawn from the model (0: none; see the module docstring)."""
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or not 0 <= n_samples <= MAX_SAMPLES:
-        raise NeumoError(f"The 'n_samples' parameter must be an integer in [0, {MAX_SAMPLES}]. Got {n_samples!r} instead.")
+        raise NeumoError(
+            f"The 'n_samples' parameter must be an integer in [0, {MAX_SAMPLES}]. Got {n_samples!r} instead."
+        )
     W = int(window or min(lm.max_len, DEFAULT_WINDOW))
     S = int(stride or max(1, W // 2))
     bos = [] if lm.bos_id is None else [lm.bos_id]
     full = [bos + list(map(int, s)) for s in sequences]
-    jobs = []                                    # (text index, start, end, first_target)
+    jobs = []  # (text index, start, end, first_target)
     for i, seq in enumerate(full):
         if len(seq) >= 2:
             jobs += [(i, *w) for w in plan_windows(len(seq), W, S)]
@@ -141,7 +167,7 @@ def score_ids(lm: CausalLM, sequences: list[list[int]], *, stride: int | None = 
     per_batch = max(1, min(batch_size, LOGIT_BUDGET // max(1, W * lm.vocab_size)))
     rows = max(1, min(STATS_ROWS, STATS_FLOATS // max(1, lm.vocab_size)))
     for b in range(0, len(jobs), per_batch):
-        chunk = jobs[b: b + per_batch]
+        chunk = jobs[b : b + per_batch]
         T = max(e - s for _, s, e, _ in chunk)
         ids = torch.full((len(chunk), T), lm.pad_id, dtype=torch.long)
         mask = torch.zeros((len(chunk), T), dtype=torch.long)
@@ -149,32 +175,52 @@ def score_ids(lm: CausalLM, sequences: list[list[int]], *, stride: int | None = 
             ids[r, : e - s] = torch.tensor(full[i][s:e])
             mask[r, : e - s] = 1
         with torch.no_grad():
-            logits = lm.forward(ids, mask)                       # (B, T, V)
+            logits = lm.forward(ids, mask)  # (B, T, V)
         for r, (i, s, e, first) in enumerate(chunk):
-            pos = torch.arange(first - 1 - s, e - 1 - s)          # positions predicting targets first..e-1
+            pos = torch.arange(first - 1 - s, e - 1 - s)  # positions predicting targets first..e-1
             tgt = ids[r, pos + 1]
             gen = _window_generator(sample_seed, ids[r, : e - s]) if n_samples else None
-            pieces_ = [token_stats(logits[r, pos[c: c + rows]], tgt[c: c + rows], top_k, top_p,
-                                   n_samples=n_samples, generator=gen)
-                       for c in range(0, len(pos), rows)]
+            pieces_ = [
+                token_stats(
+                    logits[r, pos[c : c + rows]], tgt[c : c + rows], top_k, top_p, n_samples=n_samples, generator=gen
+                )
+                for c in range(0, len(pos), rows)
+            ]
             parts[i][first] = {k: torch.cat([p[k] for p in pieces_]) for k in pieces_[0]}
     out = []
     for i, seq in enumerate(full):
         chunks = [parts[i][k] for k in sorted(parts[i])]
-        cat = {k: torch.cat([c[k] for c in chunks]).numpy() if chunks else np.zeros(0)
-               for k in ("logprob", "rank", "entropy", "var", "in_top_k", "in_top_p")}
+        cat = {
+            k: torch.cat([c[k] for c in chunks]).numpy() if chunks else np.zeros(0)
+            for k in ("logprob", "rank", "entropy", "var", "in_top_k", "in_top_p")
+        }
         samples = None
         if n_samples:
-            samples = (torch.cat([c["sample_logprob"] for c in chunks]).numpy().astype(np.float64) if chunks
-                       else np.zeros((0, n_samples)))
+            samples = (
+                torch.cat([c["sample_logprob"] for c in chunks]).numpy().astype(np.float64)
+                if chunks
+                else np.zeros((0, n_samples))
+            )
         targets = np.asarray(seq[1:], dtype=np.int64)
         pcs = pieces[i] if pieces is not None else [str(t) for t in sequences[i]]
-        if len(bos) == 0:                                         # first token has no context: unscored
+        if len(bos) == 0:  # first token has no context: unscored
             pcs = pcs[1:]
-        out.append(TokenStats(lm.name, targets, list(pcs), cat["logprob"].astype(np.float64),
-                              cat["rank"].astype(np.int64), cat["entropy"].astype(np.float64),
-                              cat["var"].astype(np.float64), cat["in_top_k"].astype(bool),
-                              cat["in_top_p"].astype(bool), top_k, top_p, samples))
+        out.append(
+            TokenStats(
+                lm.name,
+                targets,
+                list(pcs),
+                cat["logprob"].astype(np.float64),
+                cat["rank"].astype(np.int64),
+                cat["entropy"].astype(np.float64),
+                cat["var"].astype(np.float64),
+                cat["in_top_k"].astype(bool),
+                cat["in_top_p"].astype(bool),
+                top_k,
+                top_p,
+                samples,
+            )
+        )
     return out
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-MDE_FLOOR = 1e-6     # MDE of a constant or too-short series is 0; dividing by it is undefined
+MDE_FLOOR = 1e-6  # MDE of a constant or too-short series is 0; dividing by it is undefined
 
 
 def _as_batch(x) -> tuple[np.ndarray, bool]:
@@ -55,13 +55,13 @@ def diversity_entropy(x, embed: int, eps: int):
     """DE of each series (steps 2-5 of the module docstring)."""
     a, single = _as_batch(x)
     T, S = a.shape
-    n_pairs = T - embed                      # T - embed + 1 orbits, one fewer consecutive pairs
+    n_pairs = T - embed  # T - embed + 1 orbits, one fewer consecutive pairs
     if n_pairs < 1:
         return _out(np.zeros(S), single)
-    orbits = np.stack([a[j: j + n_pairs + 1] for j in range(embed)], axis=-1)     # (n_pairs + 1, S, embed)
+    orbits = np.stack([a[j : j + n_pairs + 1] for j in range(embed)], axis=-1)  # (n_pairs + 1, S, embed)
     u, v = orbits[:-1], orbits[1:]
     norms = np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1)
-    cos = np.where(norms > 0, (u * v).sum(-1) / np.where(norms > 0, norms, 1.0), 0.0)   # (n_pairs, S)
+    cos = np.where(norms > 0, (u * v).sum(-1) / np.where(norms > 0, norms, 1.0), 0.0)  # (n_pairs, S)
     cos = np.clip(cos, -1.0, 1.0)
     bins = np.minimum(np.floor((cos + 1.0) / 2.0 * eps).astype(np.int64), eps - 1)
     counts = np.zeros((S, eps))
@@ -76,8 +76,10 @@ def multiscale_de(x, embed: int, eps: int, tau_max: int):
     series have no values: their DE is 0, as for a scale with fewer than two orbits."""
     a, single = _as_batch(x)
     T = a.shape[0]
-    des = [diversity_entropy(moving_average(a, t), embed, eps) if t <= T else np.zeros(a.shape[1])
-           for t in range(1, tau_max + 1)]
+    des = [
+        diversity_entropy(moving_average(a, t), embed, eps) if t <= T else np.zeros(a.shape[1])
+        for t in range(1, tau_max + 1)
+    ]
     return _out(np.std(np.stack(des), axis=0, ddof=1), single)
 
 

@@ -21,26 +21,40 @@ TOP_K = 40
 TOP_P = 0.9
 
 
-def token_stats(logits: torch.Tensor, targets: torch.Tensor, top_k: int = TOP_K, top_p: float = TOP_P,
-                n_samples: int = 0, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+def token_stats(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    top_k: int = TOP_K,
+    top_p: float = TOP_P,
+    n_samples: int = 0,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
     """logits (N, V), targets (N,) -> dict of (N,) tensors: logprob, rank, entropy, mean, var, in_top_k,
     in_top_p, mass_above; with ``n_samples`` > 0 also sample_logprob (N, n_samples), drawn with
     ``generator`` (required then: randomness is explicit)."""
-    lq = torch.log_softmax(logits, dim=-1)                        # (N, V)
+    lq = torch.log_softmax(logits, dim=-1)  # (N, V)
     q = lq.exp()
-    lp = lq.gather(-1, targets[:, None])                          # (N, 1)
-    above = lq > lp                                               # (N, V) strictly more probable
+    lp = lq.gather(-1, targets[:, None])  # (N, 1)
+    above = lq > lp  # (N, V) strictly more probable
     rank = above.sum(-1) + 1
-    plogq = torch.where(q > 0, q * lq, torch.zeros_like(q))      # 0 log 0 = 0
-    mean = plogq.sum(-1)                                          # E_q[log q] = -H
+    plogq = torch.where(q > 0, q * lq, torch.zeros_like(q))  # 0 log 0 = 0
+    mean = plogq.sum(-1)  # E_q[log q] = -H
     centred = torch.where(q > 0, lq - mean[:, None], torch.zeros_like(q))
-    var = (q * centred ** 2).sum(-1)                              # Var_q[log q], centred for stability
+    var = (q * centred**2).sum(-1)  # Var_q[log q], centred for stability
     mass_above = (q * above).sum(-1)
-    out = {"logprob": lp[:, 0], "rank": rank, "entropy": -mean, "mean": mean, "var": var,
-           "in_top_k": rank <= top_k, "in_top_p": mass_above < top_p, "mass_above": mass_above}
+    out = {
+        "logprob": lp[:, 0],
+        "rank": rank,
+        "entropy": -mean,
+        "mean": mean,
+        "var": var,
+        "in_top_k": rank <= top_k,
+        "in_top_p": mass_above < top_p,
+        "mass_above": mass_above,
+    }
     if n_samples > 0:
         if generator is None:
             raise ValueError("sampling needs an explicit torch.Generator")
-        draws = torch.multinomial(q, int(n_samples), replacement=True, generator=generator)   # (N, S)
+        draws = torch.multinomial(q, int(n_samples), replacement=True, generator=generator)  # (N, S)
         out["sample_logprob"] = lq.gather(-1, draws)
     return out

@@ -20,9 +20,9 @@ from neumo.seeding import numpy_rng
 
 @dataclass(frozen=True)
 class DFA:
-    delta: np.ndarray      # (S, A) int: next state
+    delta: np.ndarray  # (S, A) int: next state
     start: int
-    output: np.ndarray     # (S,) int: label of each state (-1 = unobserved)
+    output: np.ndarray  # (S,) int: label of each state (-1 = unobserved)
 
     def __post_init__(self):
         d = np.asarray(self.delta, dtype=np.int64)
@@ -80,7 +80,7 @@ def minimize(dfa: DFA) -> DFA:
     out = dfa.output[keep]
     _, block = np.unique(out, return_inverse=True)
     while True:
-        sig = np.concatenate([block[:, None], block[delta]], axis=1)      # (S, 1 + A)
+        sig = np.concatenate([block[:, None], block[delta]], axis=1)  # (S, 1 + A)
         _, new = np.unique(sig, axis=0, return_inverse=True)
         new = new.reshape(-1)
         if len(np.unique(new)) == len(np.unique(block)):

@@ -26,7 +26,7 @@ def rollout(model: torch.nn.Module, batch: TaskBatch) -> torch.Tensor:
         return model(ids).argmax(-1)
     cols = torch.nonzero(batch.feedback).flatten().tolist()
     for t in cols:
-        pred = model(ids[:, :t]).argmax(-1)                    # (B, t)
+        pred = model(ids[:, :t]).argmax(-1)  # (B, t)
         ids[:, t] = batch.class_token_offset + pred[:, t - 1]
     return model(ids).argmax(-1)
 
@@ -35,12 +35,14 @@ def scores(pred: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
     """acc / final_acc / seq_acc from predictions and targets (B, T)."""
     mask = targets != IGNORE
     hit = (pred == targets) & mask
-    last = mask.shape[1] - 1 - mask.flip(1).int().argmax(1)        # index of the last target per row
+    last = mask.shape[1] - 1 - mask.flip(1).int().argmax(1)  # index of the last target per row
     rows = torch.arange(len(targets))
     has = mask.any(1)
-    return {"acc": int(hit.sum()) / max(int(mask.sum()), 1),
-            "final_acc": float(hit[rows, last][has].double().mean()) if has.any() else float("nan"),
-            "seq_acc": float(((hit | ~mask).all(1))[has].double().mean()) if has.any() else float("nan")}
+    return {
+        "acc": int(hit.sum()) / max(int(mask.sum()), 1),
+        "final_acc": float(hit[rows, last][has].double().mean()) if has.any() else float("nan"),
+        "seq_acc": float(((hit | ~mask).all(1))[has].double().mean()) if has.any() else float("nan"),
+    }
 
 
 def evaluate(model: torch.nn.Module, batch: TaskBatch, feed_back: bool = True) -> dict[str, float]:

@@ -21,7 +21,7 @@ from neumo.nn.registry import check_model
 from neumo.train import Trainer, TrainConfig, make_optimizer
 
 
-MAX_LENGTH = 100_000   # a sample length; the longest shipped evaluation is a few hundred tokens
+MAX_LENGTH = 100_000  # a sample length; the longest shipped evaluation is a few hundred tokens
 
 
 class MemoryRunConfig(StrictModel):
@@ -30,14 +30,19 @@ class MemoryRunConfig(StrictModel):
     model: str = "lstm"
     model_knobs: dict[str, Any] = Field(default_factory=dict)
     train: TrainConfig = TrainConfig(steps=500, batch_size=64, lr=3e-3, eval_every=50, log_every=10)
-    train_lengths: list[int] | None = Field(None, description="lengths sampled during training "
-                                            "(default: the task's own length)")
+    train_lengths: list[int] | None = Field(
+        None, description="lengths sampled during training (default: the task's own length)"
+    )
     eval_lengths: list[int] | None = Field(None, description="held-out lengths (default: train max)")
     eval_size: int = Field(256, ge=1)
     target_acc: float | None = Field(None, gt=0, le=1, description="early stop once reached")
     stop_metric: str = "acc"
-    patience: int | None = Field(None, ge=1, description="also stop on a plateau: once the stop metric's "
-                                 "best value has not risen by min_delta for this many evaluations")
+    patience: int | None = Field(
+        None,
+        ge=1,
+        description="also stop on a plateau: once the stop metric's "
+        "best value has not risen by min_delta for this many evaluations",
+    )
     min_delta: float = Field(0.01, ge=0, description="the rise that counts as progress for patience")
     feed_back: bool = True
     seed: int = 0
@@ -60,7 +65,7 @@ class MemoryResult:
     task: Task
     steps: int
     stopped_early: bool
-    eval: dict[int, dict[str, float]]          # length -> metrics
+    eval: dict[int, dict[str, float]]  # length -> metrics
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def rows(self) -> list[dict[str, Any]]:
@@ -75,8 +80,9 @@ def model_for_task(name: str, task: Task, seed: int, max_len: int, **knobs) -> S
 
 def _sequence_model(name: str, model: torch.nn.Module) -> SequenceModel:
     if not isinstance(model, SequenceModel):
-        raise NeumoError(f"model {name!r} is not a sequence model (a neumo.nn.base.SequenceModel); "
-                         "a memory run needs one")
+        raise NeumoError(
+            f"model {name!r} is not a sequence model (a neumo.nn.base.SequenceModel); a memory run needs one"
+        )
     return model
 
 
@@ -104,9 +110,14 @@ def model_for_run(cfg: MemoryRunConfig, task: Task) -> SequenceModel:
     return _sequence_model(cfg.model, build_model(cfg.model, seed=cfg.seed, **model_kwargs(cfg, task)))
 
 
-def train_on_task(cfg: MemoryRunConfig, run=None, progress: bool = False,
-                  model: SequenceModel | None = None, checkpoint_every: int = 0,
-                  resume: bool = False) -> MemoryResult:
+def train_on_task(
+    cfg: MemoryRunConfig,
+    run=None,
+    progress: bool = False,
+    model: SequenceModel | None = None,
+    checkpoint_every: int = 0,
+    resume: bool = False,
+) -> MemoryResult:
     """Train and evaluate; with ``run`` and ``checkpoint_every`` it checkpoints, and ``resume`` continues from
     the run's latest checkpoint with the batches, the stop rule's state and the metrics it would have had."""
     task = make_task(cfg.task, **cfg.task_knobs)
@@ -129,10 +140,21 @@ def train_on_task(cfg: MemoryRunConfig, run=None, progress: bool = False,
         return evaluate(m, probe, cfg.feed_back)
 
     stop = _stop_rule(cfg)
-    trainer = Trainer(model, opt, loss_fn, batch_fn, cfg.train.steps, eval_fn=eval_fn,
-                      eval_every=cfg.train.eval_every, log_every=cfg.train.log_every, run=run,
-                      grad_clip=cfg.train.grad_clip, progress=progress, stop_fn=stop,
-                      checkpoint_every=checkpoint_every)
+    trainer = Trainer(
+        model,
+        opt,
+        loss_fn,
+        batch_fn,
+        cfg.train.steps,
+        eval_fn=eval_fn,
+        eval_every=cfg.train.eval_every,
+        log_every=cfg.train.log_every,
+        run=run,
+        grad_clip=cfg.train.grad_clip,
+        progress=progress,
+        stop_fn=stop,
+        checkpoint_every=checkpoint_every,
+    )
     done = False
     if resume:
         trainer.restore()
@@ -142,8 +164,10 @@ def train_on_task(cfg: MemoryRunConfig, run=None, progress: bool = False,
     if not done:
         trainer.fit()
     steps = trainer.history[-1]["step"] if trainer.history else cfg.train.steps
-    results = {int(L): evaluate(model, task.sample(cfg.eval_size, task_rng(cfg.seed, "test", L), L),
-                                cfg.feed_back) for L in eval_lengths}
+    results = {
+        int(L): evaluate(model, task.sample(cfg.eval_size, task_rng(cfg.seed, "test", L), L), cfg.feed_back)
+        for L in eval_lengths
+    }
     return MemoryResult(model, task, steps, trainer.stopped_early, results, trainer.history)
 
 
@@ -164,6 +188,7 @@ def _stop_rule(cfg: MemoryRunConfig):
         else:
             since[0] += 1
         return since[0] >= cfg.patience
+
     return stop
 
 

@@ -24,16 +24,23 @@ def resolve_run_config(task: str, model: str, overrides: list[str] | None = None
     for item in overrides or []:
         key = item.split("=", 1)[0].strip()
         if "." not in key and key not in MemoryRunConfig.model_fields:
-            raise NeumoError(f"--set {item}: {key!r} is not a run field; task and model options take their "
-                             f"section, e.g. --set task_knobs.{key}=... or --set model_knobs.{key}=...")
+            raise NeumoError(
+                f"--set {item}: {key!r} is not a run field; task and model options take their "
+                f"section, e.g. --set task_knobs.{key}=... or --set model_knobs.{key}=..."
+            )
     # start from the full defaults so that `train.lr=...` keeps the other training defaults
     base = {**MemoryRunConfig.model_construct().model_dump(mode="json"), "task": task, "model": model}
     doc = apply_overrides(base, overrides)
     return validate(MemoryRunConfig, doc, "memory run config")
 
 
-def train_run(cfg: MemoryRunConfig, root: str | Path | None = None, progress: bool = False,
-              checkpoint_every: int = 0, sinks: tuple[str, ...] = ()):
+def train_run(
+    cfg: MemoryRunConfig,
+    root: str | Path | None = None,
+    progress: bool = False,
+    checkpoint_every: int = 0,
+    sinks: tuple[str, ...] = (),
+):
     """Train into a new run folder (config, metrics, ``tables/eval.parquet``, weights); returns (run, result).
 
     With ``checkpoint_every`` the run checkpoints and :func:`resume_run` continues it after an interruption.
@@ -42,8 +49,11 @@ def train_run(cfg: MemoryRunConfig, root: str | Path | None = None, progress: bo
 
     if checkpoint_every < 0:
         raise NeumoError(f"--checkpoint-every must be >= 0, got {checkpoint_every}")
-    doc = {"memory_run": cfg.model_dump(mode="json"), "checkpoint_every": int(checkpoint_every),
-           **({"sinks": list(sinks)} if sinks else {})}
+    doc = {
+        "memory_run": cfg.model_dump(mode="json"),
+        "checkpoint_every": int(checkpoint_every),
+        **({"sinks": list(sinks)} if sinks else {}),
+    }
     run = Run.create(f"memory-{cfg.task}-{cfg.model}", doc, root=root, kind="memory", sinks=tuple(sinks)).lock()
     return run, _train_into(run, cfg, progress, int(checkpoint_every), resume=False)
 
@@ -63,7 +73,7 @@ def resume_run(ref: str | Path, root: str | Path | None = None, progress: bool =
     if st["state"] == "corrupt":
         raise NeumoError(f"run {run.id!r} is corrupt ({st.get('reason')}); start a new run")
     ck = int(saved.get("checkpoint_every", 0) or 0)
-    run.lock(force=force)   # a live owner is refused here
+    run.lock(force=force)  # a live owner is refused here
     return run, _train_into(run, cfg, progress, ck, resume=True)
 
 
@@ -77,8 +87,13 @@ def _train_into(run, cfg: MemoryRunConfig, progress: bool, checkpoint_every: int
         raise
     run.write_table("eval", pd.DataFrame(res.rows()))
     save_file({k: v.contiguous() for k, v in res.model.state_dict().items()}, run.artifact(WEIGHTS))
-    run.finish({"steps": res.steps, "state_size": res.model.state_size(max(res.eval)),
-                **{f"acc@{L}": m["acc"] for L, m in res.eval.items()}})
+    run.finish(
+        {
+            "steps": res.steps,
+            "state_size": res.model.state_size(max(res.eval)),
+            **{f"acc@{L}": m["acc"] for L, m in res.eval.items()},
+        }
+    )
     return res
 
 
@@ -104,16 +119,25 @@ def load_run(ref: str | Path, root: str | Path | None = None):
     return run, cfg, model, task
 
 
-def extract_run(ref: str | Path, root: str | Path | None = None, method: Literal["kmeans", "grid"] = "kmeans",
-                k: int = 8, bins: int = 4, n_strings: int = 256, draw: bool = True) -> dict[str, Any]:
+def extract_run(
+    ref: str | Path,
+    root: str | Path | None = None,
+    method: Literal["kmeans", "grid"] = "kmeans",
+    k: int = 8,
+    bins: int = 4,
+    n_strings: int = 256,
+    draw: bool = True,
+) -> dict[str, Any]:
     """Extract the automaton of a trained recurrent run on a finite-state task and compare it with the truth."""
     from neumo.memory.probes import compare, extract, model_states
     from neumo.memory.tasks.finite_state import MachineTask
 
     run, cfg, model, task = load_run(ref, root)
     if not isinstance(task, MachineTask) or task.scratchpad:
-        raise NeumoError(f"automaton extraction needs a finite-state task without scratchpad "
-                         f"(parity, modular, s5, a5, dfa); run {run.id!r} trained on {cfg.task!r}")
+        raise NeumoError(
+            f"automaton extraction needs a finite-state task without scratchpad "
+            f"(parity, modular, s5, a5, dfa); run {run.id!r} trained on {cfg.task!r}"
+        )
     spec = model.memory_spec()["working"]
     key = "hidden" if "hidden" in spec else spec[0]
     dfa = task.machine()
@@ -125,11 +149,20 @@ def extract_run(ref: str | Path, root: str | Path | None = None, method: Literal
     ex = extract(h, batch.inputs.numpy(), pred, dfa.n_symbols, method=method, k=k, bins=bins, seed=cfg.seed)
     held = task_rng(cfg.seed, "probe", "held").integers(0, dfa.n_symbols, size=(256, 4 * L))
     c = compare(ex, dfa, batch.meta["state"].numpy(), held)
-    out = {"run": run.id, "method": method, "n_states": ex.dfa.n_states, "start": ex.dfa.start,
-           "transitions": ex.dfa.delta.tolist(), "outputs": ex.dfa.output.tolist(),
-           "equivalent": c.equivalent, "counterexample": c.counterexample, "state_map_acc": c.state_map_acc,
-           "heldout_agreement": c.heldout_agreement, "true_states": c.n_states_true,
-           "transition_consistency": ex.transition_consistency}
+    out = {
+        "run": run.id,
+        "method": method,
+        "n_states": ex.dfa.n_states,
+        "start": ex.dfa.start,
+        "transitions": ex.dfa.delta.tolist(),
+        "outputs": ex.dfa.output.tolist(),
+        "equivalent": c.equivalent,
+        "counterexample": c.counterexample,
+        "state_map_acc": c.state_map_acc,
+        "heldout_agreement": c.heldout_agreement,
+        "true_states": c.n_states_true,
+        "transition_consistency": ex.transition_consistency,
+    }
     if draw:
         fig = draw_automaton(ex.dfa)
         path = run.artifact(f"automaton_{method}.png")
@@ -154,8 +187,14 @@ def draw_automaton(dfa, title: str = "extracted automaton"):
             if r == q:
                 ax.annotate(str(a), xy[q] * 1.28, ha="center", fontsize=8, color="C1")
                 continue
-            ax.annotate("", xy=xy[r], xytext=xy[q], arrowprops=dict(arrowstyle="-|>", color="gray", shrinkA=16, shrinkB=16,
-                                                                   connectionstyle=f"arc3,rad={0.15 + 0.1 * a}"))
+            ax.annotate(
+                "",
+                xy=xy[r],
+                xytext=xy[q],
+                arrowprops=dict(
+                    arrowstyle="-|>", color="gray", shrinkA=16, shrinkB=16, connectionstyle=f"arc3,rad={0.15 + 0.1 * a}"
+                ),
+            )
             mid = (xy[q] + xy[r]) / 2 + 0.08 * (a + 1) * np.array([xy[r][1] - xy[q][1], xy[q][0] - xy[r][0]])
             ax.annotate(str(a), mid, fontsize=8, color="C1")
     for q in range(n):
@@ -167,6 +206,10 @@ def draw_automaton(dfa, title: str = "extracted automaton"):
 
 
 def result_summary(res: MemoryResult) -> dict[str, Any]:
-    return {"steps": res.steps, "stopped_early": res.stopped_early,
-            "state_size": res.model.state_size(max(res.eval)), "n_params": res.model.num_parameters(),
-            "eval": {int(L): m for L, m in res.eval.items()}}
+    return {
+        "steps": res.steps,
+        "stopped_early": res.stopped_early,
+        "state_size": res.model.state_size(max(res.eval)),
+        "n_params": res.model.num_parameters(),
+        "eval": {int(L): m for L, m in res.eval.items()},
+    }

@@ -33,5 +33,4 @@ def check_ids(ids: torch.Tensor, vocab_size: int) -> None:
     if ids.dim() != 2:
         raise NeumoError(f"expected token ids of shape (batch, time), got {tuple(ids.shape)}")
     if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
-        raise NeumoError(f"token ids must lie in [0, {vocab_size}); got range "
-                         f"[{int(ids.min())}, {int(ids.max())}]")
+        raise NeumoError(f"token ids must lie in [0, {vocab_size}); got range [{int(ids.min())}, {int(ids.max())}]")

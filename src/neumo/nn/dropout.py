@@ -24,8 +24,10 @@ from neumo.seeding import make_generator
 def check_dropout(p: float) -> float:
     """Validate a drop probability: a number with 0 <= p < 1."""
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) or not 0.0 <= p < 1.0:
-        raise NeumoError(f"The 'dropout' parameter must be a number with 0 <= dropout < 1 (the probability "
-                         f"of zeroing a unit). Got {p!r} instead.")
+        raise NeumoError(
+            f"The 'dropout' parameter must be a number with 0 <= dropout < 1 (the probability "
+            f"of zeroing a unit). Got {p!r} instead."
+        )
     return float(p)
 
 
@@ -44,8 +46,10 @@ class SeededDropout(nn.Module):
         if not self.training or self.p == 0.0:
             return x
         if self.generator is None:
-            raise NeumoError("this dropout module has no generator; build the model with "
-                             "neumo.nn.build_model(..., seed=...) or call neumo.nn.dropout.seed_dropout_(model, seed)")
+            raise NeumoError(
+                "this dropout module has no generator; build the model with "
+                "neumo.nn.build_model(..., seed=...) or call neumo.nn.dropout.seed_dropout_(model, seed)"
+            )
         keep = 1.0 - self.p
         u = torch.rand(x.shape, generator=self.generator, device=self.generator.device, dtype=x.dtype)
         mask = (u < keep).to(device=x.device, dtype=x.dtype)

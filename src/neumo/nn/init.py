@@ -50,7 +50,7 @@ def init_(model: nn.Module, seed: int) -> nn.Module:
         elif isinstance(module, (nn.LayerNorm, nn.RMSNorm)):
             if module.weight is not None:
                 module.weight.fill_(1.0)
-            bias = getattr(module, "bias", None)   # RMSNorm has none
+            bias = getattr(module, "bias", None)  # RMSNorm has none
             if bias is not None:
                 bias.zero_()
         else:

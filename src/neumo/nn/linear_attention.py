@@ -29,7 +29,7 @@ def phi(x: torch.Tensor) -> torch.Tensor:
 def parallel_linear_attention(q, k, v, eps: float = 1e-6) -> torch.Tensor:
     """q, k, v (B, H, T, hs) -> (B, H, T, hs)."""
     T = q.shape[-2]
-    a = phi(q) @ phi(k).transpose(-2, -1)                                  # (B, H, T, T)
+    a = phi(q) @ phi(k).transpose(-2, -1)  # (B, H, T, T)
     a = a * torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
     return (a @ v) / (a.sum(-1, keepdim=True) + eps)
 
@@ -42,9 +42,9 @@ def recurrent_linear_attention(q, k, v, eps: float = 1e-6):
     z = q.new_zeros(B, H, hs)
     ys, states = [], []
     for t in range(T):
-        S = S + fk[:, :, t, :, None] * v[:, :, t, None, :]                  # (B, H, hs, hv)
+        S = S + fk[:, :, t, :, None] * v[:, :, t, None, :]  # (B, H, hs, hv)
         z = z + fk[:, :, t]
-        num = (fq[:, :, t, :, None] * S).sum(-2)                             # (B, H, hv)
+        num = (fq[:, :, t, :, None] * S).sum(-2)  # (B, H, hv)
         den = (fq[:, :, t] * z).sum(-1, keepdim=True)
         ys.append(num / (den + eps))
         states.append(S)
@@ -89,9 +89,16 @@ class LinearBlock(nn.Module):
 class LinearAttentionLM(SequenceModel):
     """ids (B, T) -> logits (B, T, out_dim); ``form`` chooses parallel (default) or recurrent."""
 
-    def __init__(self, vocab_size: int, d_model: int = 64, n_layers: int = 2, n_heads: int = 4,
-                 d_ff: int | None = None, out_dim: int | None = None,
-                 form: Literal["parallel", "recurrent"] = "parallel"):
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int = 64,
+        n_layers: int = 2,
+        n_heads: int = 4,
+        d_ff: int | None = None,
+        out_dim: int | None = None,
+        form: Literal["parallel", "recurrent"] = "parallel",
+    ):
         super().__init__()
         if form not in ("parallel", "recurrent"):
             raise NeumoError(f"form must be 'parallel' or 'recurrent', got {form!r}")
@@ -107,13 +114,13 @@ class LinearAttentionLM(SequenceModel):
         check_ids(ids, self.vocab_size)
         # the recurrent form is needed to expose the state S_t
         form = "recurrent" if return_memory else (form or self.form)
-        x = self.embed(ids)                                                 # (B, T, D)
+        x = self.embed(ids)  # (B, T, D)
         res, states = [x], []
         for blk in self.blocks:
             x, S = blk(x, form)
             res.append(x)
             states.append(S)
-        logits = self.head(self.ln_f(x))                                    # (B, T, out)
+        logits = self.head(self.ln_f(x))  # (B, T, out)
         if not return_memory:
             return logits
         return logits, {"residual": torch.stack(res), "state": torch.stack(states)}  # state (L,B,H,T,hs,hs)

@@ -26,10 +26,18 @@ from neumo.nn.transformer import Block
 class MemoryTransformer(SequenceModel):
     """ids (B, T) -> logits (B, T, out_dim), segment by segment with ``n_mem`` memory tokens."""
 
-    def __init__(self, vocab_size: int, d_model: int = 64, n_layers: int = 2, n_heads: int = 4,
-                 d_ff: int | None = None, n_mem: int = 4, segment_len: int = 8,
-                 pos: Literal["learned", "sinusoidal", "rope", "alibi", "none"] = "learned",
-                 out_dim: int | None = None):
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int = 64,
+        n_layers: int = 2,
+        n_heads: int = 4,
+        d_ff: int | None = None,
+        n_mem: int = 4,
+        segment_len: int = 8,
+        pos: Literal["learned", "sinusoidal", "rope", "alibi", "none"] = "learned",
+        out_dim: int | None = None,
+    ):
         super().__init__()
         if pos not in POSITION_KINDS:
             raise NeumoError(f"pos must be one of {POSITION_KINDS}, got {pos!r}")
@@ -41,8 +49,8 @@ class MemoryTransformer(SequenceModel):
         self.embed = nn.Embedding(vocab_size, d_model)
         width = 2 * n_mem + segment_len
         self.pos_embed = nn.Embedding(width, d_model) if pos == "learned" else None
-        self.mem_init = nn.Parameter(torch.empty(n_mem, d_model))        # (M, D)
-        self.write_embed = nn.Parameter(torch.empty(n_mem, d_model))     # (M, D) marks write slots
+        self.mem_init = nn.Parameter(torch.empty(n_mem, d_model))  # (M, D)
+        self.write_embed = nn.Parameter(torch.empty(n_mem, d_model))  # (M, D) marks write slots
         self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff or 4 * d_model, pos) for _ in range(n_layers))
         self.mem_norm = nn.LayerNorm(d_model)
         self.ln_f = nn.LayerNorm(d_model)
@@ -52,31 +60,31 @@ class MemoryTransformer(SequenceModel):
     def _segment(self, mem: torch.Tensor, x: torch.Tensor, need: bool):
         """mem (B, M, D), x (B, S, D) -> new memory (B, M, D), token states (B, S, D), residuals."""
         M, S = self.n_mem, x.shape[1]
-        h = torch.cat([mem, x, mem + self.write_embed], 1)                # (B, 2M+S, D)
+        h = torch.cat([mem, x, mem + self.write_embed], 1)  # (B, 2M+S, D)
         if self.pos == "learned":
-            assert self.pos_embed is not None   # built for learned positions
+            assert self.pos_embed is not None  # built for learned positions
             h = h + self.pos_embed(torch.arange(h.shape[1], device=h.device))
         elif self.pos == "sinusoidal":
             h = h + sinusoidal(h.shape[1], self.d_model, h.device, h.dtype)
-        res = [h[:, M:M + S]]
+        res = [h[:, M : M + S]]
         for blk in self.blocks:
             h, _, _ = blk(h)
             if need:
-                res.append(h[:, M:M + S])
-        return self.mem_norm(h[:, M + S:]), h[:, M:M + S], res
+                res.append(h[:, M : M + S])
+        return self.mem_norm(h[:, M + S :]), h[:, M : M + S], res
 
     def forward(self, ids: torch.Tensor, return_memory: bool = False):
         check_ids(ids, self.vocab_size)
         B, T = ids.shape
-        x = self.embed(ids)                                                # (B, T, D)
-        mem = self.mem_init.expand(B, -1, -1)                              # (B, M, D)
+        x = self.embed(ids)  # (B, T, D)
+        mem = self.mem_init.expand(B, -1, -1)  # (B, M, D)
         mems, outs, res = [mem], [], []
         for s in range(0, T, self.segment_len):
-            mem, h, r = self._segment(mem, x[:, s:s + self.segment_len], return_memory)
+            mem, h, r = self._segment(mem, x[:, s : s + self.segment_len], return_memory)
             mems.append(mem)
             outs.append(h)
             res.append(r)
-        logits = self.head(self.ln_f(torch.cat(outs, 1)))                  # (B, T, out)
+        logits = self.head(self.ln_f(torch.cat(outs, 1)))  # (B, T, out)
         if not return_memory:
             return logits
         residual = torch.stack([torch.cat([r[layer] for r in res], 1) for layer in range(self.n_layers + 1)])

@@ -21,9 +21,15 @@ ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "linear": nn.I
 
 @register_model("mlp")
 class MLP(nn.Module):
-    def __init__(self, in_dim: int, out_dim: int, hidden: Sequence[int] = (256, 256),
-                 activation: Literal["relu", "tanh", "gelu", "linear"] = "relu", bias: bool = True,
-                 dropout: float = 0.0):
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden: Sequence[int] = (256, 256),
+        activation: Literal["relu", "tanh", "gelu", "linear"] = "relu",
+        bias: bool = True,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise NeumoError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
@@ -42,7 +48,7 @@ class MLP(nn.Module):
             return self.net(x)
         for layer in self.net:
             x = layer(x)
-            if not isinstance(layer, nn.Linear):   # after each hidden activation
+            if not isinstance(layer, nn.Linear):  # after each hidden activation
                 x = self.drop(x)
         return x
 

@@ -33,16 +33,17 @@ def rope(x: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
     inv = 1.0 / (base ** (torch.arange(half, device=x.device, dtype=torch.float32) / half))
     ang = torch.arange(T, device=x.device, dtype=torch.float32)[:, None] * inv[None, :]  # (T, half)
     cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
-    x1, x2 = x[..., :half], x[..., half: 2 * half]
+    x1, x2 = x[..., :half], x[..., half : 2 * half]
     out = torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
-    return torch.cat([out, x[..., 2 * half:]], dim=-1) if hs % 2 else out
+    return torch.cat([out, x[..., 2 * half :]], dim=-1) if hs % 2 else out
 
 
 def alibi_slopes(n_heads: int) -> torch.Tensor:
     """Geometric slopes 2^(-8/n), 2^(-16/n), ... (for non powers of two: interleaved as in the paper)."""
+
     def pow2(n):
         start = 2 ** (-(2 ** -(math.log2(n) - 3)))
-        return [start * start ** i for i in range(n)]
+        return [start * start**i for i in range(n)]
 
     if math.log2(n_heads).is_integer():
         s = pow2(n_heads)

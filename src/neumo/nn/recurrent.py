@@ -16,8 +16,14 @@ class RecurrentLM(SequenceModel):
 
     cell: str = "rnn"
 
-    def __init__(self, vocab_size: int, hidden_size: int = 64, embed_dim: int | None = None,
-                 num_layers: int = 1, out_dim: int | None = None):
+    def __init__(
+        self,
+        vocab_size: int,
+        hidden_size: int = 64,
+        embed_dim: int | None = None,
+        num_layers: int = 1,
+        out_dim: int | None = None,
+    ):
         super().__init__()
         self.vocab_size, self.hidden_size, self.num_layers = vocab_size, hidden_size, num_layers
         self.out_dim = out_dim or vocab_size
@@ -28,9 +34,9 @@ class RecurrentLM(SequenceModel):
 
     def forward(self, ids: torch.Tensor, return_memory: bool = False):
         check_ids(ids, self.vocab_size)
-        x = self.embed(ids)                       # (B, T, E)
-        h, last = self.rnn(x)                     # (B, T, H)
-        logits = self.head(h)                     # (B, T, out)
+        x = self.embed(ids)  # (B, T, E)
+        h, last = self.rnn(x)  # (B, T, H)
+        logits = self.head(h)  # (B, T, out)
         if not return_memory:
             return logits
         mem = {"hidden": h}
@@ -56,7 +62,7 @@ class RecurrentLM(SequenceModel):
                 hs.append(h)
                 cs.append(c)
             inp, c_all = torch.stack(hs, 1), torch.stack(cs, 1)
-        assert c_all is not None   # num_layers >= 1
+        assert c_all is not None  # num_layers >= 1
         return c_all
 
     def state_size(self, seq_len: int = 0) -> int:
@@ -81,4 +87,3 @@ class GRULM(RecurrentLM):
 @register_model("lstm")
 class LSTMLM(RecurrentLM):
     cell = "lstm"
-

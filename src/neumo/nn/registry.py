@@ -21,7 +21,7 @@ from neumo.config import StrictModel, validate
 from neumo.errors import NeumoError
 from neumo.nn.init import init_
 
-MAX_PARAMS = 500_000_000   # 2 GB of fp32 weights: far above what a CPU study trains
+MAX_PARAMS = 500_000_000  # 2 GB of fp32 weights: far above what a CPU study trains
 MAX_PARAMS_ENV = "NEUMO_MAX_MODEL_PARAMS"
 
 _MODELS: dict[str, type[torch.nn.Module]] = {}
@@ -31,10 +31,11 @@ _M = TypeVar("_M", bound=type[torch.nn.Module])
 def register_model(name: str) -> Callable[[_M], _M]:
     def deco(cls: _M) -> _M:
         if name in _MODELS and _MODELS[name] is not cls:
-            raise NeumoError(f"model name {name!r} is already registered by {_MODELS[name].__name__}; "
-                             "pick another name")
+            raise NeumoError(
+                f"model name {name!r} is already registered by {_MODELS[name].__name__}; pick another name"
+            )
         _MODELS[name] = cls
-        setattr(cls, "registry_name", name)   # a class attribute added to any registered class
+        setattr(cls, "registry_name", name)  # a class attribute added to any registered class
         return cls
 
     return deco
@@ -87,8 +88,10 @@ def check_model(name: str, **kwargs) -> torch.nn.Module:
     schema = model_options(name)
     unknown = [k for k in kwargs if k not in schema.model_fields]
     if unknown:
-        raise NeumoError(f"model {name!r} has no option(s) {', '.join(map(repr, unknown))}; "
-                         f"options: {', '.join(schema.model_fields)}")
+        raise NeumoError(
+            f"model {name!r} has no option(s) {', '.join(map(repr, unknown))}; "
+            f"options: {', '.join(schema.model_fields)}"
+        )
     opts = validate(schema, kwargs, f"model {name!r} options")
     given = {k: getattr(opts, k) for k in kwargs}
     for key, v in (kv for k, val in given.items() for kv in _sizes(k, val)):
@@ -103,8 +106,10 @@ def check_model(name: str, **kwargs) -> torch.nn.Module:
         raise NeumoError(f"model {name!r} refuses its options: {e}") from None
     n, limit = sum(p.numel() for p in model.parameters()), limit_from_env(MAX_PARAMS_ENV, MAX_PARAMS)
     if n > limit:
-        raise NeumoError(f"model {name!r} would have {n:,} parameters, above the limit of {limit:,}; "
-                         f"make it smaller or raise ${MAX_PARAMS_ENV}")
+        raise NeumoError(
+            f"model {name!r} would have {n:,} parameters, above the limit of {limit:,}; "
+            f"make it smaller or raise ${MAX_PARAMS_ENV}"
+        )
     return model
 
 

@@ -37,18 +37,18 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, need: bool = False):
         B, T, D = x.shape
         H, hs = self.n_heads, D // self.n_heads
-        q, k, v = self.qkv(x).split(D, dim=2)                        # (B, T, D) each
+        q, k, v = self.qkv(x).split(D, dim=2)  # (B, T, D) each
         q, k, v = (t.view(B, T, H, hs).transpose(1, 2) for t in (q, k, v))  # (B, H, T, hs)
         if self.pos == "rope":
             q, k = rope(q), rope(k)
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)              # (B, H, T, T)
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)  # (B, H, T, T)
         if self.pos == "alibi":
             att = att + alibi_bias(H, T, x.device).to(att.dtype)
         if self.logit_scale != 1.0:
             att = att * self.logit_scale
         causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
         att = att.masked_fill(~causal, float("-inf")).softmax(dim=-1)
-        y = (att @ v).transpose(1, 2).reshape(B, T, D)               # (B, T, D)
+        y = (att @ v).transpose(1, 2).reshape(B, T, D)  # (B, T, D)
         y = self.proj(y)
         return (y, att, torch.stack([k, v])) if need else (y, None, None)
 
@@ -68,7 +68,7 @@ class Block(nn.Module):
             x = x + a
             x = x + self.mlp(self.ln2(x))
         else:
-            x = x + self.drop(a)                                     # (B, T, D)
+            x = x + self.drop(a)  # (B, T, D)
             x = x + self.drop(self.mlp(self.ln2(x)))
         return x, att, kv
 
@@ -77,10 +77,19 @@ class Block(nn.Module):
 class CausalTransformer(SequenceModel):
     """ids (B, T) -> logits (B, T, out_dim)."""
 
-    def __init__(self, vocab_size: int, d_model: int = 64, n_layers: int = 2, n_heads: int = 4,
-                 d_ff: int | None = None, max_len: int = 512,
-                 pos: Literal["learned", "sinusoidal", "rope", "alibi", "none"] = "learned",
-                 out_dim: int | None = None, tie_embeddings: bool = False, dropout: float = 0.0):
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int = 64,
+        n_layers: int = 2,
+        n_heads: int = 4,
+        d_ff: int | None = None,
+        max_len: int = 512,
+        pos: Literal["learned", "sinusoidal", "rope", "alibi", "none"] = "learned",
+        out_dim: int | None = None,
+        tie_embeddings: bool = False,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         if pos not in POSITION_KINDS:
             raise NeumoError(f"pos must be one of {POSITION_KINDS}, got {pos!r}")
@@ -91,8 +100,9 @@ class CausalTransformer(SequenceModel):
         self.tie = tie_embeddings and self.out_dim == vocab_size
         self.embed = nn.Embedding(vocab_size, d_model)
         self.pos_embed = nn.Embedding(max_len, d_model) if pos == "learned" else None
-        self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff or 4 * d_model, pos, self.dropout)
-                                    for _ in range(n_layers))
+        self.blocks = nn.ModuleList(
+            Block(d_model, n_heads, d_ff or 4 * d_model, pos, self.dropout) for _ in range(n_layers)
+        )
         self.ln_f = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, self.out_dim, bias=False)
         self.embedding_std = 0.02
@@ -105,11 +115,11 @@ class CausalTransformer(SequenceModel):
     def forward(self, ids: torch.Tensor, return_memory: bool = False):
         check_ids(ids, self.vocab_size)
         B, T = ids.shape
-        x = self.embed(ids)                                          # (B, T, D)
+        x = self.embed(ids)  # (B, T, D)
         if self.pos == "learned":
             if T > self.max_len:
                 raise NeumoError(f"sequence length {T} exceeds max_len {self.max_len} of learned positions")
-            assert self.pos_embed is not None   # built for learned positions
+            assert self.pos_embed is not None  # built for learned positions
             x = x + self.pos_embed(torch.arange(T, device=ids.device))
         elif self.pos == "sinusoidal":
             x = x + sinusoidal(T, self.d_model, ids.device, x.dtype)
@@ -120,11 +130,10 @@ class CausalTransformer(SequenceModel):
                 res.append(x)
                 atts.append(att)
                 kvs.append(kv)
-        logits = self.head(self.ln_f(x))                             # (B, T, out)
+        logits = self.head(self.ln_f(x))  # (B, T, out)
         if not return_memory:
             return logits
-        return logits, {"residual": torch.stack(res), "kv_cache": torch.stack(kvs),
-                        "attention": torch.stack(atts)}
+        return logits, {"residual": torch.stack(res), "kv_cache": torch.stack(kvs), "attention": torch.stack(atts)}
 
     def scale_attention_logits(self, beta: float = 1.0, layers: list[int] | None = None) -> None:
         """Multiply the attention logits of ``layers`` (default: all) by ``beta`` (inverse temperature:

@@ -11,10 +11,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def line_plot(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, xlabel: str = "",
-              ylabel: str = "", title: str = "", logx: bool = False, logy: bool = False,
-              bands: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
-              hlines: Mapping[str, float] | None = None, figsize=(5.5, 3.6)):
+def line_plot(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    xlabel: str = "",
+    ylabel: str = "",
+    title: str = "",
+    logx: bool = False,
+    logy: bool = False,
+    bands: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+    hlines: Mapping[str, float] | None = None,
+    figsize=(5.5, 3.6),
+):
     """One line per series ``name -> (x, y)``; optional shaded bands ``name -> (lo, hi)``."""
     fig, ax = plt.subplots(figsize=figsize)
     for name, (x, y) in series.items():
@@ -48,22 +56,27 @@ def bar_plot(values: Mapping[str, float], *, ylabel: str = "", title: str = "", 
     return fig, ax
 
 
-def heatmap(matrix, *, row_labels: Sequence[str], col_labels: Sequence[str], title: str = "",
-            cbar_label: str = "", figsize=(6, 3.6)):
+def heatmap(
+    matrix,
+    *,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    title: str = "",
+    cbar_label: str = "",
+    figsize=(6, 3.6),
+):
     fig, ax = plt.subplots(figsize=figsize)
     im = ax.imshow(np.asarray(matrix, dtype=float), aspect="auto", cmap="viridis")
     ax.set_yticks(range(len(row_labels)), row_labels, fontsize=7)
     step = max(1, len(col_labels) // 10)
-    ax.set_xticks(range(0, len(col_labels), step), [col_labels[i] for i in range(0, len(col_labels), step)],
-                  fontsize=7)
+    ax.set_xticks(range(0, len(col_labels), step), [col_labels[i] for i in range(0, len(col_labels), step)], fontsize=7)
     ax.set_title(title)
     fig.colorbar(im, ax=ax, label=cbar_label)
     fig.tight_layout()
     return fig, ax
 
 
-def spectrum_plot(values: Mapping[str, Sequence[float]], *, title: str = "", logy: bool = True,
-                  figsize=(5.5, 3.6)):
+def spectrum_plot(values: Mapping[str, Sequence[float]], *, title: str = "", logy: bool = True, figsize=(5.5, 3.6)):
     """Sorted spectra (index vs value), one line per name."""
     fig, ax = plt.subplots(figsize=figsize)
     for name, vals in values.items():

@@ -47,8 +47,9 @@ def _table_html(rows: list[dict[str, Any]]) -> str:
         return ""
     cols = list(rows[0])
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in cols) + "</tr>"
-                   for r in rows[:60])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows[:60]
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -71,59 +72,76 @@ def _dots_svg(c: dict[str, Any], width: int = 240, height: int = 30) -> str:
     def X(v: float) -> float:
         return 6 + (width - 12) * (v - a) / (b - a)
 
-    parts = [f"<line x1='{X(c['threshold']):.1f}' x2='{X(c['threshold']):.1f}' y1='2' y2='{height - 2}' "
-             "stroke='#b3261e' stroke-dasharray='3,2'/>"]
+    parts = [
+        f"<line x1='{X(c['threshold']):.1f}' x2='{X(c['threshold']):.1f}' y1='2' y2='{height - 2}' "
+        "stroke='#b3261e' stroke-dasharray='3,2'/>"
+    ]
     if isinstance(lo, (int, float)) and isinstance(hi, (int, float)):
         parts.append(f"<line x1='{X(lo):.1f}' x2='{X(hi):.1f}' y1='11' y2='11' stroke='#1f4e9c' stroke-width='3'/>")
     parts += [f"<circle cx='{X(v):.1f}' cy='11' r='3' fill='#1f4e9c' opacity='.8'/>" for v in vals]
     parts += [f"<circle cx='{X(v):.1f}' cy='22' r='3' fill='none' stroke='#777'/>" for v in nulls]
     title = html.escape(f"range {a:.3g} .. {b:.3g}; threshold {c['threshold']:g}")
-    return (f"<svg width='{width}' height='{height}' role='img'><title>{title}</title>"
-            f"{''.join(parts)}</svg>")
+    return f"<svg width='{width}' height='{height}' role='img'><title>{title}</title>{''.join(parts)}</svg>"
 
 
 def _checks_html(v: dict[str, Any]) -> str:
     blocked = failed_gate(v) is not None
     rows = []
     for c in v.get("checks", []):
-        controls = "; ".join(f"{html.escape(k['arm'])}: {html.escape(interval(k))} → {decision(k)}"
-                             for k in c.get("controls", []))
+        controls = "; ".join(
+            f"{html.escape(k['arm'])}: {html.escape(interval(k))} → {decision(k)}" for k in c.get("controls", [])
+        )
         null = num(c.get("null_mean")) if c.get("null_mean") is not None else "–"
         rows.append(
             f"<tr><td><code>{html.escape(c['name'])}</code><div class='small'>{html.escape(c.get('label', ''))}</div></td>"
             f"<td class='num'>{html.escape(interval(c))}</td>"
             f"<td class='num'>{html.escape(expected(c))}<div class='small'>{html.escape(c.get('justification', ''))}</div></td>"
             f"<td class='num'>{html.escape(null)}<div class='small'>{controls}</div></td>"
-            f"<td>{_dots_svg(c)}</td><td class='st'>{'not judged (gate failed)' if blocked else decision(c)}</td></tr>")
+            f"<td>{_dots_svg(c)}</td><td class='st'>{'not judged (gate failed)' if blocked else decision(c)}</td></tr>"
+        )
     if not rows:
         return ""
-    return ("<table><tr><th>check</th><th>mean [95% interval]</th><th>threshold</th><th>null mean · controls</th>"
-            "<th>per seed (●) · control (○) · threshold (┆)</th><th>decision</th></tr>" + "".join(rows) + "</table>")
+    return (
+        "<table><tr><th>check</th><th>mean [95% interval]</th><th>threshold</th><th>null mean · controls</th>"
+        "<th>per seed (●) · control (○) · threshold (┆)</th><th>decision</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def _gates_html(v: dict[str, Any]) -> str:
     gates = v.get("preconditions", [])
     if not gates:
         return ""
-    rows = "".join(f"<tr><td><code>{html.escape(g['name'])}</code> ({html.escape(g.get('arm', ''))})</td>"
-                   f"<td class='num'>{num(g.get('value'))} (worst seed)</td><td class='num'>{g['op']} {g['threshold']:g}</td>"
-                   f"<td class='small'>{html.escape(g.get('why', ''))}</td>"
-                   f"<td class='st'>{'met' if g['passed'] else 'not met'}</td></tr>" for g in gates)
-    return ("<h4>preconditions</h4><table><tr><th>gate</th><th>value</th><th>required</th><th>why</th><th></th></tr>"
-            + rows + "</table>")
+    rows = "".join(
+        f"<tr><td><code>{html.escape(g['name'])}</code> ({html.escape(g.get('arm', ''))})</td>"
+        f"<td class='num'>{num(g.get('value'))} (worst seed)</td><td class='num'>{g['op']} {g['threshold']:g}</td>"
+        f"<td class='small'>{html.escape(g.get('why', ''))}</td>"
+        f"<td class='st'>{'met' if g['passed'] else 'not met'}</td></tr>"
+        for g in gates
+    )
+    return (
+        "<h4>preconditions</h4><table><tr><th>gate</th><th>value</th><th>required</th><th>why</th><th></th></tr>"
+        + rows
+        + "</table>"
+    )
 
 
-def build_report(verdicts: list[dict[str, Any]], title: str = "neumo lab report",
-                 meta: dict[str, Any] | None = None,
-                 studies: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+def build_report(
+    verdicts: list[dict[str, Any]],
+    title: str = "neumo lab report",
+    meta: dict[str, Any] | None = None,
+    studies: Mapping[str, Any] | None = None,
+) -> tuple[str, dict[str, Any]]:
     """Return ``(html, json_obj)`` for a list of verdict dicts (each with ``run_dir``).
 
     ``studies`` maps a study id to an object with ``citation``, ``instrument`` and ``threshold_history``
     (the caller passes the registry in: report/ sits below studies/ and must not import it).
     """
     studies = studies or {}
-    meta = {"neumo_version": __version__, "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            **(meta or {})}
+    meta = {
+        "neumo_version": __version__,
+        "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **(meta or {}),
+    }
     counts = {s: sum(v["status"] == s for v in verdicts) for s in _COLOURS}
     rows = []
     for v in verdicts:
@@ -134,7 +152,8 @@ def build_report(verdicts: list[dict[str, Any]], title: str = "neumo lab report"
             f"<td class='claim'>{html.escape(v.get('claim', ''))}</td>"
             f"<td class='num'>{html.escape(kc['name'] + ' ' + interval(kc)) if kc else ''}</td>"
             f"<td class='num'>{html.escape(expected(kc)) if kc else ''}</td>"
-            f"<td class='st' style='color:{colour}'>{v['status']}</td><td>{v.get('elapsed_s', 0):.1f}s</td></tr>")
+            f"<td class='st' style='color:{colour}'>{v['status']}</td><td>{v.get('elapsed_s', 0):.1f}s</td></tr>"
+        )
     sections = []
     for v in verdicts:
         cls = studies.get(v["study"])
@@ -145,9 +164,13 @@ def build_report(verdicts: list[dict[str, Any]], title: str = "neumo lab report"
             if p.is_file():
                 figs.append(f"<figure>{_img(p)}<figcaption class='small'>{html.escape(p.stem)}</figcaption></figure>")
         tables = "".join(f"<h4>{html.escape(n)}</h4>{_table_html(t)}" for n, t in v.get("tables", {}).items())
-        measured = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(_fmt(x))}</td></tr>"
-                           for k, x in v.get("measured", {}).items())
-        nulls = "".join(f"<li><code>{html.escape(k)}</code>: {html.escape(d)}</li>" for k, d in v.get("nulls", {}).items())
+        measured = "".join(
+            f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(_fmt(x))}</td></tr>"
+            for k, x in v.get("measured", {}).items()
+        )
+        nulls = "".join(
+            f"<li><code>{html.escape(k)}</code>: {html.escape(d)}</li>" for k, d in v.get("nulls", {}).items()
+        )
         colour = _COLOURS.get(v["status"], "#333")
         sections.append(
             f"<section id='{html.escape(v['study'])}'><h2>{html.escape(v['study'])} "
@@ -159,19 +182,21 @@ def build_report(verdicts: list[dict[str, Any]], title: str = "neumo lab report"
             f"seeds {v.get('seeds', [])} ({html.escape(v.get('replication', ''))}) · {v.get('elapsed_s', 0):.1f}s</p>"
             f"{_checks_html(v)}{_gates_html(v)}"
             + (f"<h4>nulls</h4><ul class='small'>{nulls}</ul>" if nulls else "")
-            + (f"<p class='small'><b>Changed after a first look.</b> {html.escape(history)}</p>"
-               if history else "")
+            + (f"<p class='small'><b>Changed after a first look.</b> {html.escape(history)}</p>" if history else "")
             + f"<p>{html.escape(v.get('summary', ''))}</p>{''.join(figs)}{tables}"
-            f"<details><summary>all measured values (seed means)</summary><table>{measured}</table></details></section>")
+            f"<details><summary>all measured values (seed means)</summary><table>{measured}</table></details></section>"
+        )
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-           f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
-           f"<p class='sub'>neumo {html.escape(meta['neumo_version'])} · {html.escape(meta['generated'])} · "
-           f"{len(verdicts)} studies: {summary}</p>"
-           f"<table class='verdicts'><tr><th style='width:11%'>study</th><th style='width:30%'>claim</th>"
-           f"<th style='width:25%'>key check [95% interval]</th><th style='width:22%'>threshold</th>"
-           f"<th style='width:7%'>verdict</th>"
-           f"<th style='width:5%'>time</th></tr>{''.join(rows)}</table>{''.join(sections)}</body></html>")
+    doc = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"<p class='sub'>neumo {html.escape(meta['neumo_version'])} · {html.escape(meta['generated'])} · "
+        f"{len(verdicts)} studies: {summary}</p>"
+        f"<table class='verdicts'><tr><th style='width:11%'>study</th><th style='width:30%'>claim</th>"
+        f"<th style='width:25%'>key check [95% interval]</th><th style='width:22%'>threshold</th>"
+        f"<th style='width:7%'>verdict</th>"
+        f"<th style='width:5%'>time</th></tr>{''.join(rows)}</table>{''.join(sections)}</body></html>"
+    )
     return doc, {"meta": meta, "counts": counts, "verdicts": verdicts}
 
 

@@ -22,18 +22,25 @@ def connect(address: str):
         return ray
     try:
         if address == "local":
-            ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False,
-                     log_to_driver=False, configure_logging=False)
+            ray.init(
+                address="local",
+                num_cpus=os.cpu_count() or 1,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
         else:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
     except ConnectionError as e:
-        raise NeumoError(f"could not reach a Ray cluster at {address!r} ({e}); start one with 'ray start "
-                         "--head' or pass --ray local") from None
+        raise NeumoError(
+            f"could not reach a Ray cluster at {address!r} ({e}); start one with 'ray start --head' or pass --ray local"
+        ) from None
     return ray
 
 
-def ray_map(fn: Callable[..., Any], jobs: Sequence[tuple], address: str,
-            on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
+def ray_map(
+    fn: Callable[..., Any], jobs: Sequence[tuple], address: str, on_result: Callable[[int, Any], None] | None = None
+) -> list[Any]:
     """``[fn(*job) for job in jobs]`` as Ray tasks of one CPU each, in the jobs' order; ``on_result(i, r)``
     is called as each finishes (completion order)."""
     ray = connect(address)

@@ -6,6 +6,7 @@ reused) is stale and taken over; a live owner, or an owner on another host (whos
 checked), is refused with one line; ``force=True`` takes over an owner on another host (the user says it
 is gone), never a live owner on this one. ``release()`` removes it if we still own it.
 """
+
 from __future__ import annotations
 
 import json
@@ -71,14 +72,18 @@ class RunLock:
         pid, host = int(own.get("pid", -1) or -1), own.get("host")
         name = self.path.parent.name
         if host not in (None, socket.gethostname()) and not force:
-            raise RunLockError(f"run {name!r} is locked by pid {pid} on host {host!r}; its liveness cannot be "
-                               "checked from here; pass --force if that process is gone")
+            raise RunLockError(
+                f"run {name!r} is locked by pid {pid} on host {host!r}; its liveness cannot be "
+                "checked from here; pass --force if that process is gone"
+            )
         mine = pid == os.getpid() and host == socket.gethostname()  # an earlier handle in this process
-        elsewhere = host not in (None, socket.gethostname())        # only reached with force
+        elsewhere = host not in (None, socket.gethostname())  # only reached with force
         stale = elsewhere or mine or host is None or not process_alive(pid, own.get("start"))
         if not stale:
-            raise RunLockError(f"run {name!r} is owned by a live process (pid {pid} on {host}); "
-                               "wait for it or stop it (--force cannot take over a live owner)")
+            raise RunLockError(
+                f"run {name!r} is owned by a live process (pid {pid} on {host}); "
+                "wait for it or stop it (--force cannot take over a live owner)"
+            )
         try:
             self.path.unlink()
         except FileNotFoundError:

@@ -66,15 +66,23 @@ class Run:
 
     # ------------------------------------------------------------ construction
     @classmethod
-    def create(cls, name: str, config: dict[str, Any], root: str | Path | None = None,
-               kind: str = "run", sinks: tuple[str, ...] = (), parent: Path | None = None) -> "Run":
+    def create(
+        cls,
+        name: str,
+        config: dict[str, Any],
+        root: str | Path | None = None,
+        kind: str = "run",
+        sinks: tuple[str, ...] = (),
+        parent: Path | None = None,
+    ) -> "Run":
         root = Path(parent) if parent is not None else Path(root) if root is not None else default_root()
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         return cls.create_at(root / f"{safe_name(name)}-{stamp}-{secrets.token_hex(3)}", name, config, kind, sinks)
 
     @classmethod
-    def create_at(cls, path: Path, name: str, config: dict[str, Any], kind: str = "run",
-                  sinks: tuple[str, ...] = ()) -> "Run":
+    def create_at(
+        cls, path: Path, name: str, config: dict[str, Any], kind: str = "run", sinks: tuple[str, ...] = ()
+    ) -> "Run":
         """Create a run folder at exactly ``path`` (which must not exist), e.g. one seed of a study.
 
         ``sinks`` (``tensorboard``, ``mlflow``) are checked first, remembered in ``status.json`` and
@@ -87,8 +95,18 @@ class Run:
         run = cls(path)
         atomic_write_text(path / "config.yaml", yaml.safe_dump(config, sort_keys=False))
         (path / "metrics.jsonl").touch()
-        run._write_status({"name": name, "kind": kind, "state": "running", "created": _now(),
-                           "step": 0, "final": {}, "error": None, "sinks": list(sinks)})
+        run._write_status(
+            {
+                "name": name,
+                "kind": kind,
+                "state": "running",
+                "created": _now(),
+                "step": 0,
+                "final": {},
+                "error": None,
+                "sinks": list(sinks),
+            }
+        )
         run._open_sinks(sinks)
         return run
 
@@ -126,8 +144,10 @@ class Run:
             doc = yaml.safe_load((self.dir / "config.yaml").read_text(encoding="utf-8")) or {}
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise RunError(f"run {self.id!r} has an unreadable config.yaml ({first}); the run folder is "
-                           "corrupt: remove it or restore the file") from None
+            raise RunError(
+                f"run {self.id!r} has an unreadable config.yaml ({first}); the run folder is "
+                "corrupt: remove it or restore the file"
+            ) from None
         if not isinstance(doc, dict):
             raise RunError(f"run {self.id!r} has a config.yaml that is not a mapping; the run folder is corrupt")
         return doc
@@ -138,8 +158,9 @@ class Run:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise RunError(f"run {self.id!r} has an unreadable status.json: {e}") from None
         if not isinstance(st, dict) or not isinstance(st.get("state", ""), str):
-            raise RunError(f"run {self.id!r} has a status.json that is not a mapping with a 'state'; "
-                           "the run folder is corrupt")
+            raise RunError(
+                f"run {self.id!r} has a status.json that is not a mapping with a 'state'; the run folder is corrupt"
+            )
         if st.get("state") == "running":
             same_host = st.get("host") == socket.gethostname()
             pid = st.get("pid")
@@ -164,8 +185,14 @@ class Run:
         path = self.dir / "status.json"
         st = json.loads(path.read_text()) if path.exists() else {}
         st.update(update)
-        st.update({"pid": os.getpid(), "pid_start": process_start(os.getpid()),
-                   "host": socket.gethostname(), "updated": _now()})
+        st.update(
+            {
+                "pid": os.getpid(),
+                "pid_start": process_start(os.getpid()),
+                "host": socket.gethostname(),
+                "updated": _now(),
+            }
+        )
         atomic_write_json(path, st)
 
     def mark_running(self, step: int = 0) -> None:
@@ -198,7 +225,7 @@ class Run:
     def log(self, step: int, metrics: dict[str, Any]) -> None:
         if self._jsonl is None:
             self._open_sinks()
-        assert self._jsonl is not None   # _open_sinks opened it
+        assert self._jsonl is not None  # _open_sinks opened it
         self._jsonl.log(step, metrics)
         for s in self._sinks:
             s.log(step, metrics)

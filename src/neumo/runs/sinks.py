@@ -15,9 +15,11 @@ from typing import Any, Protocol
 
 from neumo.errors import MissingDependencyError, NeumoError
 
-SINKS = {"tensorboard": ("tensorboard", "tensorboard", "pip install 'neumo[tensorboard]'"),
-         "mlflow": ("mlflow", "mlflow", "pip install 'neumo[mlflow]'")}
-MLFLOW_URI_ENV = "NEUMO_MLFLOW_URI"           # default: file store <runs root>/mlruns (offline)
+SINKS = {
+    "tensorboard": ("tensorboard", "tensorboard", "pip install 'neumo[tensorboard]'"),
+    "mlflow": ("mlflow", "mlflow", "pip install 'neumo[mlflow]'"),
+}
+MLFLOW_URI_ENV = "NEUMO_MLFLOW_URI"  # default: file store <runs root>/mlruns (offline)
 MLFLOW_EXPERIMENT_ENV = "NEUMO_MLFLOW_EXPERIMENT"
 
 
@@ -101,8 +103,11 @@ class MLflowSink:
             raise MissingDependencyError("the MLflow sink needs mlflow: pip install 'neumo[mlflow]'") from e
         self._Metric = Metric
         run_dir = Path(run_dir)
-        uri = os.environ.get(MLFLOW_URI_ENV) or os.environ.get("MLFLOW_TRACKING_URI") or \
-            (_runs_root(run_dir) / "mlruns").as_uri()
+        uri = (
+            os.environ.get(MLFLOW_URI_ENV)
+            or os.environ.get("MLFLOW_TRACKING_URI")
+            or (_runs_root(run_dir) / "mlruns").as_uri()
+        )
         if uri.startswith("file:"):  # MLflow 3 keeps the file store behind an opt-in; it is the offline default
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         self._client = MlflowClient(tracking_uri=uri)
@@ -123,8 +128,11 @@ class MLflowSink:
 
     def log(self, step: int, metrics: dict[str, Any]) -> None:
         now = int(time.time() * 1000)
-        batch = [self._Metric(k, float(v), now, int(step)) for k, v in ((k, _clean(v)) for k, v in metrics.items())
-                 if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        batch = [
+            self._Metric(k, float(v), now, int(step))
+            for k, v in ((k, _clean(v)) for k, v in metrics.items())
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        ]
         if batch:
             self._client.log_batch(self.run_id, metrics=batch)
 

@@ -24,8 +24,14 @@ def _state(request: Request):
 @router.get("/healthz", response_model=Health, tags=["meta"])
 def healthz(request: Request) -> Health:
     s = _state(request)
-    return Health(version=__version__, model=s.scorer.model, model_loaded=s.scorer.loaded,
-                  queued=s.scorer.pending, runs_dir=str(s.runs_dir), limits=s.limits.model_dump())
+    return Health(
+        version=__version__,
+        model=s.scorer.model,
+        model_loaded=s.scorer.loaded,
+        queued=s.scorer.pending,
+        runs_dir=str(s.runs_dir),
+        limits=s.limits.model_dump(),
+    )
 
 
 def _detection_model():
@@ -45,12 +51,19 @@ def _check_detectors(names: Optional[list[str]], performer: Optional[str] = None
     known = list(all_detector_names())
     bad = [n for n in names if n not in known]
     if bad or not names:
-        raise ApiError(422, "unknown_detector", f"unknown detector(s) {', '.join(map(repr, bad)) or '(empty list)'}; "
-                       f"known: {', '.join(known)}")
+        raise ApiError(
+            422,
+            "unknown_detector",
+            f"unknown detector(s) {', '.join(map(repr, bad)) or '(empty list)'}; known: {', '.join(known)}",
+        )
     two = [n for n in names if n in TWO_MODEL]
     if two and performer is None:
-        raise ApiError(422, "needs_performer", f"{two[0]} needs a second model with the scoring model's tokenizer; "
-                       "start the server with neumo serve --performer MODEL")
+        raise ApiError(
+            422,
+            "needs_performer",
+            f"{two[0]} needs a second model with the scoring model's tokenizer; "
+            "start the server with neumo serve --performer MODEL",
+        )
 
 
 @router.post("/api/detect", response_model=_detection_model(), responses=_ERRORS, tags=["detect"])
@@ -76,16 +89,21 @@ def run_detail(run_id: str, request: Request) -> RunDetail:
 
 
 @router.get("/api/runs/{run_id}/metrics", response_model=MetricsPage, responses=_ERRORS, tags=["runs"])
-def run_metrics(run_id: str, request: Request, offset: int = Query(0, ge=0),
-                limit: int = Query(500, ge=1)) -> MetricsPage:
+def run_metrics(
+    run_id: str, request: Request, offset: int = Query(0, ge=0), limit: int = Query(500, ge=1)
+) -> MetricsPage:
     """Rows of ``metrics.jsonl``, one page at a time (``limit`` at most ``max_page_size``)."""
     s = _state(request)
     run = runs_access.resolve_run(run_id, s.runs_dir)
     return runs_access.metrics_page(run, offset, limit, s.limits.max_page_size)
 
 
-@router.get("/api/runs/{run_id}/plot.svg", responses={200: {"content": {"image/svg+xml": {}}}, **_ERRORS},
-            response_class=Response, tags=["runs"])
+@router.get(
+    "/api/runs/{run_id}/plot.svg",
+    responses={200: {"content": {"image/svg+xml": {}}}, **_ERRORS},
+    response_class=Response,
+    tags=["runs"],
+)
 def run_plot(run_id: str, request: Request, metric: list[str] = Query(...)) -> Response:
     """SVG line plot of one or more metrics against the step (rendered with neumo.report.figures)."""
     from neumo.server.plots import metric_svg
@@ -127,13 +145,23 @@ def studies(request: Request) -> list[StudyRow]:
         v = last.get(sid, {})
         rid = _study_run(v.get("run_dir", ""), root)
         report = f"/runs/{rid}/report.html" if rid and (root / rid / "report.html").is_file() else None
-        rows.append(StudyRow(id=sid, instrument=cls.instrument, claim=cls.claim,
-                             citation=getattr(cls, "citation", "") or "", verdict=v.get("status"),
-                             reason=_str(v.get("reason")), summary=_str(v.get("summary")),
-                             checks=_dicts(v.get("checks")), preconditions=_dicts(v.get("preconditions")),
-                             seeds=[s for s in v.get("seeds", []) if isinstance(s, int)]
-                             if isinstance(v.get("seeds"), list) else [],
-                             measured=v.get("measured", {}) if isinstance(v.get("measured"), dict) else {},
-                             preset=v.get("preset"),
-                             elapsed_s=v.get("elapsed_s"), run_id=rid, report_url=report))
+        rows.append(
+            StudyRow(
+                id=sid,
+                instrument=cls.instrument,
+                claim=cls.claim,
+                citation=getattr(cls, "citation", "") or "",
+                verdict=v.get("status"),
+                reason=_str(v.get("reason")),
+                summary=_str(v.get("summary")),
+                checks=_dicts(v.get("checks")),
+                preconditions=_dicts(v.get("preconditions")),
+                seeds=[s for s in v.get("seeds", []) if isinstance(s, int)] if isinstance(v.get("seeds"), list) else [],
+                measured=v.get("measured", {}) if isinstance(v.get("measured"), dict) else {},
+                preset=v.get("preset"),
+                elapsed_s=v.get("elapsed_s"),
+                run_id=rid,
+                report_url=report,
+            )
+        )
     return rows

@@ -65,25 +65,36 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _json_error(500, ErrorBody(error="internal_error", message="internal server error"))
 
 
-def create_app(runs_dir: Optional[Path] = None, model: str = "smollm2", limits: Optional[Limits] = None,
-               calibration: Optional[Path | Calibration] = None, scorer: Optional[Scorer] = None,
-               precision: Optional[str] = None, performer: Optional[str] = None) -> FastAPI:
+def create_app(
+    runs_dir: Optional[Path] = None,
+    model: str = "smollm2",
+    limits: Optional[Limits] = None,
+    calibration: Optional[Path | Calibration] = None,
+    scorer: Optional[Scorer] = None,
+    precision: Optional[str] = None,
+    performer: Optional[str] = None,
+) -> FastAPI:
     """Build the app. Nothing heavy happens here: the scoring model loads on the first detect request.
     ``calibration`` is a file (read now, so a bad one fails here) or an already loaded calibration."""
     from neumo.runs import default_root
 
     limits = limits or Limits()
     scorer = scorer or Scorer(model, limits, calibration=calibration, precision=precision, performer=performer)
-    state = ServerState(runs_dir=Path(runs_dir) if runs_dir is not None else default_root(), limits=limits,
-                        scorer=scorer)
+    state = ServerState(
+        runs_dir=Path(runs_dir) if runs_dir is not None else default_root(), limits=limits, scorer=scorer
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
         scorer.close()
 
-    app = FastAPI(title="neumo", version=__version__, lifespan=lifespan,
-                  description="Detection of machine-made text, and a browser for runs and study verdicts.")
+    app = FastAPI(
+        title="neumo",
+        version=__version__,
+        lifespan=lifespan,
+        description="Detection of machine-made text, and a browser for runs and study verdicts.",
+    )
     app.state.neumo = state
     _install_error_handlers(app)
 

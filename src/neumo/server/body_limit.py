@@ -17,14 +17,22 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, send, status: int = 413, code: str = "", message: str = "") -> None:
         if status == 413:
-            body = limit_error(413, "max_body_bytes", self.max_bytes,
-                               f"request body is larger than the limit of {self.max_bytes} bytes; send less text").body
+            body = limit_error(
+                413,
+                "max_body_bytes",
+                self.max_bytes,
+                f"request body is larger than the limit of {self.max_bytes} bytes; send less text",
+            ).body
         else:
             body = ErrorBody(error=code, message=message)
         payload = json.dumps(body.model_dump()).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(payload)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
     async def __call__(self, scope, receive, send):
@@ -32,8 +40,9 @@ class BodyLimitMiddleware:
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         if b"content-length" in headers and b"chunked" in headers.get(b"transfer-encoding", b"").lower():
-            return await self._refuse(send, 400, "bad_request",
-                                      "request has both Content-Length and Transfer-Encoding; send one")
+            return await self._refuse(
+                send, 400, "bad_request", "request has both Content-Length and Transfer-Encoding; send one"
+            )
         if scope.get("method") in ("GET", "HEAD", "OPTIONS"):
             return await self.app(scope, receive, send)
         declared = headers.get(b"content-length")

@@ -45,9 +45,11 @@ def _symlinked(cand: Path) -> str | None:
 def resolve_run(run_id: str, root: Path) -> Run:
     """The run ``run_id`` directly under ``root``; 400 for a malformed id, 404 when absent."""
     if not RUN_ID_RE.match(run_id) or ".." in run_id:
-        raise ApiError(400, "invalid_run_id",
-                       f"{run_id!r} is not a valid run id (letters, digits, '-', '_', '.'; no '..'); "
-                       "list ids with GET /api/runs")
+        raise ApiError(
+            400,
+            "invalid_run_id",
+            f"{run_id!r} is not a valid run id (letters, digits, '-', '_', '.'; no '..'); list ids with GET /api/runs",
+        )
     cand = Path(root) / run_id
     if _symlinked(cand) is not None:  # a link could point outside the root: never follow it
         raise ApiError(404, "not_found", f"no run {run_id!r} in the runs dir (symlinks are not served)")
@@ -83,9 +85,16 @@ def summarize(run: Run, st: dict[str, Any] | None = None) -> RunSummary:
 
 
 def _summary(run: Run, st: dict[str, Any]) -> RunSummary:
-    return RunSummary(id=run.id, name=st.get("name"), kind=st.get("kind"), state=st.get("state", "?"),
-                      step=st.get("step"), created=st.get("created"), updated=st.get("updated"),
-                      has_report=(run.dir / "report.html").is_file())
+    return RunSummary(
+        id=run.id,
+        name=st.get("name"),
+        kind=st.get("kind"),
+        state=st.get("state", "?"),
+        step=st.get("step"),
+        created=st.get("created"),
+        updated=st.get("updated"),
+        has_report=(run.dir / "report.html").is_file(),
+    )
 
 
 def all_summaries(root: Path) -> list[RunSummary]:
@@ -137,23 +146,36 @@ def _detail(run: Run) -> RunDetail:
     if not all(isinstance(r, dict) for r in rows):
         raise ApiError(409, "corrupt_run", f"run {run.id!r} is corrupt: a metrics line is not a JSON object")
     art_dir = run.dir / "artifacts"
-    arts = sorted(p.name for p in art_dir.iterdir() if p.is_file() and _FILE_RE.match(p.name)) \
-        if art_dir.is_dir() else []
+    arts = (
+        sorted(p.name for p in art_dir.iterdir() if p.is_file() and _FILE_RE.match(p.name)) if art_dir.is_dir() else []
+    )
     base = summarize(run, st)
-    return RunDetail(**base.model_dump(exclude={"error"}), config=run.config, status=st, final=st.get("final") or {},
-                     error=st.get("error"), n_metric_rows=len(rows), metric_keys=metric_keys(rows),
-                     artifacts=arts, report_url=f"/runs/{run.id}/report.html" if base.has_report else None)
+    return RunDetail(
+        **base.model_dump(exclude={"error"}),
+        config=run.config,
+        status=st,
+        final=st.get("final") or {},
+        error=st.get("error"),
+        n_metric_rows=len(rows),
+        metric_keys=metric_keys(rows),
+        artifacts=arts,
+        report_url=f"/runs/{run.id}/report.html" if base.has_report else None,
+    )
 
 
 def metrics_page(run: Run, offset: int, limit: int, max_page: int) -> MetricsPage:
     if limit > max_page:
-        raise limit_error(422, "max_page_size", max_page,
-                          f"limit={limit} is above the page-size limit of {max_page} rows; page with offset")
+        raise limit_error(
+            422,
+            "max_page_size",
+            max_page,
+            f"limit={limit} is above the page-size limit of {max_page} rows; page with offset",
+        )
     try:
         rows = run.metrics()
     except Exception as e:  # noqa: BLE001
         raise ApiError(409, "corrupt_run", f"run {run.id!r} is corrupt: {_one_line(e)}") from None
-    page = rows[offset:offset + limit]
+    page = rows[offset : offset + limit]
     nxt = offset + limit if offset + limit < len(rows) else None
     return MetricsPage(run_id=run.id, offset=offset, limit=limit, total=len(rows), rows=page, next_offset=nxt)
 
@@ -164,7 +186,7 @@ def run_file(run: Run, *parts: str) -> Path:
         if not _FILE_RE.match(part) or ".." in part:
             raise ApiError(400, "invalid_file_name", f"{part!r} is not a valid file name")
     p = run.dir.joinpath(*parts)
-    links = [run.dir.joinpath(*parts[:i + 1]) for i in range(len(parts))]
+    links = [run.dir.joinpath(*parts[: i + 1]) for i in range(len(parts))]
     if any(q.is_symlink() for q in links) or not (p.is_file() and _inside(p, run.dir)):
         raise ApiError(404, "not_found", f"run {run.id!r} has no file {'/'.join(parts)!r}")
     return p

@@ -64,9 +64,11 @@ class StudyRow(BaseModel):
     verdict: Optional[str] = Field(None, description="holds | fails | inconclusive | error; null if never run")
     reason: str = Field("", description="the verdict's reason in words")
     summary: str = ""
-    checks: list[dict[str, Any]] = Field(default_factory=list,
-                                         description="name, op, threshold, per_seed, mean, ci_low, ci_high, "
-                                                     "null_mean, passed (see neumo.studies.base.CheckResult)")
+    checks: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="name, op, threshold, per_seed, mean, ci_low, ci_high, "
+        "null_mean, passed (see neumo.studies.base.CheckResult)",
+    )
     preconditions: list[dict[str, Any]] = Field(default_factory=list)
     seeds: list[int] = Field(default_factory=list)
     measured: dict[str, Any] = Field(default_factory=dict)

@@ -33,6 +33,7 @@ def _default_loader(model: str, precision: Optional[str] = None) -> Callable[[],
         from neumo.detect.lm import face_precision, load_lm
 
         return load_lm(model, precision=face_precision(model, precision))
+
     return load
 
 
@@ -47,6 +48,7 @@ def _default_analyzer(calibration: Optional[Path | Calibration]) -> Callable[...
         from neumo.detect.analyze import analyze_text
 
         return analyze_text(text, lm, detectors=detectors, calibration=calibration, performer=performer)
+
     return analyze
 
 
@@ -62,11 +64,18 @@ class Scorer:
     ``performer``: a second model (loaded with the first; it must share its tokenizer, else the load fails
     with 503 ``model_unavailable``) for the two-model detector ``binoculars``; ``precision``: of both."""
 
-    def __init__(self, model: str, limits: Limits, calibration: Optional[Path | Calibration] = None,
-                 loader: Optional[Callable[[], Any]] = None,
-                 analyzer: Optional[Callable[..., Any]] = None,
-                 counter: Callable[[Any, str], int] = count_tokens, precision: Optional[str] = None,
-                 performer: Optional[str] = None, performer_loader: Optional[Callable[[], Any]] = None):
+    def __init__(
+        self,
+        model: str,
+        limits: Limits,
+        calibration: Optional[Path | Calibration] = None,
+        loader: Optional[Callable[[], Any]] = None,
+        analyzer: Optional[Callable[..., Any]] = None,
+        counter: Callable[[Any, str], int] = count_tokens,
+        precision: Optional[str] = None,
+        performer: Optional[str] = None,
+        performer_loader: Optional[Callable[[], Any]] = None,
+    ):
         self.model, self.limits, self.performer = model, limits, performer
         self._load = loader or _default_loader(model, precision)
         self._load_performer = performer_loader or (_default_loader(performer, precision) if performer else None)
@@ -93,9 +102,12 @@ class Scorer:
         self._ensure_loaded()
         n = self._count(self._lm, text)
         if n > self.limits.max_tokens:
-            raise limit_error(413, "max_tokens", self.limits.max_tokens,
-                              f"text is {n} tokens long, above the limit of {self.limits.max_tokens} tokens; "
-                              "split it or shorten it")
+            raise limit_error(
+                413,
+                "max_tokens",
+                self.limits.max_tokens,
+                f"text is {n} tokens long, above the limit of {self.limits.max_tokens} tokens; split it or shorten it",
+            )
         if self._perf is not None:
             return self._analyze(text, self._lm, detectors, performer=self._perf)
         return self._analyze(text, self._lm, detectors)
@@ -113,8 +125,7 @@ class Scorer:
                     self._perf = perf
                 self._lm = lm
             except NeumoError as e:
-                raise ApiError(503, "model_unavailable", f"the scoring model {self.model!r} cannot load: {e}") \
-                    from None
+                raise ApiError(503, "model_unavailable", f"the scoring model {self.model!r} cannot load: {e}") from None
 
     def _submit(self, fn, *args):
         try:
@@ -131,8 +142,12 @@ class Scorer:
         lim = self.limits
         with self._plock:
             if self._pending >= lim.max_queue:
-                raise limit_error(429, "max_queue", lim.max_queue,
-                                  f"{lim.max_queue} detect requests are already queued; retry in a moment")
+                raise limit_error(
+                    429,
+                    "max_queue",
+                    lim.max_queue,
+                    f"{lim.max_queue} detect requests are already queued; retry in a moment",
+                )
             self._pending += 1
         try:
             if self._lm is None:  # the first request waits for the load; the timeout covers scoring only
@@ -147,10 +162,13 @@ class Scorer:
             return await asyncio.wait_for(asyncio.wrap_future(fut), timeout=lim.timeout_s)
         except (asyncio.TimeoutError, _Expired, CancelledError):
             fut.cancel()  # never starts if it is still queued
-            raise limit_error(408, "timeout_s", lim.timeout_s,
-                              f"scoring took longer than the limit of {lim.timeout_s:g} s "
-                              "(queue wait included); send a shorter text or retry when the server is idle") \
-                from None
+            raise limit_error(
+                408,
+                "timeout_s",
+                lim.timeout_s,
+                f"scoring took longer than the limit of {lim.timeout_s:g} s "
+                "(queue wait included); send a shorter text or retry when the server is idle",
+            ) from None
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

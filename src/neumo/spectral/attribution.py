@@ -37,16 +37,20 @@ def components(model: torch.nn.Module) -> list[str]:
 def _blocks(model: torch.nn.Module):
     blocks = getattr(model, "blocks", None)
     if blocks is None or not all(hasattr(b, "attn") and hasattr(b, "mlp") for b in blocks):
-        raise NeumoError("attribution needs neumo's 'transformer' (blocks with attn and mlp); "
-                         f"got {type(model).__name__}")
+        raise NeumoError(
+            f"attribution needs neumo's 'transformer' (blocks with attn and mlp); got {type(model).__name__}"
+        )
     return blocks
 
 
 def _parse(model: torch.nn.Module, name: str) -> tuple[int, int | None]:
     m = _NAME.match(name)
     blocks = _blocks(model)
-    if not m or int(m.group(1)) >= len(blocks) or (m.group(2) is not None and
-                                                  int(m.group(2)) >= blocks[int(m.group(1))].attn.n_heads):
+    if (
+        not m
+        or int(m.group(1)) >= len(blocks)
+        or (m.group(2) is not None and int(m.group(2)) >= blocks[int(m.group(1))].attn.n_heads)
+    ):
         raise NeumoError(f"unknown component {name!r}; components: {', '.join(components(model))}")
     return int(m.group(1)), (int(m.group(2)) if m.group(2) is not None else None)
 
@@ -67,6 +71,7 @@ def _hooked(model: torch.nn.Module, name: str, fn: Callable[[torch.Tensor], torc
             y = args[0].clone()
             y[..., sl] = fn(y[..., sl])
             return (y,)
+
         handle = blk.attn.proj.register_forward_pre_hook(pre)
     try:
         yield
@@ -88,18 +93,21 @@ def _eval(model: torch.nn.Module) -> Iterator[None]:
 def _recorder(store: dict[str, torch.Tensor], name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     def keep(a: torch.Tensor) -> torch.Tensor:
         return store.setdefault(name, a.detach().clone())
+
     return keep
 
 
 def _constant(value: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     def replace(_a: torch.Tensor) -> torch.Tensor:
         return value
+
     return replace
 
 
 def _mean_of(mean: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     def replace(a: torch.Tensor) -> torch.Tensor:
         return mean.expand_as(a)
+
     return replace
 
 
@@ -114,8 +122,9 @@ def record(model: torch.nn.Module, ids: torch.Tensor, names: list[str] | None = 
     return got
 
 
-def ablation_effects(model: torch.nn.Module, ids: torch.Tensor, metric: Metric, mode: str = "mean",
-                     reference: torch.Tensor | None = None) -> dict[str, float]:
+def ablation_effects(
+    model: torch.nn.Module, ids: torch.Tensor, metric: Metric, mode: str = "mean", reference: torch.Tensor | None = None
+) -> dict[str, float]:
     """``metric(ablated) - metric(intact)`` for each component (a loss rises where a component matters).
 
     ``mean`` replaces the activation by its mean over ``reference`` (default ``ids``) and all positions.
@@ -123,8 +132,11 @@ def ablation_effects(model: torch.nn.Module, ids: torch.Tensor, metric: Metric, 
     if mode not in ("zero", "mean"):
         raise NeumoError(f"The 'mode' parameter must be one of 'zero', 'mean'. Got {mode!r} instead.")
     names = components(model)
-    means = {n: a.mean(dim=(0, 1)) for n, a in record(model, ids if reference is None else reference).items()} \
-        if mode == "mean" else {}
+    means = (
+        {n: a.mean(dim=(0, 1)) for n, a in record(model, ids if reference is None else reference).items()}
+        if mode == "mean"
+        else {}
+    )
     with _eval(model):
         base = float(metric(model(ids), ids))
         out = {}
@@ -135,8 +147,9 @@ def ablation_effects(model: torch.nn.Module, ids: torch.Tensor, metric: Metric, 
     return out
 
 
-def patching_effects(model: torch.nn.Module, clean: torch.Tensor, corrupt: torch.Tensor,
-                     metric: Metric) -> dict[str, dict[str, float]]:
+def patching_effects(
+    model: torch.nn.Module, clean: torch.Tensor, corrupt: torch.Tensor, metric: Metric
+) -> dict[str, dict[str, float]]:
     """For each component: the corrupted run with that component's clean activation.
 
     Returns ``{name: {"effect": m(patched) - m(corrupt), "restored": effect / (m(clean) - m(corrupt))}}``
@@ -144,8 +157,9 @@ def patching_effects(model: torch.nn.Module, clean: torch.Tensor, corrupt: torch
     the clean ids (the targets the clean run should produce).
     """
     if clean.shape != corrupt.shape:
-        raise NeumoError(f"clean and corrupted inputs must have the same shape; got {tuple(clean.shape)} and "
-                         f"{tuple(corrupt.shape)}")
+        raise NeumoError(
+            f"clean and corrupted inputs must have the same shape; got {tuple(clean.shape)} and {tuple(corrupt.shape)}"
+        )
     acts = record(model, clean)
     with _eval(model):
         m_clean, m_corrupt = float(metric(model(clean), clean)), float(metric(model(corrupt), clean))

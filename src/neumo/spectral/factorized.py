@@ -37,8 +37,10 @@ def check_rank(rank, out_features: int, in_features: int, where: str = "") -> No
     top = min(out_features, in_features)
     if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= top:
         at = f" for {where}" if where else ""
-        raise NeumoError(f"The 'rank' parameter must be an integer in [1, {top}] (min(out, in) of the "
-                         f"{out_features}x{in_features} weight{at}). Got {rank!r} instead.")
+        raise NeumoError(
+            f"The 'rank' parameter must be an integer in [1, {top}] (min(out, in) of the "
+            f"{out_features}x{in_features} weight{at}). Got {rank!r} instead."
+        )
 
 
 def qr_positive(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,8 +54,8 @@ def qr_positive(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def cayley_retraction(X: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
     """The Cayley retraction of the step ``V`` at the Stiefel point ``X`` (n, p), X^T X = I."""
     n = X.shape[0]
-    M = V @ X.T - 0.5 * X @ (X.T @ V @ X.T)                   # (n, n)
-    W = M - M.T                                               # skew
+    M = V @ X.T - 0.5 * X @ (X.T @ V @ X.T)  # (n, n)
+    W = M - M.T  # skew
     eye = torch.eye(n, dtype=X.dtype, device=X.device)
     return torch.linalg.solve(eye - 0.5 * W, (eye + 0.5 * W) @ X)
 
@@ -61,8 +63,17 @@ def cayley_retraction(X: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
 class FactorizedLinear(nn.Module):
     """y = x (A S B)^T + b; A: (out, r), B: (r, in), S: (r, r) only when ``core=True``."""
 
-    def __init__(self, in_features: int, out_features: int, rank: int, bias: bool = True, core: bool = False,
-                 seed: int | torch.Generator = 0, dtype: torch.dtype | None = None, device=None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        rank: int,
+        bias: bool = True,
+        core: bool = False,
+        seed: int | torch.Generator = 0,
+        dtype: torch.dtype | None = None,
+        device=None,
+    ):
         super().__init__()
         check_rank(rank, out_features, in_features)
         kw = {"dtype": dtype, "device": device}
@@ -79,6 +90,7 @@ class FactorizedLinear(nn.Module):
     @torch.no_grad()
     def reset_parameters_(self, generator: torch.Generator) -> None:
         """A and B^T orthonormal (QR of Gaussians), S = I, bias ~ U(-1/sqrt(in), 1/sqrt(in))."""
+
         def stiefel(n):
             return qr_positive(torch.randn(n, self.rank, generator=generator, dtype=torch.float64))[0]
 
@@ -87,7 +99,7 @@ class FactorizedLinear(nn.Module):
         if self.S is not None:
             self.S.copy_(torch.eye(self.rank))
         if self.bias is not None:
-            b = self.in_features ** -0.5
+            b = self.in_features**-0.5
             self.bias.copy_(torch.rand(self.out_features, generator=generator, dtype=torch.float64) * 2 * b - b)
         self._set_anchor()
 
@@ -96,13 +108,20 @@ class FactorizedLinear(nn.Module):
         """Truncated SVD of ``linear.weight``: A = U_r S_r^{1/2}, B = S_r^{1/2} V_r^T (or A = U_r, S = S_r,
         B = V_r^T with a core, already on the manifold)."""
         W = linear.weight.detach()
-        m = cls(linear.in_features, linear.out_features, rank, bias=linear.bias is not None, core=core,
-                dtype=W.dtype, device=W.device)
+        m = cls(
+            linear.in_features,
+            linear.out_features,
+            rank,
+            bias=linear.bias is not None,
+            core=core,
+            dtype=W.dtype,
+            device=W.device,
+        )
         U, s, Vh = torch.linalg.svd(W.double(), full_matrices=False)
         U, s, Vh = U[:, :rank], s[:rank], Vh[:rank]
         with torch.no_grad():
             if core:
-                assert m.S is not None   # built with a core
+                assert m.S is not None  # built with a core
                 m.A.copy_(U)
                 m.S.copy_(torch.diag(s))
                 m.B.copy_(Vh)
@@ -110,7 +129,7 @@ class FactorizedLinear(nn.Module):
                 m.A.copy_(U * s.sqrt())
                 m.B.copy_(s.sqrt()[:, None] * Vh)
             if linear.bias is not None:
-                assert m.bias is not None   # built with a bias
+                assert m.bias is not None  # built with a bias
                 m.bias.copy_(linear.bias)
         m._set_anchor()
         return m
@@ -123,8 +142,8 @@ class FactorizedLinear(nn.Module):
         """The product A (S) B, (out, in)."""
         return self.A @ self.S @ self.B if self.S is not None else self.A @ self.B
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:   # (..., in) -> (..., out)
-        h = F.linear(x, self.B)                              # (..., r)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (..., in) -> (..., out)
+        h = F.linear(x, self.B)  # (..., r)
         if self.S is not None:
             h = F.linear(h, self.S)
         return F.linear(h, self.A, self.bias)
@@ -149,8 +168,10 @@ class FactorizedLinear(nn.Module):
             self.B.copy_(QB.T)
         else:
             if self.anchor_A is None or self.anchor_A.shape != self.A.shape:
-                raise NeumoError("the Cayley retraction needs the last point on the manifold; call "
-                                 "retract(method='qr') or reset_parameters_ once first")
+                raise NeumoError(
+                    "the Cayley retraction needs the last point on the manifold; call "
+                    "retract(method='qr') or reset_parameters_ once first"
+                )
             XA, XB = self.anchor_A.to(self.A), self.anchor_Bt.to(self.B)
             self.A.copy_(cayley_retraction(XA, self.A - XA))
             self.B.copy_(cayley_retraction(XB, self.B.T - XB).T)
@@ -159,8 +180,10 @@ class FactorizedLinear(nn.Module):
         return float((self.weight - old).norm() / norm) if norm > 0 else 0.0
 
     def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, rank={self.rank}, "
-                f"core={self.S is not None}, bias={self.bias is not None}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, rank={self.rank}, "
+            f"core={self.S is not None}, bias={self.bias is not None}"
+        )
 
 
 __all__ = ["FactorizedLinear", "RETRACTIONS", "check_rank", "qr_positive", "cayley_retraction"]

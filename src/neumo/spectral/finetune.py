@@ -40,10 +40,21 @@ def _loss(loss_fn, model, batch) -> torch.Tensor:
     return res[0] if isinstance(res, tuple) else res
 
 
-def task_updates(model_fn: Callable[[], nn.Module], base_state: dict[str, torch.Tensor],
-                 batch_fns: Sequence[Callable[[int], Any]], loss_fn: Callable, *, steps: int, lr: float = 1e-3,
-                 mode: str = "full", rank: int = 4, init: str = "lora", targets=None,
-                 seed: int = 0, on_task: Callable[[int, nn.Module], Any] | None = None) -> dict[str, torch.Tensor]:
+def task_updates(
+    model_fn: Callable[[], nn.Module],
+    base_state: dict[str, torch.Tensor],
+    batch_fns: Sequence[Callable[[int], Any]],
+    loss_fn: Callable,
+    *,
+    steps: int,
+    lr: float = 1e-3,
+    mode: str = "full",
+    rank: int = 4,
+    init: str = "lora",
+    targets=None,
+    seed: int = 0,
+    on_task: Callable[[int, nn.Module], Any] | None = None,
+) -> dict[str, torch.Tensor]:
     """Fine-tune ``model_fn()`` loaded with ``base_state`` on each task for ``steps`` Adam steps.
 
     ``batch_fns[i](step)`` gives task i's batch (a pure function of the step) and ``loss_fn(model, batch)``
@@ -80,15 +91,16 @@ def task_updates(model_fn: Callable[[], nn.Module], base_state: dict[str, torch.
 
 @dataclass(frozen=True)
 class SharedSubspace:
-    scree: torch.Tensor            # (n,) explained-energy ratio per component, descending, sums to 1
-    n_components: int              # fewest components holding ``share`` of the energy
+    scree: torch.Tensor  # (n,) explained-energy ratio per component, descending, sums to 1
+    n_components: int  # fewest components holding ``share`` of the energy
     share: float
-    basis: torch.Tensor            # (P, k) top-k principal directions (columns)
-    angles: torch.Tensor | None    # principal angles (radians, ascending) to the reference, if given
+    basis: torch.Tensor  # (P, k) top-k principal directions (columns)
+    angles: torch.Tensor | None  # principal angles (radians, ascending) to the reference, if given
 
 
-def shared_subspace(updates, k: int, reference: torch.Tensor | SharedSubspace | None = None, *,
-                    share: float = 0.9, center: bool = False) -> SharedSubspace:
+def shared_subspace(
+    updates, k: int, reference: torch.Tensor | SharedSubspace | None = None, *, share: float = 0.9, center: bool = False
+) -> SharedSubspace:
     """PCA of stacked updates ((n, ...) or a list): scree, components for ``share`` energy, top-k basis and
     principal angles to ``reference`` (a (P, j) basis or another :class:`SharedSubspace`)."""
     if not 0 < share <= 1:
@@ -96,8 +108,9 @@ def shared_subspace(updates, k: int, reference: torch.Tensor | SharedSubspace | 
     pca = update_pca(updates, center=center)
     n = pca.components.shape[0]
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
-        raise NeumoError(f"The 'k' parameter must be an integer in [1, {n}] (the number of components). "
-                         f"Got {k!r} instead.")
+        raise NeumoError(
+            f"The 'k' parameter must be an integer in [1, {n}] (the number of components). Got {k!r} instead."
+        )
     basis = pca.components[:k].T
     ref = reference.basis if isinstance(reference, SharedSubspace) else reference
     angles = None if ref is None else principal_angles(basis, ref)
@@ -119,9 +132,11 @@ class SubspaceLinear(nn.Module):
         super().__init__()
         basis = torch.as_tensor(basis).detach()
         if basis.dim() != 2 or basis.shape[0] != base.weight.numel():
-            raise NeumoError(f"The 'basis' parameter must be a ({base.weight.numel()}, r) matrix (flattened "
-                             f"directions of the {tuple(base.weight.shape)} weight). Got shape "
-                             f"{tuple(basis.shape)} instead.")
+            raise NeumoError(
+                f"The 'basis' parameter must be a ({base.weight.numel()}, r) matrix (flattened "
+                f"directions of the {tuple(base.weight.shape)} weight). Got shape "
+                f"{tuple(basis.shape)} instead."
+            )
         self.register_buffer("weight0", base.weight.detach().clone())
         self.register_buffer("bias0", None if base.bias is None else base.bias.detach().clone())
         self.register_buffer("basis", basis.to(base.weight.dtype).clone())
@@ -141,8 +156,7 @@ def confine_to_subspace(model: nn.Module, layer: str, basis: torch.Tensor) -> Su
     parent = model.get_submodule(parent_name) if parent_name else model
     old = getattr(parent, child, None)
     if not isinstance(old, nn.Linear):
-        raise NeumoError(f"The 'layer' parameter must name an nn.Linear module of the model. Got {layer!r} "
-                         f"instead.")
+        raise NeumoError(f"The 'layer' parameter must name an nn.Linear module of the model. Got {layer!r} instead.")
     for p in model.parameters():
         p.requires_grad_(False)
     new = SubspaceLinear(old, basis)
@@ -150,5 +164,12 @@ def confine_to_subspace(model: nn.Module, layer: str, basis: torch.Tensor) -> Su
     return new
 
 
-__all__ = ["MODES", "layer_weights", "task_updates", "shared_subspace", "SharedSubspace", "SubspaceLinear",
-           "confine_to_subspace"]
+__all__ = [
+    "MODES",
+    "layer_weights",
+    "task_updates",
+    "shared_subspace",
+    "SharedSubspace",
+    "SubspaceLinear",
+    "confine_to_subspace",
+]

@@ -66,7 +66,7 @@ def adam_state_bytes(optimizer: torch.optim.Optimizer) -> int:
 def _random_projector(grad: torch.Tensor, r: int, left: bool, generator: torch.Generator) -> torch.Tensor:
     n = grad.shape[0] if left else grad.shape[1]
     Q, R = torch.linalg.qr(torch.randn(n, r, generator=generator, dtype=torch.float64))
-    Q = Q * torch.sign(torch.diagonal(R))                               # the unique QR (diag(R) > 0)
+    Q = Q * torch.sign(torch.diagonal(R))  # the unique QR (diag(R) > 0)
     return Q.to(grad.dtype).contiguous()
 
 
@@ -74,7 +74,7 @@ def _projector(grad: torch.Tensor, r: int, left: bool) -> torch.Tensor:
     g = grad.detach()
     work = g if g.dtype in (torch.float32, torch.float64) else g.float()
     U, _, Vh = torch.linalg.svd(work, full_matrices=False)
-    P = U[:, :r] if left else Vh[:r].T                                 # (m, r) or (n, r)
+    P = U[:, :r] if left else Vh[:r].T  # (m, r) or (n, r)
     return P.to(g.dtype).contiguous()
 
 
@@ -87,11 +87,29 @@ class GaLore(torch.optim.Optimizer):
     described in the module docstring, drawn from ``seed``).
     """
 
-    def __init__(self, params, lr: float = 1e-3, rank: int | None = 128, update_every: int = 200,
-                 scale: float = 0.25, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, projection: str = "svd", seed: int = 0):
-        defaults = dict(lr=lr, rank=rank, update_every=update_every, scale=scale, betas=betas, eps=eps,
-                        weight_decay=weight_decay, projection=projection)
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        rank: int | None = 128,
+        update_every: int = 200,
+        scale: float = 0.25,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        projection: str = "svd",
+        seed: int = 0,
+    ):
+        defaults = dict(
+            lr=lr,
+            rank=rank,
+            update_every=update_every,
+            scale=scale,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            projection=projection,
+        )
         self.seed = int(seed)
         super().__init__(params, defaults)
 
@@ -100,9 +118,13 @@ class GaLore(torch.optim.Optimizer):
         g = self.param_groups[-1]
         rank = g["rank"]
         if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
-            raise NeumoError(f"The 'rank' parameter must be an integer >= 1 or None (plain Adam). Got {rank!r} instead.")
+            raise NeumoError(
+                f"The 'rank' parameter must be an integer >= 1 or None (plain Adam). Got {rank!r} instead."
+            )
         if isinstance(g["update_every"], bool) or not isinstance(g["update_every"], int):
-            raise NeumoError(f"The 'update_every' parameter must be an integer >= 1. Got {g['update_every']!r} instead.")
+            raise NeumoError(
+                f"The 'update_every' parameter must be an integer >= 1. Got {g['update_every']!r} instead."
+            )
         check_positive("update_every", g["update_every"])
         check_positive("scale", g["scale"])
         check_positive("lr", g["lr"], allow_zero=True)
@@ -137,7 +159,7 @@ class GaLore(torch.optim.Optimizer):
         beta1, beta2 = group["betas"]
         state = self.state[p]
         g = p.grad
-        assert g is not None   # step() updates only the parameters that have a gradient
+        assert g is not None  # step() updates only the parameters that have a gradient
         projected = group["rank"] is not None and p.dim() == 2
         if not state:
             state["step"] = torch.tensor(0.0)
@@ -153,7 +175,7 @@ class GaLore(torch.optim.Optimizer):
                 else:
                     state["projector"] = _projector(g, r, left)
             P = state["projector"]
-            g = P.T @ g if left else g @ P                              # (r, n) or (m, r)
+            g = P.T @ g if left else g @ P  # (r, n) or (m, r)
         if "exp_avg" not in state:
             state["exp_avg"] = torch.zeros_like(g, memory_format=torch.preserve_format)
             state["exp_avg_sq"] = torch.zeros_like(g, memory_format=torch.preserve_format)
@@ -162,10 +184,10 @@ class GaLore(torch.optim.Optimizer):
         t += 1
         exp_avg.lerp_(g, 1 - beta1)
         exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-        denom = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2 ** t)).add_(group["eps"])
-        direction = exp_avg / denom / (1 - beta1 ** t)                  # Adam's bias-corrected direction
+        denom = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2**t)).add_(group["eps"])
+        direction = exp_avg / denom / (1 - beta1**t)  # Adam's bias-corrected direction
         if projected:
-            direction = group["scale"] * (P @ direction if left else direction @ P.T)   # back to (m, n)
+            direction = group["scale"] * (P @ direction if left else direction @ P.T)  # back to (m, n)
         if group["weight_decay"]:
             p.mul_(1 - group["lr"] * group["weight_decay"])
         p.add_(direction, alpha=-group["lr"])

@@ -91,8 +91,11 @@ def inequality_metrics(x) -> dict[str, float]:
     g = _gini_sorted(asc)
     desc = asc.flip(0)
     total = desc.sum()
-    return {"gini": g, "top1_share": _top_share_sorted(desc, 0.01, total),
-            "top10_share": _top_share_sorted(desc, 0.10, total)}
+    return {
+        "gini": g,
+        "top1_share": _top_share_sorted(desc, 0.01, total),
+        "top10_share": _top_share_sorted(desc, 0.10, total),
+    }
 
 
 __all__ = ["gini", "top_share", "spearman", "inverse_herfindahl", "neuron_strengths", "inequality_metrics"]

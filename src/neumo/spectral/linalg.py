@@ -34,15 +34,15 @@ from neumo.spectral.ranks import as_matrix
 
 METHODS = ("exact", "randomized", "lanczos", "auto")
 AUTO_EXACT_MAX_DIM = 512
-AUTO_FLAT_LANCZOS_MIN_DIM = 2048   # flat spectra: Lanczos beats the exact SVD from here on (bench/spectral_svd.py)
-AUTO_FLAT_PR_PER_K = 4             # "flat": participation ratio above this many times k
+AUTO_FLAT_LANCZOS_MIN_DIM = 2048  # flat spectra: Lanczos beats the exact SVD from here on (bench/spectral_svd.py)
+AUTO_FLAT_PR_PER_K = 4  # "flat": participation ratio above this many times k
 AUTO_PROBES = 8
 
 
 @dataclass(frozen=True)
 class SVDResult:
-    values: torch.Tensor            # (k,) descending
-    method: str                     # the method that ran (``auto`` resolved)
+    values: torch.Tensor  # (k,) descending
+    method: str  # the method that ran (``auto`` resolved)
     basis: torch.Tensor | None = None  # (n, l) right singular vectors, to warm-start ``randomized``
     converged: bool = True
 
@@ -74,10 +74,10 @@ def participation_ratio_estimate(A: torch.Tensor, probes: int = AUTO_PROBES, see
     from ``probes`` Gaussian vectors (sum s^2 = ||A||_F^2 is exact). Cost: two (m x n) x (n x probes) products."""
     g = as_generator(seed, "svd-auto-probe")
     wide = A.shape[0] < A.shape[1]
-    B = A.T if wide else A                                           # (big, small): Gram B^T B is the small one
+    B = A.T if wide else A  # (big, small): Gram B^T B is the small one
     Z = torch.randn(B.shape[1], probes, generator=g, dtype=torch.float64).to(A.device, A.dtype)
-    W = B.T @ (B @ Z)                                                # (small, probes)
-    s4 = float(torch.linalg.vector_norm(W)) ** 2 / probes            # an estimate: working precision is plenty
+    W = B.T @ (B @ Z)  # (small, probes)
+    s4 = float(torch.linalg.vector_norm(W)) ** 2 / probes  # an estimate: working precision is plenty
     s2 = float(torch.linalg.vector_norm(A)) ** 2
     return s2 * s2 / s4 if s4 > 0 else 0.0
 
@@ -113,18 +113,26 @@ def _randomized(A, k, oversample, n_iter, warm, seed):
     else:
         g = as_generator(seed, "randomized-svd")
         omega = torch.randn(n, ell, generator=g, dtype=torch.float64).to(A.device, A.dtype)
-    Q, _ = torch.linalg.qr(A @ omega)                    # (m, l)
+    Q, _ = torch.linalg.qr(A @ omega)  # (m, l)
     for _ in range(n_iter):
-        Z, _ = torch.linalg.qr(A.T @ Q)                  # (n, l)
+        Z, _ = torch.linalg.qr(A.T @ Q)  # (n, l)
         Q, _ = torch.linalg.qr(A @ Z)
-    _, s, vh = torch.linalg.svd(Q.T @ A, full_matrices=False)   # (l, n) small SVD
+    _, s, vh = torch.linalg.svd(Q.T @ A, full_matrices=False)  # (l, n) small SVD
     return s[:k], vh.T
 
 
-def singular_values(A: torch.Tensor, k: int | None = None, method: str = "auto", *,
-                    dtype: torch.dtype | None = None, oversample: int = 10, n_iter: int = 4,
-                    warm: torch.Tensor | None = None, tol: float = 1e-8,
-                    seed: int | torch.Generator = 0) -> SVDResult:
+def singular_values(
+    A: torch.Tensor,
+    k: int | None = None,
+    method: str = "auto",
+    *,
+    dtype: torch.dtype | None = None,
+    oversample: int = 10,
+    n_iter: int = 4,
+    warm: torch.Tensor | None = None,
+    tol: float = 1e-8,
+    seed: int | torch.Generator = 0,
+) -> SVDResult:
     """The top-k (all when ``k`` is None) singular values of a 2-D matrix, descending."""
     check_choice("method", method, METHODS)
     A = torch.as_tensor(A).detach()
@@ -141,13 +149,14 @@ def singular_values(A: torch.Tensor, k: int | None = None, method: str = "auto",
     if chosen == "exact":
         s = torch.linalg.svdvals(A)
         return SVDResult(s if k is None else s[:k], "exact")
-    assert k is not None   # refused above for every method but 'exact'
+    assert k is not None  # refused above for every method but 'exact'
     if chosen == "randomized":
         s, basis = _randomized(A, k, oversample, n_iter, warm, seed)
         return SVDResult(s, "randomized", basis=basis)
-    res = lanczos(GramOperator(A), k=k, which="LA", tol=tol, seed=seed, return_vectors=False,
-                  max_iter=_lanczos_budget(k))
-    if method == "auto" and not res.converged:   # not within the budget: the exact values, at exact's accuracy
+    res = lanczos(
+        GramOperator(A), k=k, which="LA", tol=tol, seed=seed, return_vectors=False, max_iter=_lanczos_budget(k)
+    )
+    if method == "auto" and not res.converged:  # not within the budget: the exact values, at exact's accuracy
         return SVDResult(torch.linalg.svdvals(A)[:k], "exact")
     return SVDResult(res.eigenvalues.clamp(min=0).sqrt().to(dtype), "lanczos", converged=res.converged)
 

@@ -41,8 +41,14 @@ RESETS = ("zero", "prune")
 class LoRALinear(nn.Module):
     """y = base(x) + s * x A^T B^T; A: (r, in), B: (out, r), s = alpha / r. The base is frozen."""
 
-    def __init__(self, base: nn.Linear, rank: int, alpha: float | None = None, init: str = "lora",
-                 seed: int | torch.Generator = 0):
+    def __init__(
+        self,
+        base: nn.Linear,
+        rank: int,
+        alpha: float | None = None,
+        init: str = "lora",
+        seed: int | torch.Generator = 0,
+    ):
         super().__init__()
         if not isinstance(base, nn.Linear):
             raise NeumoError(f"LoRALinear wraps an nn.Linear; got {type(base).__name__}")
@@ -74,14 +80,14 @@ class LoRALinear(nn.Module):
             self._lora_init(g)
             return
         W = self.base.weight
-        U, S, Vh = torch.linalg.svd(W.double(), full_matrices=False)    # (out, k), (k,), (k, in)
+        U, S, Vh = torch.linalg.svd(W.double(), full_matrices=False)  # (out, k), (k,), (k, in)
         k = S.shape[0]
         idx = slice(0, self.rank) if self.init == "pissa" else slice(k - self.rank, k)
         Ur, Sr, Vhr = U[:, idx], S[idx], Vh[idx]
-        root = (Sr / self.scaling).sqrt()                                # s * B A = U_r S_r V_r^T
+        root = (Sr / self.scaling).sqrt()  # s * B A = U_r S_r V_r^T
         self.lora_B.copy_(Ur * root)
         self.lora_A.copy_(root[:, None] * Vhr)
-        W.copy_(W.double() - (Ur * Sr) @ Vhr)                            # the frozen residual
+        W.copy_(W.double() - (Ur * Sr) @ Vhr)  # the frozen residual
 
     def delta_weight(self) -> torch.Tensor:
         """s * B A, (out, in)."""
@@ -113,7 +119,7 @@ class LoRALinear(nn.Module):
         y = self.base(x)
         if self.merged:
             return y
-        return y + self.scaling * F.linear(F.linear(x, self.lora_A), self.lora_B)   # (..., r) -> (..., out)
+        return y + self.scaling * F.linear(F.linear(x, self.lora_A), self.lora_B)  # (..., r) -> (..., out)
 
     def extra_repr(self) -> str:
         return f"rank={self.rank}, alpha={self.alpha}, init={self.init!r}, merged={self.merged}"
@@ -126,8 +132,11 @@ Targets = None | str | Sequence[str] | Callable[[str, nn.Module], bool]
 
 def _selected(model: nn.Module, targets: Targets) -> list[tuple[str, nn.Linear]]:
     wrapped = [n for n, m in model.named_modules() if isinstance(m, LoRALinear)]
-    linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)
-               and not any(n.startswith(w + ".") for w in wrapped)]
+    linears = [
+        (n, m)
+        for n, m in model.named_modules()
+        if isinstance(m, nn.Linear) and not any(n.startswith(w + ".") for w in wrapped)
+    ]
     if targets is None:
         chosen = linears
     elif callable(targets):
@@ -137,8 +146,10 @@ def _selected(model: nn.Module, targets: Targets) -> list[tuple[str, nn.Linear]]
         chosen = [(n, m) for n, m in linears if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
     if not chosen:
         names = ", ".join(repr(n) for n, _ in linears[:12]) or "none"
-        raise NeumoError(f"The 'targets' parameter selected no nn.Linear module; the model's unwrapped "
-                         f"nn.Linear modules are: {names}. Pass glob patterns over these names.")
+        raise NeumoError(
+            f"The 'targets' parameter selected no nn.Linear module; the model's unwrapped "
+            f"nn.Linear modules are: {names}. Pass glob patterns over these names."
+        )
     if any(n == "" for n, _ in chosen):
         raise NeumoError("the model itself is an nn.Linear: wrap it directly with LoRALinear(model, rank)")
     return chosen
@@ -152,8 +163,15 @@ def _owners(model: nn.Module) -> dict[int, list[str]]:
     return owners
 
 
-def apply_lora(model: nn.Module, rank: int, init: str = "lora", *, targets: Targets = None,
-               alpha: float | None = None, seed: int | torch.Generator = 0) -> list[str]:
+def apply_lora(
+    model: nn.Module,
+    rank: int,
+    init: str = "lora",
+    *,
+    targets: Targets = None,
+    alpha: float | None = None,
+    seed: int | torch.Generator = 0,
+) -> list[str]:
     """Replace the selected ``nn.Linear`` modules of ``model`` by :class:`LoRALinear` (in place).
 
     ``targets``: None (every nn.Linear), glob pattern(s) over module names (``"blocks.*.attn.qkv"``) or
@@ -168,8 +186,10 @@ def apply_lora(model: nn.Module, rank: int, init: str = "lora", *, targets: Targ
         check_rank(rank, lin.out_features, lin.in_features, where=repr(name))
         shared = owners.get(id(lin.weight), [])
         if len(shared) > 1:
-            raise NeumoError(f"the weight of {name!r} is shared with {', '.join(repr(s) for s in shared if s != name)} "
-                             f"(tied weights); merging would change both. Exclude it with 'targets'.")
+            raise NeumoError(
+                f"the weight of {name!r} is shared with {', '.join(repr(s) for s in shared if s != name)} "
+                f"(tied weights); merging would change both. Exclude it with 'targets'."
+            )
     for p in model.parameters():
         p.requires_grad_(False)
     for name, lin in chosen:
@@ -201,14 +221,16 @@ def unmerge_lora(model: nn.Module) -> None:
 
 # ---------------------------------------------------------------------------------------------- ReLoRA
 
-def relora_lr_multiplier(step: int, every: int, restart_warmup: int = 0,
-                         schedule: Callable[[int], float] | None = None) -> float:
+
+def relora_lr_multiplier(
+    step: int, every: int, restart_warmup: int = 0, schedule: Callable[[int], float] | None = None
+) -> float:
     """Learning-rate factor for optimizer step ``step`` (from 1): ``schedule(step)`` (default 1) times a
     linear warm-up over the ``restart_warmup`` steps after each restart (none before the first)."""
     base = 1.0 if schedule is None else float(schedule(step))
     if restart_warmup <= 0 or step <= every:
         return base
-    since = (step - 1) % every            # 0 on the first step after a restart
+    since = (step - 1) % every  # 0 on the first step after a restart
     return base * min(1.0, (since + 1) / restart_warmup)
 
 
@@ -226,9 +248,18 @@ class ReLoRA(Callback):
     schedule as ``schedule`` rather than as a separate scheduler.
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, every: int, *, seed: int = 0,
-                 reset: str = "zero", prune_ratio: float = 0.99, restart_warmup: int = 0,
-                 schedule: Callable[[int], float] | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        every: int,
+        *,
+        seed: int = 0,
+        reset: str = "zero",
+        prune_ratio: float = 0.99,
+        restart_warmup: int = 0,
+        schedule: Callable[[int], float] | None = None,
+    ):
         check_positive("every", every)
         check_choice("reset", reset, RESETS)
         if not 0.0 <= prune_ratio < 1.0:
@@ -293,5 +324,17 @@ class ReLoRA(Callback):
             self._set_lr(self.steps + 1)
 
 
-__all__ = ["INITS", "RESETS", "LoRALinear", "apply_lora", "lora_modules", "lora_parameters", "merge_lora",
-           "unmerge_lora", "ReLoRA", "relora_lr_multiplier", "check_rank", "FactorizedLinear"]
+__all__ = [
+    "INITS",
+    "RESETS",
+    "LoRALinear",
+    "apply_lora",
+    "lora_modules",
+    "lora_parameters",
+    "merge_lora",
+    "unmerge_lora",
+    "ReLoRA",
+    "relora_lr_multiplier",
+    "check_rank",
+    "FactorizedLinear",
+]

@@ -93,5 +93,11 @@ def random_orthonormal(dim: int, k: int, seed: int) -> torch.Tensor:
     return q * torch.sign(torch.diagonal(r)).where(torch.diagonal(r) != 0, torch.ones(()))
 
 
-__all__ = ["RandomWalkHook", "gaussian_like", "random_orthonormal", "random_walk_from_gram", "random_walk_update",
-           "shuffled_labels"]
+__all__ = [
+    "RandomWalkHook",
+    "gaussian_like",
+    "random_orthonormal",
+    "random_walk_from_gram",
+    "random_walk_update",
+    "shuffled_labels",
+]

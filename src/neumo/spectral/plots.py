@@ -28,8 +28,13 @@ def module_heatmap(df, quantity: str, metric: str, title: str = ""):
     from neumo.report.figures import heatmap
 
     pivot = _select(df, quantity, metric).pivot_table(index="module", columns="step", values="value")
-    return heatmap(pivot.values, row_labels=list(pivot.index), col_labels=[str(c) for c in pivot.columns],
-                   title=title or f"{quantity}: {metric}", cbar_label=metric)
+    return heatmap(
+        pivot.values,
+        row_labels=list(pivot.index),
+        col_labels=[str(c) for c in pivot.columns],
+        title=title or f"{quantity}: {metric}",
+        cbar_label=metric,
+    )
 
 
 __all__ = ["metric_vs_step", "module_heatmap"]

@@ -42,27 +42,27 @@ from neumo.spectral.curvature.params import loss_value, model_mode, select_param
 
 @dataclass(frozen=True)
 class GradNorm:
-    norm: float                          # sqrt(sum of squared entries over all parameters)
-    layer_sum: float                     # sum over tensors of their Frobenius norms
+    norm: float  # sqrt(sum of squared entries over all parameters)
+    layer_sum: float  # sum over tensors of their Frobenius norms
     per_parameter: dict[str, float]
 
 
-def grad_norm(model: nn.Module, loss_fn: Callable, batch, params: str | Sequence[str] | None = None,
-              eval_mode: bool | None = None) -> GradNorm:
+def grad_norm(
+    model: nn.Module, loss_fn: Callable, batch, params: str | Sequence[str] | None = None, eval_mode: bool | None = None
+) -> GradNorm:
     """Norms of the gradient of ``loss_fn(model, batch)`` (a loss or ``(loss, outputs)``); ``.grad`` untouched."""
     named = select_parameters(model, params)
     with model_mode(model, eval_mode), torch.enable_grad():
         loss = loss_value(loss_fn(model, batch))
         grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
     per = {n: (0.0 if g is None else float(g.detach().double().norm())) for (n, _), g in zip(named, grads)}
-    return GradNorm(norm=math.sqrt(sum(v * v for v in per.values())), layer_sum=sum(per.values()),
-                    per_parameter=per)
+    return GradNorm(norm=math.sqrt(sum(v * v for v in per.values())), layer_sum=sum(per.values()), per_parameter=per)
 
 
 @dataclass(frozen=True)
 class SynFlow:
-    score: float                         # sum over all parameters of |theta * dR/dtheta|
-    per_parameter: dict[str, torch.Tensor]   # the elementwise scores (float64), shaped like the parameters
+    score: float  # sum over all parameters of |theta * dR/dtheta|
+    per_parameter: dict[str, torch.Tensor]  # the elementwise scores (float64), shaped like the parameters
 
 
 def synflow(model: nn.Module, input_shape: Sequence[int]) -> SynFlow:
@@ -83,39 +83,42 @@ def synflow(model: nn.Module, input_shape: Sequence[int]) -> SynFlow:
     return SynFlow(score=float(sum(s.sum() for s in per.values())), per_parameter=per)
 
 
-def ntk_gram(model: nn.Module, inputs: torch.Tensor, params: str | Sequence[str] | None = None,
-             eval_mode: bool | None = None) -> torch.Tensor:
+def ntk_gram(
+    model: nn.Module, inputs: torch.Tensor, params: str | Sequence[str] | None = None, eval_mode: bool | None = None
+) -> torch.Tensor:
     """The empirical NTK Gram J J^T, (N*C, N*C), rows sample-major ((sample 0, out 0), (0, 1), ...)."""
     named = select_parameters(model, params)
     names = [n for n, _ in named]
     theta = {n: p.detach() for n, p in named}
 
     def f(th):
-        return torch.func.functional_call(model, th, (inputs,)).reshape(-1)   # (N*C,)
+        return torch.func.functional_call(model, th, (inputs,)).reshape(-1)  # (N*C,)
 
     with model_mode(model, eval_mode):
         jac = torch.func.jacrev(f)(theta)
-    J = torch.cat([jac[n].reshape(jac[n].shape[0], -1) for n in names], 1)     # (N*C, P)
+    J = torch.cat([jac[n].reshape(jac[n].shape[0], -1) for n in names], 1)  # (N*C, P)
     return J @ J.T
 
 
 @dataclass(frozen=True)
 class NTKSummary:
-    eigenvalues: torch.Tensor            # descending, float64
-    condition_number: float              # lambda_max / lambda_min; inf if lambda_min <= 0 up to rounding
-    effective_rank: float                # entropy_rank of the eigenvalues (Roy & Vetterli 2007)
+    eigenvalues: torch.Tensor  # descending, float64
+    condition_number: float  # lambda_max / lambda_min; inf if lambda_min <= 0 up to rounding
+    effective_rank: float  # entropy_rank of the eigenvalues (Roy & Vetterli 2007)
     trace: float
 
 
-def ntk_summary(model: nn.Module, inputs: torch.Tensor, params: str | Sequence[str] | None = None,
-                eval_mode: bool | None = None) -> NTKSummary:
+def ntk_summary(
+    model: nn.Module, inputs: torch.Tensor, params: str | Sequence[str] | None = None, eval_mode: bool | None = None
+) -> NTKSummary:
     K = ntk_gram(model, inputs, params, eval_mode).double()
     ev = torch.linalg.eigvalsh((K + K.T) / 2).flip(0)
     top, low = float(ev[0]), float(ev[-1])
     tol = max(top, 0.0) * ev.numel() * torch.finfo(K.dtype).eps
     cond = top / low if low > tol else math.inf
-    return NTKSummary(eigenvalues=ev, condition_number=cond, effective_rank=entropy_rank(ev.clamp(min=0)),
-                      trace=float(ev.sum()))
+    return NTKSummary(
+        eigenvalues=ev, condition_number=cond, effective_rank=entropy_rank(ev.clamp(min=0)), trace=float(ev.sum())
+    )
 
 
 def naswot(model: nn.Module, inputs: torch.Tensor, eval_mode: bool | None = None) -> float:
@@ -131,8 +134,8 @@ def naswot(model: nn.Module, inputs: torch.Tensor, eval_mode: bool | None = None
     finally:
         for h in handles:
             h.remove()
-    c = torch.cat(codes, 1).double()                                  # (N, N_A)
-    K = c @ c.T + (1 - c) @ (1 - c).T                                 # agreements = N_A - Hamming
+    c = torch.cat(codes, 1).double()  # (N, N_A)
+    K = c @ c.T + (1 - c) @ (1 - c).T  # agreements = N_A - Hamming
     return float(torch.linalg.slogdet(K).logabsdet)
 
 
@@ -143,8 +146,8 @@ def jacob_cov(model: nn.Module, inputs: torch.Tensor, k: float = 1e-5, eval_mode
     x = inputs.detach().clone().requires_grad_(True)
     with model_mode(model, eval_mode), torch.enable_grad():
         (g,) = torch.autograd.grad(model(x).sum(), x)
-    J = g.reshape(g.shape[0], -1).double()                            # (N, D)
+    J = g.reshape(g.shape[0], -1).double()  # (N, D)
     if bool((J.std(1) == 0).any()):
-        return math.nan                                               # a constant row: no correlation
+        return math.nan  # a constant row: no correlation
     ev = torch.linalg.eigvalsh(torch.corrcoef(J))
     return float(-(torch.log(ev + k) + 1.0 / (ev + k)).sum())

@@ -40,8 +40,11 @@ def prunable(model: nn.Module, params: str | Sequence[str] | None = None) -> lis
     """The parameters IMP acts on: Linear/Conv weights by default, else those matching the glob(s)."""
     named = dict(model.named_parameters())
     if params is None:
-        weights = [f"{n}.weight" if n else "weight" for n, m in model.named_modules()
-                   if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+        weights = [
+            f"{n}.weight" if n else "weight"
+            for n, m in model.named_modules()
+            if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))
+        ]
         chosen = [(n, named[n]) for n in weights if n in named]
     else:
         pats = [params] if isinstance(params, str) else list(params)
@@ -78,8 +81,13 @@ def layer_sparsity(masks: Mapping[str, torch.Tensor]) -> dict[str, float]:
 
 
 @torch.no_grad()
-def magnitude_masks(model: nn.Module, rate: float, masks: Mapping[str, torch.Tensor] | None = None,
-                    scope: str = "global", params: str | Sequence[str] | None = None) -> Masks:
+def magnitude_masks(
+    model: nn.Module,
+    rate: float,
+    masks: Mapping[str, torch.Tensor] | None = None,
+    scope: str = "global",
+    params: str | Sequence[str] | None = None,
+) -> Masks:
     """New masks that also remove ``round(rate * remaining)`` of the still-kept weights, smallest |w| first
     (over all tensors for ``scope="global"``, in each tensor for ``"layerwise"``; ties by position)."""
     rate = _check_rate(rate)
@@ -90,8 +98,9 @@ def magnitude_masks(model: nn.Module, rate: float, masks: Mapping[str, torch.Ten
     keep = {n: m.bool().clone() for n, m in masks.items()}
     groups = [list(keep)] if scope == "global" else [[n] for n in keep]
     for names in groups:
-        score = torch.cat([torch.where(keep[n], named[n].detach().abs(), torch.inf).reshape(-1).cpu().double()
-                           for n in names])
+        score = torch.cat(
+            [torch.where(keep[n], named[n].detach().abs(), torch.inf).reshape(-1).cpu().double() for n in names]
+        )
         remaining = int(sum(int(keep[n].sum()) for n in names))
         k = int(round(rate * remaining))
         if k == 0:
@@ -102,7 +111,7 @@ def magnitude_masks(model: nn.Module, rate: float, masks: Mapping[str, torch.Ten
         i = 0
         for n in names:
             size = keep[n].numel()
-            keep[n] &= flat[i:i + size].view_as(keep[n]).to(keep[n].device)
+            keep[n] &= flat[i : i + size].view_as(keep[n]).to(keep[n].device)
             i += size
     return keep
 
@@ -143,15 +152,17 @@ def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def rewind_(model: nn.Module, state: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor] | None = None
-            ) -> nn.Module:
+def rewind_(
+    model: nn.Module, state: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor] | None = None
+) -> nn.Module:
     """Load the saved ``state`` exactly, then zero the masked weights."""
     model.load_state_dict(state)
     return apply_masks_(model, masks) if masks is not None else model
 
 
-def random_mask(like: Mapping[str, torch.Tensor], sparsity: float | None = None,
-                generator: int | torch.Generator | None = None) -> Masks:
+def random_mask(
+    like: Mapping[str, torch.Tensor], sparsity: float | None = None, generator: int | torch.Generator | None = None
+) -> Masks:
     """Masks of the shapes in ``like`` with zeros at uniformly random positions: per tensor, as many as the
     mask ``like[n]`` has (``sparsity=None``) or ``round(sparsity * numel)``. ``generator``: a seed or Generator."""
     g = as_generator(generator, "random_mask")
@@ -177,16 +188,22 @@ def reinit(model: nn.Module, masks: Mapping[str, torch.Tensor], seed: int) -> nn
 
 @dataclass(frozen=True)
 class ImpResult:
-    masks: Masks                                  # after the last round
-    sparsity: list[float] = field(default_factory=list)          # overall sparsity after each round
+    masks: Masks  # after the last round
+    sparsity: list[float] = field(default_factory=list)  # overall sparsity after each round
     layer_sparsity: list[dict[str, float]] = field(default_factory=list)
-    history: list[Masks] = field(default_factory=list)           # the masks after each round
+    history: list[Masks] = field(default_factory=list)  # the masks after each round
 
 
-def imp(model: nn.Module, train_fn: Callable[[nn.Module], None], rounds: int, rate: float,
-        rewind_state: Mapping[str, torch.Tensor] | None = None, scope: str = "global",
-        params: str | Sequence[str] | None = None, masks: Mapping[str, torch.Tensor] | None = None
-        ) -> ImpResult:
+def imp(
+    model: nn.Module,
+    train_fn: Callable[[nn.Module], None],
+    rounds: int,
+    rate: float,
+    rewind_state: Mapping[str, torch.Tensor] | None = None,
+    scope: str = "global",
+    params: str | Sequence[str] | None = None,
+    masks: Mapping[str, torch.Tensor] | None = None,
+) -> ImpResult:
     """``rounds`` of: ``train_fn(model)`` with masked gradients, prune ``rate`` of the remaining weights by
     magnitude, rewind to ``rewind_state`` (default: the model's weights on entry) with the new masks.
 
@@ -199,8 +216,11 @@ def imp(model: nn.Module, train_fn: Callable[[nn.Module], None], rounds: int, ra
     _check_rate(rate)
     check_choice("scope", scope, ("global", "layerwise"))
     state = snapshot(model) if rewind_state is None else rewind_state
-    current = dict(masks) if masks is not None else {n: torch.ones_like(p, dtype=torch.bool)
-                                                     for n, p in prunable(model, params)}
+    current = (
+        dict(masks)
+        if masks is not None
+        else {n: torch.ones_like(p, dtype=torch.bool) for n, p in prunable(model, params)}
+    )
     apply_masks_(model, current)
     history, overall, per_layer = [], [], []
     for _ in range(rounds):

@@ -26,21 +26,21 @@ def sigma_max(A, tol: float = 1e-12, seed: int = 0) -> float:
 def stable_rank_fast(A, seed: int = 0) -> float:
     A = _f64(A)
     top = sigma_max(A, seed=seed)
-    return 0.0 if top == 0 else float((A ** 2).sum()) / top ** 2
+    return 0.0 if top == 0 else float((A**2).sum()) / top**2
 
 
 def participation_ratio_fast(A) -> float:
     A = _f64(A)
     gram = A @ A.T if A.shape[0] < A.shape[1] else A.T @ A
-    fro2 = float((A ** 2).sum())
-    den = float((gram ** 2).sum())
-    return 0.0 if den == 0 else fro2 ** 2 / den
+    fro2 = float((A**2).sum())
+    den = float((gram**2).sum())
+    return 0.0 if den == 0 else fro2**2 / den
 
 
 def energy_rank_fast(A, eps: float = 0.01, block: int = 16, seed: int = 0) -> float:
     _check_eps(eps)
     A = _f64(A)
-    total = float((A ** 2).sum())
+    total = float((A**2).sum())
     if total == 0:
         return 0.0
     small = min(A.shape)

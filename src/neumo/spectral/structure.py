@@ -48,8 +48,10 @@ def neuron_graph(weights: Sequence[torch.Tensor], threshold: float = 0.0):
         raise NeumoError("neuron_graph needs a non-empty list of 2-D (out, in) weight matrices")
     for l, (a, b) in enumerate(zip(mats[:-1], mats[1:])):
         if b.shape[1] != a.shape[0]:
-            raise NeumoError(f"layer {l + 1} takes {b.shape[1]} inputs but layer {l} has {a.shape[0]} outputs; "
-                             "pass the layers' weights in forward order")
+            raise NeumoError(
+                f"layer {l + 1} takes {b.shape[1]} inputs but layer {l} has {a.shape[0]} outputs; "
+                "pass the layers' weights in forward order"
+            )
     offsets = np.cumsum([0, mats[0].shape[1], *[m.shape[0] for m in mats]])
     rows, cols, lens = [], [], []
     for l, w in enumerate(mats):
@@ -69,7 +71,7 @@ def lattice_graph(side: int, dims: int = 2, periodic: bool = False):
 
     if side < 2 or dims < 1:
         raise NeumoError(f"a lattice needs side >= 2 and dims >= 1. Got side={side}, dims={dims} instead.")
-    idx = np.arange(side ** dims).reshape((side,) * dims)
+    idx = np.arange(side**dims).reshape((side,) * dims)
     rows, cols = [], []
     for ax in range(dims):
         nxt = np.roll(idx, -1, axis=ax)
@@ -81,19 +83,19 @@ def lattice_graph(side: int, dims: int = 2, periodic: bool = False):
         rows.append(a.ravel())
         cols.append(b.ravel())
     r, c = np.concatenate(rows), np.concatenate(cols)
-    n = side ** dims
+    n = side**dims
     g = sparse.coo_matrix((np.ones(len(r)), (r, c)), shape=(n, n)).tocsr()
     return (g + g.T).tocsr()
 
 
 @dataclass(frozen=True)
 class MultifractalSpectrum:
-    q: np.ndarray            # (Q,) ascending
-    tau: np.ndarray          # (Q,) mass exponents
-    alpha: np.ndarray        # (Q,) Lipschitz-Hölder exponents d tau / d q
-    f: np.ndarray            # (Q,) f(alpha) = q alpha - tau
-    radii: np.ndarray        # the radii of the fits
-    min_r2: float            # the worst R^2 of the ln Z on ln r fits (over q)
+    q: np.ndarray  # (Q,) ascending
+    tau: np.ndarray  # (Q,) mass exponents
+    alpha: np.ndarray  # (Q,) Lipschitz-Hölder exponents d tau / d q
+    f: np.ndarray  # (Q,) f(alpha) = q alpha - tau
+    radii: np.ndarray  # the radii of the fits
+    min_r2: float  # the worst R^2 of the ln Z on ln r fits (over q)
 
     @property
     def width(self) -> float:
@@ -112,9 +114,15 @@ class MultifractalSpectrum:
         return float(np.interp(q, self.q, self.tau) / (q - 1.0))
 
 
-def sandbox_spectrum(graph, q: Sequence[float] | None = None, radii: Sequence[float] | None = None,
-                     n_radii: int = 8, r_quantiles: tuple[float, float] = (0.02, 0.3),
-                     n_centers: int | None = None, seed: int = 0) -> MultifractalSpectrum:
+def sandbox_spectrum(
+    graph,
+    q: Sequence[float] | None = None,
+    radii: Sequence[float] | None = None,
+    n_radii: int = 8,
+    r_quantiles: tuple[float, float] = (0.02, 0.3),
+    n_centers: int | None = None,
+    seed: int = 0,
+) -> MultifractalSpectrum:
     """The sandbox multifractal spectrum of ``graph`` (a scipy sparse or dense matrix of edge lengths, 0 = no
     edge). Centres: every node, or ``n_centers`` drawn without replacement from ``seed``."""
     from scipy.sparse.csgraph import shortest_path
@@ -128,7 +136,7 @@ def sandbox_spectrum(graph, q: Sequence[float] | None = None, radii: Sequence[fl
     centres = np.arange(n)
     if n_centers is not None and n_centers < n:
         centres = np.sort(numpy_rng(seed, "sandbox-centres").choice(n, size=int(n_centers), replace=False))
-    dist = shortest_path(graph, method="D", directed=False, indices=centres)      # (n_centres, n)
+    dist = shortest_path(graph, method="D", directed=False, indices=centres)  # (n_centres, n)
     finite = dist[np.isfinite(dist) & (dist > 0)]
     if finite.size == 0:
         raise NeumoError("the graph has no edges between distinct nodes; nothing to scale")
@@ -136,23 +144,24 @@ def sandbox_spectrum(graph, q: Sequence[float] | None = None, radii: Sequence[fl
     if radii is None:
         lo, hi = np.quantile(finite, r_quantiles)
         if not hi > lo:
-            raise NeumoError(f"the radius quantiles {r_quantiles} give an empty range ({lo:g}..{hi:g}); "
-                             "pass radii explicitly")
+            raise NeumoError(
+                f"the radius quantiles {r_quantiles} give an empty range ({lo:g}..{hi:g}); pass radii explicitly"
+            )
         rs = np.geomspace(lo, hi, int(n_radii))
     else:
         rs = np.asarray(radii, dtype=float)
         if rs.size < 2 or np.any(rs <= 0):
             raise NeumoError("The 'radii' parameter must hold at least 2 positive radii.")
-    mass = np.stack([(dist <= r + 1e-12 * max(r, 1.0)).sum(1) for r in rs], 1) / n   # (n_centres, R)
+    mass = np.stack([(dist <= r + 1e-12 * max(r, 1.0)).sum(1) for r in rs], 1) / n  # (n_centres, R)
     lx = np.log(rs / diameter)
-    logz = np.log(np.stack([np.mean(mass ** (qq - 1.0), axis=0) for qq in qs]))          # (Q, R)
+    logz = np.log(np.stack([np.mean(mass ** (qq - 1.0), axis=0) for qq in qs]))  # (Q, R)
     A = np.column_stack([lx, np.ones_like(lx)])
-    coef, *_ = np.linalg.lstsq(A, logz.T, rcond=None)                                  # (2, Q)
+    coef, *_ = np.linalg.lstsq(A, logz.T, rcond=None)  # (2, Q)
     tau = coef[0]
     res = logz - (A @ coef).T
     tot = ((logz - logz.mean(1, keepdims=True)) ** 2).sum(1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(tot > 1e-12, 1 - (res ** 2).sum(1) / tot, 1.0)   # q = 1: Z = 1, a perfect flat fit
+        r2 = np.where(tot > 1e-12, 1 - (res**2).sum(1) / tot, 1.0)  # q = 1: Z = 1, a perfect flat fit
     alpha = np.gradient(tau, qs)
     return MultifractalSpectrum(q=qs, tau=tau, alpha=alpha, f=qs * alpha - tau, radii=rs, min_r2=float(r2.min()))
 

@@ -34,8 +34,8 @@ def subspace_overlap(A: torch.Tensor, B: torch.Tensor) -> float:
 @dataclass(frozen=True)
 class PCAResult:
     explained_variance_ratio: torch.Tensor  # (r,) descending, sums to 1
-    components: torch.Tensor                # (r, P) principal directions (rows)
-    singular_values: torch.Tensor           # (r,)
+    components: torch.Tensor  # (r, P) principal directions (rows)
+    singular_values: torch.Tensor  # (r,)
 
     @property
     def cumulative(self) -> torch.Tensor:
@@ -43,8 +43,7 @@ class PCAResult:
 
     def n_components(self, share: float) -> int:
         """Fewest components explaining at least ``share`` of the variance."""
-        return int(torch.searchsorted(self.cumulative, torch.tensor([share * (1 - 1e-12)],
-                                                                    dtype=torch.float64))) + 1
+        return int(torch.searchsorted(self.cumulative, torch.tensor([share * (1 - 1e-12)], dtype=torch.float64))) + 1
 
 
 def update_pca(updates, center: bool = True) -> PCAResult:
@@ -55,7 +54,7 @@ def update_pca(updates, center: bool = True) -> PCAResult:
     if center:
         X = X - X.mean(0, keepdim=True)
     _, s, vh = torch.linalg.svd(X, full_matrices=False)
-    var = s ** 2
+    var = s**2
     ratio = var / var.sum() if var.sum() > 0 else var
     return PCAResult(ratio, vh, s)
 
@@ -66,8 +65,10 @@ def top_right_singular_vectors(M: torch.Tensor, k: int) -> tuple[torch.Tensor, t
     a parameter-space operator written as ``M^T M`` (J^T J, J^T H J = (H^1/2 J)^T (H^1/2 J), G^T G)."""
     M = torch.as_tensor(M).detach().double()
     if M.dim() != 2 or not 1 <= int(k) <= min(M.shape):
-        raise NeumoError(f"The 'k' parameter must be between 1 and min{tuple(M.shape)} for a 2-D factor. "
-                         f"Got k={k} for shape {tuple(M.shape)} instead.")
+        raise NeumoError(
+            f"The 'k' parameter must be between 1 and min{tuple(M.shape)} for a 2-D factor. "
+            f"Got k={k} for shape {tuple(M.shape)} instead."
+        )
     lam, U = torch.linalg.eigh(M @ M.T)
     lam, U = lam.flip(0)[:k], U.flip(1)[:, :k]
     if float(lam[-1]) <= 0:

@@ -31,18 +31,20 @@ from neumo.spectral._mlp import mlp_linears
 
 @dataclass(frozen=True)
 class MatchResult:
-    perms: list[torch.Tensor]        # one LongTensor per hidden layer; apply to model b
-    objective: float                 # sum of weight inner products after matching
-    objective_identity: float        # the same sum before matching (identity permutations)
-    sweeps: int                      # coordinate-descent sweeps over the hidden layers
-    converged: bool                  # the last sweep changed no permutation
+    perms: list[torch.Tensor]  # one LongTensor per hidden layer; apply to model b
+    objective: float  # sum of weight inner products after matching
+    objective_identity: float  # the same sum before matching (identity permutations)
+    sweeps: int  # coordinate-descent sweeps over the hidden layers
+    converged: bool  # the last sweep changed no permutation
 
 
 def _check_perms(linears: list[nn.Linear], perms: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     widths = [lin.out_features for lin in linears[:-1]]
     if len(perms) != len(widths):
-        raise NeumoError(f"The 'perms' parameter must hold one permutation per hidden layer ({len(widths)}). "
-                         f"Got {len(perms)} instead.")
+        raise NeumoError(
+            f"The 'perms' parameter must hold one permutation per hidden layer ({len(widths)}). "
+            f"Got {len(perms)} instead."
+        )
     out = []
     for i, (p, n) in enumerate(zip(perms, widths)):
         p = torch.as_tensor(p, dtype=torch.long)
@@ -62,10 +64,10 @@ def apply_permutation(model: nn.Module, perms: Sequence[torch.Tensor]) -> nn.Mod
     for i, p in enumerate(perms):
         lin, nxt = new_linears[i], new_linears[i + 1]
         p = p.to(lin.weight.device)
-        lin.weight.copy_(lin.weight[p])                  # (n_i, n_{i-1}): rows
+        lin.weight.copy_(lin.weight[p])  # (n_i, n_{i-1}): rows
         if lin.bias is not None:
             lin.bias.copy_(lin.bias[p])
-        nxt.weight.copy_(nxt.weight[:, p])               # (n_{i+1}, n_i): columns
+        nxt.weight.copy_(nxt.weight[:, p])  # (n_{i+1}, n_i): columns
     return new
 
 
@@ -73,13 +75,13 @@ def _layer_gain(la: list[nn.Linear], lb: list[nn.Linear], perms: list[torch.Tens
     """C[j, k]: the objective's terms that involve unit j of a matched to unit k of b at hidden layer i."""
     wa, wb = la[i].weight.double(), lb[i].weight.double()
     if i > 0:
-        wb = wb[:, perms[i - 1]]                         # b's inputs aligned to a's previous layer
-    c = wa @ wb.T                                        # (n_i, n_i)
+        wb = wb[:, perms[i - 1]]  # b's inputs aligned to a's previous layer
+    c = wa @ wb.T  # (n_i, n_i)
     if la[i].bias is not None:
         c = c + torch.outer(la[i].bias.double(), lb[i].bias.double())
     na, nb = la[i + 1].weight.double(), lb[i + 1].weight.double()
     if i + 1 < len(perms):
-        nb = nb[perms[i + 1]]                            # b's outputs aligned to a's next layer
+        nb = nb[perms[i + 1]]  # b's outputs aligned to a's next layer
     return c + na.T @ nb
 
 
@@ -121,16 +123,20 @@ def weight_matching(model_a: nn.Module, model_b: nn.Module, max_sweeps: int = 10
             rows, cols = linear_sum_assignment(gain, maximize=True)
             new = torch.as_tensor(cols[np.argsort(rows)], dtype=torch.long)
             # keep the current permutation unless the new one is strictly better (no cycling on ties)
-            if not torch.equal(new, perms[i]) and gain[np.arange(len(new)), new.numpy()].sum() > \
-                    gain[np.arange(len(new)), perms[i].numpy()].sum():
+            if (
+                not torch.equal(new, perms[i])
+                and gain[np.arange(len(new)), new.numpy()].sum() > gain[np.arange(len(new)), perms[i].numpy()].sum()
+            ):
                 perms[i] = new
                 converged = False
-    return MatchResult(perms=perms, objective=_objective(la, lb, perms), objective_identity=start,
-                       sweeps=sweeps, converged=converged)
+    return MatchResult(
+        perms=perms, objective=_objective(la, lb, perms), objective_identity=start, sweeps=sweeps, converged=converged
+    )
 
 
-def interpolate(sd_a: Mapping[str, torch.Tensor], sd_b: Mapping[str, torch.Tensor], t: float
-                ) -> dict[str, torch.Tensor]:
+def interpolate(
+    sd_a: Mapping[str, torch.Tensor], sd_b: Mapping[str, torch.Tensor], t: float
+) -> dict[str, torch.Tensor]:
     """``(1 - t) sd_a + t sd_b`` for floating tensors; other tensors (counters) must agree and are kept."""
     if set(sd_a) != set(sd_b):
         diff = sorted(set(sd_a) ^ set(sd_b))
@@ -154,15 +160,16 @@ def interpolate(sd_a: Mapping[str, torch.Tensor], sd_b: Mapping[str, torch.Tenso
 
 @dataclass(frozen=True)
 class BarrierResult:
-    barrier: float            # max over the grid of loss(t) minus the straight line between the end losses
-    t_max: float              # where it is reached
+    barrier: float  # max over the grid of loss(t) minus the straight line between the end losses
+    t_max: float  # where it is reached
     ts: list[float]
-    losses: list[float]       # loss(theta(t)) on the grid
-    excess: list[float]       # losses minus the straight line
+    losses: list[float]  # loss(theta(t)) on the grid
+    excess: list[float]  # losses minus the straight line
 
 
-def loss_barrier(model_a: nn.Module, model_b: nn.Module, loss_fn: Callable[[nn.Module], float],
-                 n_points: int = 11) -> BarrierResult:
+def loss_barrier(
+    model_a: nn.Module, model_b: nn.Module, loss_fn: Callable[[nn.Module], float], n_points: int = 11
+) -> BarrierResult:
     """Loss along the straight line from ``model_a``'s to ``model_b``'s parameters (``n_points`` values of t
     in [0, 1], ends included); ``loss_fn(model) -> float`` evaluates a model on the caller's data (called
     under ``torch.no_grad`` on a copy of ``model_a`` holding the interpolated state). The barrier is >= 0

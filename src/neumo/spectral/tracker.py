@@ -38,19 +38,36 @@ from neumo.spectral.curvature import HessianOperator, gradient_fraction, lanczos
 from neumo.spectral.curvature.params import loss_value
 from neumo.spectral.inequality import neuron_strengths, spearman
 from neumo.spectral.schedule import TrackerSchedule
-from neumo.spectral.tracker_metrics import (SquaredNorms, energy_shares, gradient_rank_bound, inequality_rows,
-                                            n_samples_of, rank_metrics)
+from neumo.spectral.tracker_metrics import (
+    SquaredNorms,
+    energy_shares,
+    gradient_rank_bound,
+    inequality_rows,
+    n_samples_of,
+    rank_metrics,
+)
 from neumo.train.callbacks import Callback
 
 COLUMNS = ["run", "step", "module", "quantity", "metric", "value"]
 
 
 class SpectralTracker(Callback):
-    def __init__(self, modules: str | Sequence[str] | None = None, schedule: TrackerSchedule | dict | None = None,
-                 *, eps: float = 0.01, hessian_k: int = 10, hessian_batch: Any = None,
-                 hessian_params: str | Sequence[str] | None = None, loss_fn: Callable | None = None,
-                 shuffled_labels: bool = False, batch_size: int | None = None, seed: int = 0,
-                 run_name: str = "", table: str = "spectral"):
+    def __init__(
+        self,
+        modules: str | Sequence[str] | None = None,
+        schedule: TrackerSchedule | dict | None = None,
+        *,
+        eps: float = 0.01,
+        hessian_k: int = 10,
+        hessian_batch: Any = None,
+        hessian_params: str | Sequence[str] | None = None,
+        loss_fn: Callable | None = None,
+        shuffled_labels: bool = False,
+        batch_size: int | None = None,
+        seed: int = 0,
+        run_name: str = "",
+        table: str = "spectral",
+    ):
         self.patterns = [modules] if isinstance(modules, str) else (list(modules) if modules else None)
         self.schedule = schedule if isinstance(schedule, TrackerSchedule) else TrackerSchedule(**(schedule or {}))
         self.eps, self.hessian_k, self.hessian_batch = eps, hessian_k, hessian_batch
@@ -65,8 +82,10 @@ class SpectralTracker(Callback):
         if self.patterns is not None:
             named = {n: p for n, p in named.items() if any(fnmatch.fnmatchcase(n, pat) for pat in self.patterns)}
         if not named:
-            raise NeumoError(f"the spectral tracker found no >=2-D trainable weight matching {self.patterns!r}; "
-                             f"available: {', '.join(n for n, p in model.named_parameters() if p.dim() >= 2)}")
+            raise NeumoError(
+                f"the spectral tracker found no >=2-D trainable weight matching {self.patterns!r}; "
+                f"available: {', '.join(n for n, p in model.named_parameters() if p.dim() >= 2)}"
+            )
         return named
 
     def _add(self, step: int, module: str, quantity: str, metrics: dict[str, float]) -> None:
@@ -101,8 +120,9 @@ class SpectralTracker(Callback):
             for (q, m), v in inequality_rows(p).items():
                 self._add(0, n, q, {m: v})
 
-    def observe_gradients(self, model: torch.nn.Module, step: int, batch: Any = None,
-                          loss_fn: Callable | None = None, last: bool = False) -> None:
+    def observe_gradients(
+        self, model: torch.nn.Module, step: int, batch: Any = None, loss_fn: Callable | None = None, last: bool = False
+    ) -> None:
         """Call with the step's gradient in ``.grad`` (before the optimizer step)."""
         sch, loss_fn = self.schedule, loss_fn or self.loss_fn
         want_ranks, want_energy = sch.due("ranks", step, last), sch.due("energy", step, last)
@@ -129,7 +149,9 @@ class SpectralTracker(Callback):
         sch = self.schedule
         if sch.due("energy", step, last):
             with torch.no_grad():
-                diffs = torch._foreach_sub(list[torch.Tensor](self._plist), self._w0_list)      # W_t - W_0, elementwise as before
+                diffs = torch._foreach_sub(
+                    list[torch.Tensor](self._plist), self._w0_list
+                )  # W_t - W_0, elementwise as before
             self._energy_rows(step, "update", dict(zip(self._names, self._sq(diffs, fresh=True))))
             if self._grad_energy:
                 self._energy_rows(step, "grad", self._grad_energy)
@@ -157,17 +179,26 @@ class SpectralTracker(Callback):
     def _hessian(self, model, step, batch, loss_fn) -> None:
         hb = self.hessian_batch if self.hessian_batch is not None else batch
         if loss_fn is None or hb is None:
-            raise NeumoError("the Hessian schedule needs a loss_fn and a batch: pass loss_fn= (and hessian_batch=) "
-                             "to SpectralTracker, or set schedule hessian=0")
+            raise NeumoError(
+                "the Hessian schedule needs a loss_fn and a batch: pass loss_fn= (and hessian_batch=) "
+                "to SpectralTracker, or set schedule hessian=0"
+            )
         op = HessianOperator(model, loss_fn, hb, params=self.hessian_params)
         res = lanczos(op, k=min(self.hessian_k, op.size), which="LA", tol=1e-4, seed=self.seed)
-        assert res.eigenvectors is not None   # return_vectors=True
+        assert res.eigenvectors is not None  # return_vectors=True
         grads = [p.grad for p in op.params]
-        g = (torch.cat([(torch.zeros_like(p) if gr is None else gr).reshape(-1) for gr, p in zip(grads, op.params)])
-             if self.hessian_batch is None else op.gradient())
+        g = (
+            torch.cat([(torch.zeros_like(p) if gr is None else gr).reshape(-1) for gr, p in zip(grads, op.params)])
+            if self.hessian_batch is None
+            else op.gradient()
+        )
         vals = {f"eigenvalue_{i + 1}": float(v) for i, v in enumerate(res.eigenvalues)}
-        vals.update(grad_fraction_topk=gradient_fraction(g, res.eigenvectors), chance_fraction=len(vals) / op.size,
-                    hessian_matvecs=res.matvecs, hessian_converged=float(res.converged))
+        vals.update(
+            grad_fraction_topk=gradient_fraction(g, res.eigenvectors),
+            chance_fraction=len(vals) / op.size,
+            hessian_matvecs=res.matvecs,
+            hessian_converged=float(res.converged),
+        )
         self._add(step, "*", "hessian", vals)
 
     def _shuffled(self, model, step, batch, loss_fn, n_samples) -> None:
@@ -214,12 +245,13 @@ class SpectralTracker(Callback):
         self.params = self._select(model)
         missing = [n for n in self.params if f"w0.{n}" not in t]
         if missing:
-            raise NeumoError(f"the checkpoint's tracker state has no {missing[0]!r}: it was saved with other "
-                             "tracked modules; resume with the same tracker settings")
+            raise NeumoError(
+                f"the checkpoint's tracker state has no {missing[0]!r}: it was saved with other "
+                "tracked modules; resume with the same tracker settings"
+            )
         self.w0 = {n: t[f"w0.{n}"].clone() for n in self.params}
         self.accum = {n: t[f"accum.{n}"].clone() for n in self.params}
-        self.snapshot = {n: {side: t[f"snapshot.{side}.{n}"].clone() for side in ("out", "in")}
-                         for n in self.params}
+        self.snapshot = {n: {side: t[f"snapshot.{side}.{n}"].clone() for side in ("out", "in")} for n in self.params}
         state = json.loads(bytes(t["state_json"].tolist()).decode())
         self.rows = [tuple(r) for r in state["rows"]]
         self.last_step, self._grad_energy = state["last_step"], state["grad_energy"]
@@ -236,8 +268,9 @@ class SpectralTracker(Callback):
             self.start(trainer.model)
 
     def on_after_backward(self, trainer, state) -> None:
-        self.observe_gradients(trainer.model, state.step, state.batch, self.loss_fn or trainer.loss_fn,
-                               last=state.step == trainer.steps)
+        self.observe_gradients(
+            trainer.model, state.step, state.batch, self.loss_fn or trainer.loss_fn, last=state.step == trainer.steps
+        )
 
     def on_after_optimizer_step(self, trainer, state) -> None:
         self.observe_step(trainer.model, state.step, last=state.step == trainer.steps)

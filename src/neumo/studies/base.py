@@ -104,8 +104,12 @@ class Measurement:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Measurement":
-        return cls(values=dict(d.get("values", {})), nulls={k: dict(v) for k, v in d.get("nulls", {}).items()},
-                   tables=dict(d.get("tables", {})), summary=d.get("summary", ""))
+        return cls(
+            values=dict(d.get("values", {})),
+            nulls={k: dict(v) for k, v in d.get("nulls", {}).items()},
+            tables=dict(d.get("tables", {})),
+            summary=d.get("summary", ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,7 @@ class CheckResult(BaseModel):
     op: Op
     threshold: float
     justification: str = ""
-    relative_to: str | None = None   # the null arm, when judged relative to one
+    relative_to: str | None = None  # the null arm, when judged relative to one
     relation: str | None = None
     per_seed: list[float | None] = Field(default_factory=list)
     mean: float | None = None
@@ -180,7 +184,7 @@ class Verdict(BaseModel):
     tables: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)  # small tables for the report
     preset: str = "quick"
     seeds: list[int] = Field(default_factory=list)
-    replication: str = ""     # what a seed changes in this study
+    replication: str = ""  # what a seed changes in this study
     elapsed_s: float = 0.0
     run_dir: str = ""
 
@@ -192,15 +196,15 @@ class Verdict(BaseModel):
 class StudyContext:
     """One (seed, arm) unit: its own run folder (metrics, checkpoints, tables), its seed and arm."""
 
-    run: Any                    # neumo.runs.Run of this unit
+    run: Any  # neumo.runs.Run of this unit
     seed: int = 0
     arm: str = TREATMENT
     preset: str = "quick"
     resume: bool = False
     progress: bool = False
     checkpoint_every: int = 0
-    study_dir: Path | None = None   # the study's run folder (figures go to its artifacts)
-    keep_figures: bool = True       # only the first seed's treatment keeps figures
+    study_dir: Path | None = None  # the study's run folder (figures go to its artifacts)
+    keep_figures: bool = True  # only the first seed's treatment keeps figures
     figures: list[str] = field(default_factory=list)
 
     @property
@@ -266,5 +270,20 @@ class Study:
 DEFAULT_SEEDS = {"quick": 3, "full": 5}
 
 
-__all__ = ["CheckResult", "CheckSpec", "ControlResult", "DEFAULT_SEEDS", "Estimate", "GateResult", "GateSpec",
-           "Measurement", "Op", "Status", "Study", "StudyContext", "TREATMENT", "Thresholds", "Verdict"]
+__all__ = [
+    "CheckResult",
+    "CheckSpec",
+    "ControlResult",
+    "DEFAULT_SEEDS",
+    "Estimate",
+    "GateResult",
+    "GateSpec",
+    "Measurement",
+    "Op",
+    "Status",
+    "Study",
+    "StudyContext",
+    "TREATMENT",
+    "Thresholds",
+    "Verdict",
+]

@@ -35,14 +35,23 @@ UNIFORM = "uniform_styles"
 
 
 class LongTailThresholds(Thresholds):
-    max_spearman: float = Field(0.0, description="the claim's sign: frequency and detectability are "
-                                                 "anti-correlated (Spearman rho < 0 over pooled styles)")
-    max_perm_p: float = Field(0.05, description="conventional level of the one-sided permutation test of "
-                                                "rho < 0 over the pooled styles")
-    max_rare_slope: float = Field(0.0, description="the claim's sign within the rare styles: AUROC falls as "
-                                                   "log(training documents) grows (slope < 0)")
-    max_excess_loss: float = Field(0.1, description="competence gate: the scorer's cross-entropy on held-out "
-                                                    "text of the language within 10% of its true entropy")
+    max_spearman: float = Field(
+        0.0,
+        description="the claim's sign: frequency and detectability are "
+        "anti-correlated (Spearman rho < 0 over pooled styles)",
+    )
+    max_perm_p: float = Field(
+        0.05, description="conventional level of the one-sided permutation test of rho < 0 over the pooled styles"
+    )
+    max_rare_slope: float = Field(
+        0.0,
+        description="the claim's sign within the rare styles: AUROC falls as log(training documents) grows (slope < 0)",
+    )
+    max_excess_loss: float = Field(
+        0.1,
+        description="competence gate: the scorer's cross-entropy on held-out "
+        "text of the language within 10% of its true entropy",
+    )
 
 
 class LongTailConfig(StrictModel):
@@ -52,13 +61,13 @@ class LongTailConfig(StrictModel):
     n_train_docs: int = 20000
     doc_len: int = 20
     ngram_order: int = 3
-    n_eval_docs: int = 100              # per style, each side
+    n_eval_docs: int = 100  # per style, each side
     prefix_len: int = 8
-    detector: str = "fast_detectgpt"    # the judged detector (pre-registered)
-    detectors: list[str] = ["likelihood", "logrank", "fast_detectgpt"]   # reported
+    detector: str = "fast_detectgpt"  # the judged detector (pre-registered)
+    detectors: list[str] = ["likelihood", "logrank", "fast_detectgpt"]  # reported
     n_perm: int = 2000
     n_boot: int = 2000
-    band_edges: list[float] = [0.01, 0.1]   # frequency bands for the share-of-text table
+    band_edges: list[float] = [0.01, 0.1]  # frequency bands for the share-of-text table
     thresholds: LongTailThresholds = LongTailThresholds()
 
 
@@ -66,58 +75,89 @@ class LongTailConfig(StrictModel):
 class LongTail(Study):
     id = "S-long-tail"
     instrument = "detect"
-    claim = ("In a language with long-tailed latent contexts, a model's text is more detectable in rare contexts: "
-             "over the styles of several languages, the Spearman correlation between style frequency and "
-             "detection AUROC is negative (permutation test), and within the rare styles alone AUROC falls "
-             "with log(training documents); a language whose styles are equally frequent shows neither.")
+    claim = (
+        "In a language with long-tailed latent contexts, a model's text is more detectable in rare contexts: "
+        "over the styles of several languages, the Spearman correlation between style frequency and "
+        "detection AUROC is negative (permutation test), and within the rare styles alone AUROC falls "
+        "with log(training documents); a language whose styles are equally frequent shows neither."
+    )
     citation = "Essay hypothesis (data cause of detectability); protocol of Bao et al. 2024"
     Config = LongTailConfig
-    presets = {"quick": {}, "full": {}}   # the same measurement; quick runs 3 seeds, full 5
-    nulls = {UNIFORM: "the same automata and training size, every style equally frequent (no long tail); "
-                      "styles keep their long-tailed frequency as a label"}
-    threshold_history = ("no threshold changed; after a first look (15 chat styles: quick inconclusive, full "
-                         "holds) the language got 30 chat styles and both presets 100 documents per style")
-    replication = ("the seed builds a different language (automata), draws the training and evaluation "
-                   "documents and the model's samples; the styles of all seeds are pooled")
+    presets = {"quick": {}, "full": {}}  # the same measurement; quick runs 3 seeds, full 5
+    nulls = {
+        UNIFORM: "the same automata and training size, every style equally frequent (no long tail); "
+        "styles keep their long-tailed frequency as a label"
+    }
+    threshold_history = (
+        "no threshold changed; after a first look (15 chat styles: quick inconclusive, full "
+        "holds) the language got 30 chat styles and both presets 100 documents per style"
+    )
+    replication = (
+        "the seed builds a different language (automata), draws the training and evaluation "
+        "documents and the model's samples; the styles of all seeds are pooled"
+    )
     quick_cost_s = 17.0  # CPU seconds measured on one thread (wall 60 s on a 2-core machine at load 15)
 
     def checks(self, cfg):
         return [
-            CheckSpec("spearman_frequency_auroc", "spearman_frequency_auroc", "<", "max_spearman",
-                      controls=(UNIFORM,), label="Spearman(style frequency, AUROC), pooled styles"),
-            CheckSpec("perm_p_frequency_auroc", "perm_p_frequency_auroc", "<=", "max_perm_p", controls=(UNIFORM,),
-                      label="one-sided permutation p of rho < 0"),
-            CheckSpec("rare_slope_auroc_log_docs", "rare_slope_auroc_log_docs", "<", "max_rare_slope",
-                      controls=(UNIFORM,), label="slope of AUROC on log(training docs), chat styles only"),
+            CheckSpec(
+                "spearman_frequency_auroc",
+                "spearman_frequency_auroc",
+                "<",
+                "max_spearman",
+                controls=(UNIFORM,),
+                label="Spearman(style frequency, AUROC), pooled styles",
+            ),
+            CheckSpec(
+                "perm_p_frequency_auroc",
+                "perm_p_frequency_auroc",
+                "<=",
+                "max_perm_p",
+                controls=(UNIFORM,),
+                label="one-sided permutation p of rho < 0",
+            ),
+            CheckSpec(
+                "rare_slope_auroc_log_docs",
+                "rare_slope_auroc_log_docs",
+                "<",
+                "max_rare_slope",
+                controls=(UNIFORM,),
+                label="slope of AUROC on log(training docs), chat styles only",
+            ),
         ]
 
     def preconditions(self, cfg):
-        return [GateSpec("excess_loss", "excess_loss", "<=", "max_excess_loss",
-                         why="the scorer learned the language")]
+        return [GateSpec("excess_loss", "excess_loss", "<=", "max_excess_loss", why="the scorer learned the language")]
 
     def measure(self, cfg: LongTailConfig, ctx: StudyContext) -> Measurement:
         from neumo.detect.corpus import HierarchicalLanguage
 
         design = HierarchicalLanguage.build(cfg.language, ctx.seed)
-        lang = design if ctx.arm != UNIFORM else replace(
-            design, weights=np.full(design.n_styles, 1.0 / design.n_styles))
+        lang = (
+            design if ctx.arm != UNIFORM else replace(design, weights=np.full(design.n_styles, 1.0 / design.n_styles))
+        )
         train, train_styles = lang.sample(cfg.n_train_docs, cfg.doc_len, seed=ctx.seed)
         lm = ngram_on_ids(list(train), lang.vocab_size, cfg.ngram_order)
         rows = [_style_row(lang, lm, k, cfg, ctx.seed) for k in range(lang.n_styles)]
         for r in rows:
             r["seed"] = ctx.seed
-            r["weight"] = float(design.weights[r["style_index"]])     # the long-tailed frequency (a label in the null)
+            r["weight"] = float(design.weights[r["style_index"]])  # the long-tailed frequency (a label in the null)
             r["train_docs"] = int(np.sum(train_styles == r["style_index"]))
             # regressor: the style's training documents; in the null, those it has in the long-tailed corpus
-            r["log_docs"] = float(np.log(max(r["train_docs"], 1) if ctx.arm != UNIFORM
-                                         else cfg.n_train_docs * r["weight"]))
+            r["log_docs"] = float(
+                np.log(max(r["train_docs"], 1) if ctx.arm != UNIFORM else cfg.n_train_docs * r["weight"])
+            )
         test, _ = lang.sample(300, cfg.doc_len, seed=10_000 + ctx.seed)
         excess = excess_loss(lang, lm, test)
-        values = {"excess_loss": excess, **_per_seed_stats(rows, cfg, ctx.seed),
-                  "auroc_formal": rows[0]["auroc"], "auroc_chat_mean": float(np.mean([r["auroc"] for r in rows[1:]])),
-                  "kl_formal": rows[0]["kl_per_token"],
-                  "kl_chat_mean": float(np.mean([r["kl_per_token"] for r in rows[1:]])),
-                  "share_formal": float(design.weights[0])}
+        values = {
+            "excess_loss": excess,
+            **_per_seed_stats(rows, cfg, ctx.seed),
+            "auroc_formal": rows[0]["auroc"],
+            "auroc_chat_mean": float(np.mean([r["auroc"] for r in rows[1:]])),
+            "kl_formal": rows[0]["kl_per_token"],
+            "kl_chat_mean": float(np.mean([r["kl_per_token"] for r in rows[1:]])),
+            "share_formal": float(design.weights[0]),
+        }
         if ctx.keep_figures:
             ctx.save_figure("auroc_vs_frequency", _figure(rows))
         table = [{k: (round(x, 4) if isinstance(x, float) else x) for k, x in r.items()} for r in rows]
@@ -130,33 +170,52 @@ class LongTail(Study):
         rows = [r for rs in treat for r in rs]
         if len(rows) < 3:
             return out
-        per = {q: tuple(float(u["treatment"].values.get(q, np.nan)) for u in units)
-               for q in ("spearman_frequency_auroc", "perm_p_frequency_auroc", "rare_slope_auroc_log_docs")}
+        per = {
+            q: tuple(float(u["treatment"].values.get(q, np.nan)) for u in units)
+            for q in ("spearman_frequency_auroc", "perm_p_frequency_auroc", "rare_slope_auroc_log_docs")
+        }
         null_rows = [r for rs in null for r in rs]
         rho, p = _pooled_spearman(rows, cfg.n_perm)
         nrho, np_ = _pooled_spearman(null_rows, cfg.n_perm) if len(null_rows) >= 3 else (None, None)
         lo, hi = _boot_spearman([r["weight"] for r in rows], [r["auroc"] for r in rows], cfg.n_boot)
-        out["spearman_frequency_auroc"] = Estimate(rho, lo, hi, per["spearman_frequency_auroc"], nrho,
-                                                   f"{len(rows)} styles pooled over {len(treat)} seeds; "
-                                                   "percentile bootstrap over styles")
-        out["perm_p_frequency_auroc"] = Estimate(p, p, p, per["perm_p_frequency_auroc"], np_,
-                                                 f"one-sided permutation p over {len(rows)} pooled styles "
-                                                 f"({cfg.n_perm} permutations)")
+        out["spearman_frequency_auroc"] = Estimate(
+            rho,
+            lo,
+            hi,
+            per["spearman_frequency_auroc"],
+            nrho,
+            f"{len(rows)} styles pooled over {len(treat)} seeds; percentile bootstrap over styles",
+        )
+        out["perm_p_frequency_auroc"] = Estimate(
+            p,
+            p,
+            p,
+            per["perm_p_frequency_auroc"],
+            np_,
+            f"one-sided permutation p over {len(rows)} pooled styles ({cfg.n_perm} permutations)",
+        )
         rare = [r for r in rows if r["register"] != "formal"]
         slope, lo, hi = _pooled_slope(rare, cfg.n_boot)
         nslope = _pooled_slope([r for r in null_rows if r["register"] != "formal"], 0)[0] if null_rows else None
-        out["rare_slope_auroc_log_docs"] = Estimate(slope, lo, hi, per["rare_slope_auroc_log_docs"], nslope,
-                                                    f"{len(rare)} chat styles pooled, AUROC centred per seed; "
-                                                    "percentile bootstrap over styles")
+        out["rare_slope_auroc_log_docs"] = Estimate(
+            slope,
+            lo,
+            hi,
+            per["rare_slope_auroc_log_docs"],
+            nslope,
+            f"{len(rare)} chat styles pooled, AUROC centred per seed; percentile bootstrap over styles",
+        )
         return out
 
     def summarize(self, cfg, m):
         g = lambda k: m.get(k, float("nan"))  # noqa: E731
-        return (f"formal AUROC {g('auroc_formal'):.3f}, chat mean {g('auroc_chat_mean'):.3f}; KL(p||q) per token "
-                f"formal {g('kl_formal'):.3f}, chat {g('kl_chat_mean'):.3f}. Pooled Spearman(frequency, AUROC) "
-                f"{g('spearman_frequency_auroc'):.2f} (p = {g('perm_p_frequency_auroc'):.3g}); slope within chat "
-                f"styles {g('rare_slope_auroc_log_docs'):.3f} per e-fold of training documents; uniform-style "
-                f"null: Spearman {g(UNIFORM + ':spearman_frequency_auroc'):.2f} (seed means).")
+        return (
+            f"formal AUROC {g('auroc_formal'):.3f}, chat mean {g('auroc_chat_mean'):.3f}; KL(p||q) per token "
+            f"formal {g('kl_formal'):.3f}, chat {g('kl_chat_mean'):.3f}. Pooled Spearman(frequency, AUROC) "
+            f"{g('spearman_frequency_auroc'):.2f} (p = {g('perm_p_frequency_auroc'):.3g}); slope within chat "
+            f"styles {g('rare_slope_auroc_log_docs'):.3f} per e-fold of training documents; uniform-style "
+            f"null: Spearman {g(UNIFORM + ':spearman_frequency_auroc'):.2f} (seed means)."
+        )
 
 
 def ngram_on_ids(sequences: list[np.ndarray], vocab_size: int, order: int):
@@ -164,8 +223,9 @@ def ngram_on_ids(sequences: list[np.ndarray], vocab_size: int, order: int):
     from neumo.detect.lm.ngram import NgramCounts, NgramLM
 
     alphabet = "".join(chr(0x100 + i) for i in range(vocab_size))
-    return NgramLM(alphabet, NgramCounts.fit(sequences, vocab_size + 1, order, pad_id=vocab_size),
-                   name=f"ngram{order}-ids")
+    return NgramLM(
+        alphabet, NgramCounts.fit(sequences, vocab_size + 1, order, pad_id=vocab_size), name=f"ngram{order}-ids"
+    )
 
 
 def model_probs(lm, ids: np.ndarray) -> np.ndarray:
@@ -173,7 +233,7 @@ def model_probs(lm, ids: np.ndarray) -> np.ndarray:
     x = torch.tensor(np.c_[np.full(len(ids), lm.bos_id), ids], dtype=torch.long)
     with torch.no_grad():
         q = torch.softmax(lm.forward(x, torch.ones_like(x))[:, :-1].double(), -1).numpy()
-    return q[..., : lm.vocab_size - 1]             # p gives the start token no mass: it adds 0 to KL
+    return q[..., : lm.vocab_size - 1]  # p gives the start token no mass: it adds 0 to KL
 
 
 def excess_loss(lang, lm, ids: np.ndarray) -> float:
@@ -191,8 +251,9 @@ def _style_row(lang, lm, k: int, cfg: LongTailConfig, seed: int) -> dict:
     from neumo.detect.sampling import generate
 
     human, _ = lang.sample(cfg.n_eval_docs, cfg.doc_len, seed=20_000 + seed, style=k)
-    machine = np.array(generate(lm, [list(h[: cfg.prefix_len]) for h in human], cfg.doc_len - cfg.prefix_len,
-                                seed=seed * 1000 + k))
+    machine = np.array(
+        generate(lm, [list(h[: cfg.prefix_len]) for h in human], cfg.doc_len - cfg.prefix_len, seed=seed * 1000 + k)
+    )
     stats = continuation_stats(lm, np.r_[human, machine], cfg.prefix_len)
     labels = [0] * len(human) + [1] * len(machine)
     names = list(dict.fromkeys([cfg.detector, *cfg.detectors]))
@@ -201,9 +262,9 @@ def _style_row(lang, lm, k: int, cfg: LongTailConfig, seed: int) -> dict:
     for name in names:
         row[f"auroc_{name}"] = auroc([s[name] for s in scores], labels)
     row["auroc"] = row[f"auroc_{cfg.detector}"]
-    p = lang.next_token_probs(human)                                         # (n, T, V) exact
+    p = lang.next_token_probs(human)  # (n, T, V) exact
     q = model_probs(lm, human)
-    row["kl_per_token"] = float((p * (np.log(p) - np.log(q))).sum(-1)[:, cfg.prefix_len:].mean())
+    row["kl_per_token"] = float((p * (np.log(p) - np.log(q))).sum(-1)[:, cfg.prefix_len :].mean())
     return row
 
 
@@ -216,13 +277,26 @@ def continuation_stats(lm, ids: np.ndarray, start: int) -> list:
     n, T = ids.shape
     x = torch.tensor(np.c_[np.full(n, lm.bos_id), ids], dtype=torch.long)
     with torch.no_grad():
-        logits = lm.forward(x, torch.ones_like(x))[:, start:-1]            # (n, T - start, V)
+        logits = lm.forward(x, torch.ones_like(x))[:, start:-1]  # (n, T - start, V)
     tgt = torch.from_numpy(ids[:, start:].copy())
-    st = {k: v.reshape(n, T - start).numpy() for k, v in
-          token_stats(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1)).items()}
-    return [TokenStats(lm.name, ids[i, start:], [str(t) for t in ids[i, start:]], st["logprob"][i].astype(float),
-                       st["rank"][i], st["entropy"][i].astype(float), st["var"][i].astype(float),
-                       st["in_top_k"][i], st["in_top_p"][i]) for i in range(n)]
+    st = {
+        k: v.reshape(n, T - start).numpy()
+        for k, v in token_stats(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1)).items()
+    }
+    return [
+        TokenStats(
+            lm.name,
+            ids[i, start:],
+            [str(t) for t in ids[i, start:]],
+            st["logprob"][i].astype(float),
+            st["rank"][i],
+            st["entropy"][i].astype(float),
+            st["var"][i].astype(float),
+            st["in_top_k"][i],
+            st["in_top_p"][i],
+        )
+        for i in range(n)
+    ]
 
 
 def one_sided_negative_p(x, y, n_perm: int, seed: int = 0) -> tuple[float, float]:
@@ -261,7 +335,7 @@ def _pooled_slope(rows, n_boot: int) -> tuple[float, float | None, float | None]
     xs, ys = x[idx], y[idx]
     xc = xs - xs.mean(1, keepdims=True)
     d = (xc * xc).sum(1)
-    boots = ((xc * (ys - ys.mean(1, keepdims=True))).sum(1) / np.where(d > 0, d, np.nan))
+    boots = (xc * (ys - ys.mean(1, keepdims=True))).sum(1) / np.where(d > 0, d, np.nan)
     lo, hi = np.nanquantile(boots, [0.025, 0.975])
     return b, float(lo), float(hi)
 
@@ -283,9 +357,12 @@ def _boot_spearman(x, y, n_boot: int) -> tuple[float, float]:
 def _per_seed_stats(rows, cfg: LongTailConfig, seed: int) -> dict[str, float]:
     rho, p = one_sided_negative_p([r["weight"] for r in rows], [r["auroc"] for r in rows], cfg.n_perm, seed)
     rare = [r for r in rows if r["register"] != "formal"]
-    return {"spearman_frequency_auroc": rho, "perm_p_frequency_auroc": p,
-            "rare_slope_auroc_log_docs": slope([r["log_docs"] for r in rare], [r["auroc"] for r in rare]),
-            "spearman_frequency_kl": spearman([r["weight"] for r in rows], [r["kl_per_token"] for r in rows])}
+    return {
+        "spearman_frequency_auroc": rho,
+        "perm_p_frequency_auroc": p,
+        "rare_slope_auroc_log_docs": slope([r["log_docs"] for r in rare], [r["auroc"] for r in rare]),
+        "spearman_frequency_kl": spearman([r["weight"] for r in rows], [r["kl_per_token"] for r in rows]),
+    }
 
 
 def _rows(m: Measurement) -> list[dict]:
@@ -299,10 +376,15 @@ def _bands(rows: list[dict], edges: list[float]) -> list[dict]:
     for lo, hi in zip(cuts[:-1], cuts[1:]):
         sel = [r for r in rows if lo <= r["weight"] < hi]
         if sel:
-            out.append({"band": f"[{lo:g}, {min(hi, 1.0):g})", "n_styles": len(sel),
-                        "share_of_text": float(sum(r["weight"] for r in sel)),
-                        "mean_auroc": float(np.mean([r["auroc"] for r in sel])),
-                        "mean_kl_per_token": float(np.mean([r["kl_per_token"] for r in sel]))})
+            out.append(
+                {
+                    "band": f"[{lo:g}, {min(hi, 1.0):g})",
+                    "n_styles": len(sel),
+                    "share_of_text": float(sum(r["weight"] for r in sel)),
+                    "mean_auroc": float(np.mean([r["auroc"] for r in sel])),
+                    "mean_kl_per_token": float(np.mean([r["kl_per_token"] for r in sel])),
+                }
+            )
     return out
 
 
@@ -311,10 +393,16 @@ def _figure(rows):
 
     freq = np.array([r["weight"] for r in rows])
     o = np.argsort(freq)
-    fig, _ = line_plot({"AUROC": (freq[o], np.array([r["auroc"] for r in rows])[o]),
-                        "KL(p||q) per token": (freq[o], np.array([r["kl_per_token"] for r in rows])[o])},
-                       xlabel="style frequency", ylabel="value", logx=True,
-                       title="detectability vs context frequency")
+    fig, _ = line_plot(
+        {
+            "AUROC": (freq[o], np.array([r["auroc"] for r in rows])[o]),
+            "KL(p||q) per token": (freq[o], np.array([r["kl_per_token"] for r in rows])[o]),
+        },
+        xlabel="style frequency",
+        ylabel="value",
+        logx=True,
+        title="detectability vs context frequency",
+    )
     return fig
 
 

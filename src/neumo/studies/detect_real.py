@@ -38,29 +38,41 @@ from neumo.studies.registry import register_study
 # the "roc_auc" field of exp_main/results/{dataset}_gpt-neo-2.7B.{logrank,sampling_discrepancy}.json in
 # github.com/baoguangsheng/fast-detect-gpt (commit 7aeeb49), computed on all pairs of each file with full texts.
 PUBLISHED_GPT_NEO = {
-    ("xsum", "logrank"): 0.8949, ("xsum", "fast_detectgpt"): 0.9885,
-    ("writing", "logrank"): 0.9675, ("writing", "fast_detectgpt"): 0.9980,
-    ("squad", "logrank"): 0.9054, ("squad", "fast_detectgpt"): 0.9956,
+    ("xsum", "logrank"): 0.8949,
+    ("xsum", "fast_detectgpt"): 0.9885,
+    ("writing", "logrank"): 0.9675,
+    ("writing", "fast_detectgpt"): 0.9980,
+    ("squad", "logrank"): 0.9054,
+    ("squad", "fast_detectgpt"): 0.9956,
 }
 PUBLISHED_SOURCE = "Bao et al. 2024 (ICLR), github.com/baoguangsheng/fast-detect-gpt exp_main/results @7aeeb49"
 NULLS = ("shuffled_labels", "human_halves")
 
 
 class DetectRealThresholds(Thresholds):
-    min_auroc: float = Field(0.85, description="the claim's number: AUROC >= 0.85 (between chance and the "
-                                               "0.89-1.00 published for GPT-Neo-2.7B scoring its own text)")
-    min_scored_tokens: float = Field(64, description="each text contributes at least 64 continuation tokens, "
-                                                     "twice its ~32-token shared prompt (the full preset scores 128)")
-    min_pairs: float = Field(40, description="at least 40 distinct pairs per file pooled over seeds: the 95% "
-                                             "interval of an AUROC of 0.85 is then about +-0.09 (Hanley-McNeil)")
+    min_auroc: float = Field(
+        0.85,
+        description="the claim's number: AUROC >= 0.85 (between chance and the "
+        "0.89-1.00 published for GPT-Neo-2.7B scoring its own text)",
+    )
+    min_scored_tokens: float = Field(
+        64,
+        description="each text contributes at least 64 continuation tokens, "
+        "twice its ~32-token shared prompt (the full preset scores 128)",
+    )
+    min_pairs: float = Field(
+        40,
+        description="at least 40 distinct pairs per file pooled over seeds: the 95% "
+        "interval of an AUROC of 0.85 is then about +-0.09 (Hanley-McNeil)",
+    )
 
 
 class DetectRealConfig(StrictModel):
     model: str = "smollm2"
-    data_dir: str | None = None          # None: the subset shipped with neumo; or e.g. ../shared/data
+    data_dir: str | None = None  # None: the subset shipped with neumo; or e.g. ../shared/data
     generator: str = "gpt-neo-2.7B"
     datasets: list[str] = ["xsum", "writing"]
-    n_pairs: int = Field(20, ge=1)       # pairs per file per seed
+    n_pairs: int = Field(20, ge=1)  # pairs per file per seed
     # continuation tokens scored per text (after the shared prompt); the shipped continuations have < 1024
     n_tokens: int = Field(128, ge=1, le=1024)
     n_boot: int = Field(2000, ge=100)
@@ -73,29 +85,56 @@ class DetectRealConfig(StrictModel):
 class DetectReal(Study):
     id = "S-detect-real"
     instrument = "detect"
-    claim = ("With SmolLM2-135M as scoring model, log-rank and Fast-DetectGPT reach AUROC >= 0.85 on the "
-             "xsum and writing GPT-Neo-2.7B pairs of Fast-DetectGPT, scored on the continuation after the "
-             "shared human prompt.")
+    claim = (
+        "With SmolLM2-135M as scoring model, log-rank and Fast-DetectGPT reach AUROC >= 0.85 on the "
+        "xsum and writing GPT-Neo-2.7B pairs of Fast-DetectGPT, scored on the continuation after the "
+        "shared human prompt."
+    )
     citation = "Bao et al. 2024 (Fast-DetectGPT, ICLR); Mitchell et al. 2023 (DetectGPT)"
     Config = DetectRealConfig
     presets = {"quick": {"n_pairs": 16}, "full": {}}
-    nulls = {"shuffled_labels": "the same scores with human and machine swapped in a random half of the pairs",
-             "human_halves": "human vs human: the first half of each human continuation labelled human, "
-                             "its second half (more context) labelled machine"}
-    replication = ("scoring is deterministic; the seed picks which pairs are scored (seed s takes block s of a "
-                   "fixed random order of each file's eligible pairs, so seeds score disjoint pairs)")
-    quick_cost_s = 180.0   # measured: 176 s of CPU (OMP_NUM_THREADS=1), 3 seeds, nulls inline
+    nulls = {
+        "shuffled_labels": "the same scores with human and machine swapped in a random half of the pairs",
+        "human_halves": "human vs human: the first half of each human continuation labelled human, "
+        "its second half (more context) labelled machine",
+    }
+    replication = (
+        "scoring is deterministic; the seed picks which pairs are scored (seed s takes block s of a "
+        "fixed random order of each file's eligible pairs, so seeds score disjoint pairs)"
+    )
+    quick_cost_s = 180.0  # measured: 176 s of CPU (OMP_NUM_THREADS=1), 3 seeds, nulls inline
 
     def checks(self, cfg):
-        return [CheckSpec(f"auroc_{det}_{ds}", f"auroc_{det}_{ds}", ">=", "min_auroc", controls=NULLS,
-                          label=f"AUROC of {det} on {ds} (pooled pairs, bootstrap interval)")
-                for det in cfg.claim_detectors for ds in cfg.claim_datasets]
+        return [
+            CheckSpec(
+                f"auroc_{det}_{ds}",
+                f"auroc_{det}_{ds}",
+                ">=",
+                "min_auroc",
+                controls=NULLS,
+                label=f"AUROC of {det} on {ds} (pooled pairs, bootstrap interval)",
+            )
+            for det in cfg.claim_detectors
+            for ds in cfg.claim_datasets
+        ]
 
     def preconditions(self, cfg):
-        return [GateSpec("scored_tokens_min", "scored_tokens_min", ">=", "min_scored_tokens",
-                         why="every scored text has enough continuation tokens"),
-                GateSpec("pairs_pooled_min", "pairs_pooled_min", ">=", "min_pairs",
-                         why="enough distinct pairs per file to resolve the AUROC")]
+        return [
+            GateSpec(
+                "scored_tokens_min",
+                "scored_tokens_min",
+                ">=",
+                "min_scored_tokens",
+                why="every scored text has enough continuation tokens",
+            ),
+            GateSpec(
+                "pairs_pooled_min",
+                "pairs_pooled_min",
+                ">=",
+                "min_pairs",
+                why="enough distinct pairs per file to resolve the AUROC",
+            ),
+        ]
 
     def measure(self, cfg: DetectRealConfig, ctx: StudyContext) -> Measurement:
         from neumo.detect.lm import load_lm
@@ -132,26 +171,44 @@ class DetectReal(Study):
                 for arm, res in (("shuffled_labels", shuf), ("human_halves", halves)):
                     nulls[arm][f"auroc_{det}_{d}"] = res["auroc"]
                     nulls[arm][f"tpr1_{det}_{d}"] = res["tpr_at_1fpr"]
-                rows.append({"dataset": d, "detector": det, "n_tokens": cfg.n_tokens, "auroc": r["auroc"],
-                             "tpr_at_1fpr": r["tpr_at_1fpr"], "auroc_with_prompt": full["auroc"],
-                             "tpr_with_prompt": full["tpr_at_1fpr"], "null_shuffled": shuf["auroc"],
-                             "tpr_null_shuffled": shuf["tpr_at_1fpr"], "null_halves": halves["auroc"],
-                             "tpr_null_halves": halves["tpr_at_1fpr"],
-                             "published_gpt_neo_2.7B": PUBLISHED_GPT_NEO.get((d, det))})
+                rows.append(
+                    {
+                        "dataset": d,
+                        "detector": det,
+                        "n_tokens": cfg.n_tokens,
+                        "auroc": r["auroc"],
+                        "tpr_at_1fpr": r["tpr_at_1fpr"],
+                        "auroc_with_prompt": full["auroc"],
+                        "tpr_with_prompt": full["tpr_at_1fpr"],
+                        "null_shuffled": shuf["auroc"],
+                        "tpr_null_shuffled": shuf["tpr_at_1fpr"],
+                        "null_halves": halves["auroc"],
+                        "tpr_null_halves": halves["tpr_at_1fpr"],
+                        "published_gpt_neo_2.7B": PUBLISHED_GPT_NEO.get((d, det)),
+                    }
+                )
             values[f"prompt_tokens_mean_{d}"] = float(np.mean([p.prompt for p in scored]))
             values[f"eligible_pairs_{d}"] = float(eligible)
             values[f"pairs_{d}"] = float(len(chosen))
             for j, i in enumerate(chosen):
-                pair_rows.append({"dataset": d, "pair": int(i),
-                                  **{f"h_{det}": float(sc["human"][det][j]) for det in names},
-                                  **{f"m_{det}": float(sc["machine"][det][j]) for det in names}})
+                pair_rows.append(
+                    {
+                        "dataset": d,
+                        "pair": int(i),
+                        **{f"h_{det}": float(sc["human"][det][j]) for det in names},
+                        **{f"m_{det}": float(sc["machine"][det][j]) for det in names},
+                    }
+                )
         values["scored_tokens_min"] = float(min(n_scored))
         values["scored_tokens_max"] = float(max(n_scored))
         values["n_tokens"] = float(cfg.n_tokens)
         values["pairs_pooled_min"] = float(min(values[f"pairs_{d}"] for d in files))
         for n in NULLS:  # a null in the treatment's place sees the same gates
-            nulls[n].update(scored_tokens_min=values["scored_tokens_min"], pairs_pooled_min=values["pairs_pooled_min"],
-                            n_tokens=values["n_tokens"])
+            nulls[n].update(
+                scored_tokens_min=values["scored_tokens_min"],
+                pairs_pooled_min=values["pairs_pooled_min"],
+                n_tokens=values["n_tokens"],
+            )
         if ctx.keep_figures:
             ctx.save_figure("auroc_by_detector", _figure(rows, list(files), names, ctx.seed))
         return Measurement(values=values, nulls=nulls, tables={"detectors": _rounded(rows), "pair_scores": pair_rows})
@@ -183,9 +240,14 @@ class DetectReal(Study):
                 mm = np.array([r[f"m_{det}"] for r in rows])
                 a, lo, hi = pair_bootstrap_auroc(h, mm, cfg.n_boot, seed=0)
                 key = f"auroc_{det}_{d}"
-                out[key] = Estimate(a, lo, hi, per_seed=tuple(per_seed.get(key, ())),
-                                    null_mean=float(np.nanmean(null_seed[key])) if null_seed.get(key) else None,
-                                    note=f"{len(rows)} distinct pairs pooled over seeds; bootstrap over pairs")
+                out[key] = Estimate(
+                    a,
+                    lo,
+                    hi,
+                    per_seed=tuple(per_seed.get(key, ())),
+                    null_mean=float(np.nanmean(null_seed[key])) if null_seed.get(key) else None,
+                    note=f"{len(rows)} distinct pairs pooled over seeds; bootstrap over pairs",
+                )
                 out[f"tpr1_pooled_{det}_{d}"] = Estimate(_metrics(h, mm)["tpr_at_1fpr"], None, None)
         if counts:
             out["pairs_pooled_min"] = Estimate(float(min(counts)), None, None)
@@ -201,15 +263,20 @@ class DetectReal(Study):
                     continue
                 pub = PUBLISHED_GPT_NEO.get((d, det))
                 tw = m.get(f"tpr1_with_prompt_{det}_{d}")
-                parts.append(f"{d}/{det} {a:.3f} (TPR@1%FPR {_f(t, 2)}; prompt scored too {_f(w)}, TPR@1%FPR "
-                             f"{_f(tw, 2)}" + (f"; published {pub:.3f})" if pub else ")"))
+                parts.append(
+                    f"{d}/{det} {a:.3f} (TPR@1%FPR {_f(t, 2)}; prompt scored too {_f(w)}, TPR@1%FPR "
+                    f"{_f(tw, 2)}" + (f"; published {pub:.3f})" if pub else ")")
+                )
         n = m.get("pairs_pooled_min", float("nan"))
-        return (f"{cfg.model}, {n:.0f} pairs per file pooled over seeds, {cfg.n_tokens} tokens after the shared "
-                f"prompt: " + "; ".join(parts) + f". Published: GPT-Neo-2.7B scoring its own text, all pairs, "
-                f"full texts ({PUBLISHED_SOURCE}).")
+        return (
+            f"{cfg.model}, {n:.0f} pairs per file pooled over seeds, {cfg.n_tokens} tokens after the shared "
+            f"prompt: " + "; ".join(parts) + f". Published: GPT-Neo-2.7B scoring its own text, all pairs, "
+            f"full texts ({PUBLISHED_SOURCE})."
+        )
 
 
 # ---- helpers ---------------------------------------------------------------------------------------
+
 
 def _f(x, digits: int = 3) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
@@ -228,8 +295,7 @@ def _block(enc, n_tokens: int, n_pairs: int, seed: int, file_name: str) -> tuple
     if not eligible:
         from neumo.errors import NeumoError
 
-        raise NeumoError(f"{file_name}: no pair has {n_tokens} tokens after its prompt in both texts; "
-                         "lower n_tokens")
+        raise NeumoError(f"{file_name}: no pair has {n_tokens} tokens after its prompt in both texts; lower n_tokens")
     order = _rng(0, "order", file_name).permutation(eligible)
     k = min(n_pairs, len(order))
     start = (seed * k) % len(order)
@@ -241,10 +307,14 @@ def _scores(scored, names, n_tokens: int) -> dict[str, dict[str, np.ndarray]]:
     from neumo.detect.registry import compute_scores
 
     half = n_tokens // 2
-    parts = {"human": [p.human for p in scored], "machine": [p.machine for p in scored],
-             "human_full": [p.human_full for p in scored], "machine_full": [p.machine_full for p in scored],
-             "first_half": [span(p.human, 0, half) for p in scored],
-             "second_half": [span(p.human, half, None) for p in scored]}
+    parts = {
+        "human": [p.human for p in scored],
+        "machine": [p.machine for p in scored],
+        "human_full": [p.human_full for p in scored],
+        "machine_full": [p.machine_full for p in scored],
+        "first_half": [span(p.human, 0, half) for p in scored],
+        "second_half": [span(p.human, half, None) for p in scored],
+    }
     out = {}
     for k, stats in parts.items():
         per = [compute_scores(s, names) for s in stats]
@@ -285,8 +355,13 @@ def _figure(rows, datasets, dets, seed):
     from neumo.report.figures import heatmap
 
     m = [[next(r["auroc"] for r in rows if r["dataset"] == d and r["detector"] == k) for k in dets] for d in datasets]
-    fig, _ = heatmap(m, row_labels=datasets, col_labels=dets, cbar_label="AUROC",
-                     title=f"AUROC after the shared prompt, seed {seed}'s pairs")
+    fig, _ = heatmap(
+        m,
+        row_labels=datasets,
+        col_labels=dets,
+        cbar_label="AUROC",
+        title=f"AUROC after the shared prompt, seed {seed}'s pairs",
+    )
     return fig
 
 

@@ -33,19 +33,27 @@ ORACLE = "oracle_nucleus"
 
 
 class SharpeningThresholds(Thresholds):
-    min_auroc: float = Field(0.6, description="detectable above chance: AUROC at least 0.1 above 0.5 at the "
-                                              "lowest T (the untruncated T = 1 null must not reach it)")
-    min_auroc_gain: float = Field(0.1, description="sharpening adds at least a tenth of the AUROC range over the "
-                                                   "T = 1 null of the same seed")
-    min_outside_over_nominal: float = Field(0.5, description="'a measurable share' of human tokens outside the "
-                                                             "top-0.9 nucleus: at least half the nominal 1 - p")
-    max_excess_loss: float = Field(0.1, description="competence gate: the scorer's cross-entropy on held-out "
-                                                    "human text within 10% of the true entropy")
+    min_auroc: float = Field(
+        0.6,
+        description="detectable above chance: AUROC at least 0.1 above 0.5 at the "
+        "lowest T (the untruncated T = 1 null must not reach it)",
+    )
+    min_auroc_gain: float = Field(
+        0.1, description="sharpening adds at least a tenth of the AUROC range over the T = 1 null of the same seed"
+    )
+    min_outside_over_nominal: float = Field(
+        0.5,
+        description="'a measurable share' of human tokens outside the top-0.9 nucleus: at least half the nominal 1 - p",
+    )
+    max_excess_loss: float = Field(
+        0.1,
+        description="competence gate: the scorer's cross-entropy on held-out human text within 10% of the true entropy",
+    )
 
 
 class SharpeningConfig(StrictModel):
     language: LanguageConfig = LanguageConfig()
-    n_train_docs: int = 20000            # the scorer's training documents
+    n_train_docs: int = 20000  # the scorer's training documents
     train_doc_len: int = 40
     ngram_order: int = 3
     temperatures: list[float] = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5]
@@ -53,7 +61,7 @@ class SharpeningConfig(StrictModel):
     judged_top_p: float = 0.9
     prefix_len: int = 8
     continuation_len: int = 24
-    n_docs: int = 300                    # human continuations (and as many machine ones per T)
+    n_docs: int = 300  # human continuations (and as many machine ones per T)
     detector: str = "likelihood"
     thresholds: SharpeningThresholds = SharpeningThresholds()
 
@@ -74,27 +82,51 @@ class SharpeningConfig(StrictModel):
 class Sharpening(Study):
     id = "S-sharpening"
     instrument = "detect"
-    claim = ("Sampling at temperature T < 1 (equivalently token-level power sampling) from a generator whose "
-             "T = 1 text is indistinguishable from human text makes that text detectable by the log-likelihood "
-             "of a different model; and top-p truncation of that model leaves human tokens unreachable at a "
-             "rate comparable to 1 - p.")
+    claim = (
+        "Sampling at temperature T < 1 (equivalently token-level power sampling) from a generator whose "
+        "T = 1 text is indistinguishable from human text makes that text detectable by the log-likelihood "
+        "of a different model; and top-p truncation of that model leaves human tokens unreachable at a "
+        "rate comparable to 1 - p."
+    )
     citation = "Holtzman et al. 2020 (nucleus sampling); Garces Arias et al. 2026; essay (training cause)"
     Config = SharpeningConfig
     presets = {"quick": {"temperatures": [1.0, 0.8, 0.6, 0.5], "n_docs": 200}, "full": {}}
-    nulls = {T1: "untruncated T = 1 samples of the generator (the language): the human distribution itself",
-             ORACLE: "the share of human tokens outside the top-p nucleus of the true p (a calibrated scorer)"}
-    replication = ("the seed builds a different language (automata), draws the scorer's training documents, "
-                   "the human documents and the generator's samples")
+    nulls = {
+        T1: "untruncated T = 1 samples of the generator (the language): the human distribution itself",
+        ORACLE: "the share of human tokens outside the top-p nucleus of the true p (a calibrated scorer)",
+    }
+    replication = (
+        "the seed builds a different language (automata), draws the scorer's training documents, "
+        "the human documents and the generator's samples"
+    )
     quick_cost_s = 7.0  # CPU seconds measured on one thread (wall 25 s on a 2-core machine at load 15)
 
     def checks(self, cfg):
         return [
-            CheckSpec("auroc_gain_lowest_T", "auroc_lowest_T", ">=", "min_auroc_gain", null=T1,
-                      relation="difference", label="AUROC at the lowest T minus AUROC at T = 1"),
-            CheckSpec("auroc_lowest_T", "auroc_lowest_T", ">=", "min_auroc", controls=(T1,),
-                      label="log-likelihood AUROC at the lowest T"),
-            CheckSpec("outside_top_p_over_nominal", "outside_over_nominal", ">=", "min_outside_over_nominal",
-                      label="share of human tokens outside the scorer's top-0.9 nucleus / (1 - 0.9)"),
+            CheckSpec(
+                "auroc_gain_lowest_T",
+                "auroc_lowest_T",
+                ">=",
+                "min_auroc_gain",
+                null=T1,
+                relation="difference",
+                label="AUROC at the lowest T minus AUROC at T = 1",
+            ),
+            CheckSpec(
+                "auroc_lowest_T",
+                "auroc_lowest_T",
+                ">=",
+                "min_auroc",
+                controls=(T1,),
+                label="log-likelihood AUROC at the lowest T",
+            ),
+            CheckSpec(
+                "outside_top_p_over_nominal",
+                "outside_over_nominal",
+                ">=",
+                "min_outside_over_nominal",
+                label="share of human tokens outside the scorer's top-0.9 nucleus / (1 - 0.9)",
+            ),
         ]
 
     def preconditions(self, cfg):
@@ -118,14 +150,22 @@ class Sharpening(Study):
         h = scores(human)
         rows = []
         for T in cfg.temperatures:
-            machine = continue_tempered(lang, human[:, : cfg.prefix_len], cfg.continuation_len, T,
-                                        seed=derive(ctx.seed, T))
+            machine = continue_tempered(
+                lang, human[:, : cfg.prefix_len], cfg.continuation_len, T, seed=derive(ctx.seed, T)
+            )
             m = scores(machine)
-            rows.append({"temperature": T, "alpha": 1.0 / T, "auroc": auroc(h + m, [0] * len(h) + [1] * len(m)),
-                         "mean_loglik_machine": float(np.mean(m)), "mean_loglik_human": float(np.mean(h))})
-        cont = human[:, cfg.prefix_len:]
-        p_true = lang.next_token_probs(human)[:, cfg.prefix_len:]
-        q_model = model_probs(lm, human)[:, cfg.prefix_len:]
+            rows.append(
+                {
+                    "temperature": T,
+                    "alpha": 1.0 / T,
+                    "auroc": auroc(h + m, [0] * len(h) + [1] * len(m)),
+                    "mean_loglik_machine": float(np.mean(m)),
+                    "mean_loglik_human": float(np.mean(h)),
+                }
+            )
+        cont = human[:, cfg.prefix_len :]
+        p_true = lang.next_token_probs(human)[:, cfg.prefix_len :]
+        q_model = model_probs(lm, human)[:, cfg.prefix_len :]
         unreach = []
         for p in cfg.top_ps:
             model = float(np.mean(~in_nucleus(q_model, cont, p)))
@@ -135,25 +175,34 @@ class Sharpening(Study):
         lowest = min(rows, key=lambda r: r["temperature"])
         t1 = next(r for r in rows if r["temperature"] == 1.0)  # the config guarantees T = 1 is there
         test, _ = lang.sample(300, cfg.train_doc_len, seed=30_000 + ctx.seed)
-        values = {"excess_loss": excess_loss(lang, lm, test), "auroc_lowest_T": lowest["auroc"],
-                  "outside_over_nominal": at["human_tokens_outside"] / (1 - at["top_p"]),
-                  "spearman_T_auroc": spearman([r["temperature"] for r in rows], [r["auroc"] for r in rows]),
-                  **{f"auroc_T{r['temperature']:g}": r["auroc"] for r in rows},
-                  **{f"outside_top_p{u['top_p']:g}": u["human_tokens_outside"] for u in unreach}}
-        nulls = {T1: {"auroc_lowest_T": t1["auroc"]},
-                 ORACLE: {"outside_over_nominal": at["oracle_outside"] / (1 - at["top_p"]),
-                          **{f"outside_top_p{u['top_p']:g}": u["oracle_outside"] for u in unreach}}}
+        values = {
+            "excess_loss": excess_loss(lang, lm, test),
+            "auroc_lowest_T": lowest["auroc"],
+            "outside_over_nominal": at["human_tokens_outside"] / (1 - at["top_p"]),
+            "spearman_T_auroc": spearman([r["temperature"] for r in rows], [r["auroc"] for r in rows]),
+            **{f"auroc_T{r['temperature']:g}": r["auroc"] for r in rows},
+            **{f"outside_top_p{u['top_p']:g}": u["human_tokens_outside"] for u in unreach},
+        }
+        nulls = {
+            T1: {"auroc_lowest_T": t1["auroc"]},
+            ORACLE: {
+                "outside_over_nominal": at["oracle_outside"] / (1 - at["top_p"]),
+                **{f"outside_top_p{u['top_p']:g}": u["oracle_outside"] for u in unreach},
+            },
+        }
         if ctx.keep_figures:
             ctx.save_figure("sharpening", _figure(rows, unreach))
         return Measurement(values=values, nulls=nulls, tables={"temperature": rows, "top_p": unreach})
 
     def summarize(self, cfg, m):
         g = lambda k: m.get(k, float("nan"))  # noqa: E731
-        return (f"log-likelihood AUROC of an n-gram scorer, generator = the language: "
-                f"T = 1 {g(T1 + ':auroc_lowest_T'):.3f}, "
-                f"lowest T {g('auroc_lowest_T'):.3f}. Human tokens outside the scorer's top-{cfg.judged_top_p:g} "
-                f"nucleus: {g('outside_over_nominal'):.2f} x (1 - p); true p's nucleus "
-                f"{g(ORACLE + ':outside_over_nominal'):.2f} x (seed means).")
+        return (
+            f"log-likelihood AUROC of an n-gram scorer, generator = the language: "
+            f"T = 1 {g(T1 + ':auroc_lowest_T'):.3f}, "
+            f"lowest T {g('auroc_lowest_T'):.3f}. Human tokens outside the scorer's top-{cfg.judged_top_p:g} "
+            f"nucleus: {g('outside_over_nominal'):.2f} x (1 - p); true p's nucleus "
+            f"{g(ORACLE + ':outside_over_nominal'):.2f} x (seed means)."
+        )
 
 
 def derive(seed: int, temperature: float) -> int:
@@ -170,7 +219,7 @@ def continue_tempered(lang, prefixes: np.ndarray, n_new: int, temperature: float
     n = prefixes.shape[0]
     K, V = lang.n_styles, lang.vocab_size
     kk = np.arange(K)[:, None]
-    logw = np.log(lang.weights)[:, None] + np.zeros((1, n))                # (K, n)
+    logw = np.log(lang.weights)[:, None] + np.zeros((1, n))  # (K, n)
     s = np.zeros((K, n), np.int64)
     out = [prefixes[:, t] for t in range(prefixes.shape[1])]
 
@@ -184,10 +233,10 @@ def continue_tempered(lang, prefixes: np.ndarray, n_new: int, temperature: float
     for _ in range(n_new):
         post = np.exp(logw - logw.max(0))
         post /= post.sum(0)
-        p = np.einsum("kn,knv->nv", post, lang.emissions[kk, s])            # (n, V)
+        p = np.einsum("kn,knv->nv", post, lang.emissions[kk, s])  # (n, V)
         q = p ** (1.0 / temperature)
         q /= q.sum(1, keepdims=True)
-        w = np.minimum((q.cumsum(1) < rng.random((n, 1))).sum(1), V - 1)    # inverse-CDF draw
+        w = np.minimum((q.cumsum(1) < rng.random((n, 1))).sum(1), V - 1)  # inverse-CDF draw
         out.append(w)
         step(w)
     return np.stack(out, 1)

@@ -33,18 +33,35 @@ def _run_one(sid: str, preset: str, seed: int, seeds: int, parent: str, sinks: t
         return run_study(sid, preset=preset, seed=seed, seeds=seeds, parent=Path(parent), sinks=tuple(sinks))
     except Exception as e:  # reported in the verdict table as "error"
         msg = "".join(traceback.format_exception_only(type(e), e)).strip()
-        return Verdict(study=sid, claim=all_studies()[sid].claim, status="error", summary=msg, preset=preset,
-                       reason=msg, seeds=list(range(seed, seed + seeds)), elapsed_s=round(time.monotonic() - t0, 2))
+        return Verdict(
+            study=sid,
+            claim=all_studies()[sid].claim,
+            status="error",
+            summary=msg,
+            preset=preset,
+            reason=msg,
+            seeds=list(range(seed, seed + seeds)),
+            elapsed_s=round(time.monotonic() - t0, 2),
+        )
 
 
 def default_jobs() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def run_lab(*, quick: bool = True, only: list[str] | None = None, instrument: str | None = None,
-            root: str | Path | None = None, seed: int = 0, seeds: int | None = None, jobs: int | None = None,
-            on_verdict: Callable[[Verdict], None] | None = None, sinks: tuple[str, ...] = (),
-            ray: str | None = None):
+def run_lab(
+    *,
+    quick: bool = True,
+    only: list[str] | None = None,
+    instrument: str | None = None,
+    root: str | Path | None = None,
+    seed: int = 0,
+    seeds: int | None = None,
+    jobs: int | None = None,
+    on_verdict: Callable[[Verdict], None] | None = None,
+    sinks: tuple[str, ...] = (),
+    ray: str | None = None,
+):
     """Run the selected studies and write ``report.html`` / ``report.json`` into a new lab run.
 
     Studies run in ``jobs`` local processes, or as Ray tasks (one CPU each) on the cluster at ``ray``
@@ -66,8 +83,16 @@ def run_lab(*, quick: bool = True, only: list[str] | None = None, instrument: st
         from neumo.runs.cluster import connect, ray_map
 
         connect(ray)
-    doc = {"kind": "lab", "preset": preset, "studies": ids, "seed": seed, "seeds": seeds, "jobs": jobs,
-           **({"sinks": list(sinks)} if sinks else {}), **({"ray": ray} if ray else {})}
+    doc = {
+        "kind": "lab",
+        "preset": preset,
+        "studies": ids,
+        "seed": seed,
+        "seeds": seeds,
+        "jobs": jobs,
+        **({"sinks": list(sinks)} if sinks else {}),
+        **({"ray": ray} if ray else {}),
+    }
     lab = Run.create("lab", doc, root=root, kind="lab")
     parent = str(lab.dir / "studies")
     t0 = time.monotonic()
@@ -81,8 +106,12 @@ def run_lab(*, quick: bool = True, only: list[str] | None = None, instrument: st
 
     order = sorted(ids, key=lambda s: -all_studies()[s].quick_cost_s)
     if ray is not None:
-        ray_map(_run_one, [(sid, preset, seed, seeds, parent, sinks) for sid in order], ray,
-                on_result=lambda i, v: record(v))
+        ray_map(
+            _run_one,
+            [(sid, preset, seed, seeds, parent, sinks) for sid in order],
+            ray,
+            on_result=lambda i, v: record(v),
+        )
     elif jobs == 1 or len(ids) == 1:
         for sid in ids:
             record(_run_one(sid, preset, seed, seeds, parent, sinks))
@@ -93,9 +122,18 @@ def run_lab(*, quick: bool = True, only: list[str] | None = None, instrument: st
             for f in as_completed(futures):
                 record(f.result())
     verdicts = [done[sid] for sid in ids]
-    html_path, json_path = write_report(lab.dir, [v.model_dump(mode="json") for v in verdicts],
-                                        meta={"preset": preset, "seed": seed, "seeds": seeds, "lab_run": lab.id, "jobs": jobs,
-                                              "elapsed_s": round(time.monotonic() - t0, 1)},
-                                        studies=all_studies())
+    html_path, json_path = write_report(
+        lab.dir,
+        [v.model_dump(mode="json") for v in verdicts],
+        meta={
+            "preset": preset,
+            "seed": seed,
+            "seeds": seeds,
+            "lab_run": lab.id,
+            "jobs": jobs,
+            "elapsed_s": round(time.monotonic() - t0, 1),
+        },
+        studies=all_studies(),
+    )
     lab.finish({s: sum(v.status == s for v in verdicts) for s in ("holds", "fails", "inconclusive", "error")})
     return lab, verdicts, html_path, json_path

@@ -12,12 +12,28 @@ from neumo.memory.train import MemoryResult, MemoryRunConfig, train_on_task
 
 
 def curve_rows(label: str, res: MemoryResult) -> list[dict[str, Any]]:
-    return [{"model": label, "length": L, **m, "state_size": res.model.state_size(L),
-             "n_params": res.model.num_parameters(), "steps": res.steps} for L, m in res.eval.items()]
+    return [
+        {
+            "model": label,
+            "length": L,
+            **m,
+            "state_size": res.model.state_size(L),
+            "n_params": res.model.num_parameters(),
+            "steps": res.steps,
+        }
+        for L, m in res.eval.items()
+    ]
 
 
-def curve_figure(rows: list[dict[str, Any]], metric: str, *, title: str, xlabel: str = "test length",
-                 train_max: float | None = None, chance: float | None = None):
+def curve_figure(
+    rows: list[dict[str, Any]],
+    metric: str,
+    *,
+    title: str,
+    xlabel: str = "test length",
+    train_max: float | None = None,
+    chance: float | None = None,
+):
     from neumo.report.figures import line_plot
 
     series: dict[str, tuple[list, list]] = {}

@@ -34,21 +34,35 @@ from neumo.studies.registry import register_study
 from neumo.train import TrainConfig
 
 UNDERTRAINED = "undertrained_lstm"
-_MACHINES = {"parity": ("parity", {}), "z3": ("modular", {"modulus": 3}),
-             "random4": ("dfa", {"n_states": 4, "n_symbols": 2}),
-             "random6": ("dfa", {"n_states": 6, "n_symbols": 2}),
-             "random8": ("dfa", {"n_states": 8, "n_symbols": 2})}
+_MACHINES = {
+    "parity": ("parity", {}),
+    "z3": ("modular", {"modulus": 3}),
+    "random4": ("dfa", {"n_states": 4, "n_symbols": 2}),
+    "random6": ("dfa", {"n_states": 6, "n_symbols": 2}),
+    "random8": ("dfa", {"n_states": 8, "n_symbols": 2}),
+}
 
 
 class FSMExtractionThresholds(Thresholds):
-    min_equivalent_share: float = Field(0.8, description="equivalent machines for at least 4 of the 5 machines "
-                                                         "(the claim is all; one miss per seed is tolerated)")
-    min_share_over_null: float = Field(0.5, description="the trained LSTM yields equivalent machines for a "
-                                                        "majority more of the machines than the failing network")
-    min_state_map_acc: float = Field(0.99, description="worst machine: clusters map onto true states almost "
-                                                       "purely (the previous study's pre-set value)")
-    min_model_acc: float = Field(0.95, description="gate: the LSTM has learned each machine at the training "
-                                                   "length (Deletang et al.'s competence criterion)")
+    min_equivalent_share: float = Field(
+        0.8,
+        description="equivalent machines for at least 4 of the 5 machines "
+        "(the claim is all; one miss per seed is tolerated)",
+    )
+    min_share_over_null: float = Field(
+        0.5,
+        description="the trained LSTM yields equivalent machines for a "
+        "majority more of the machines than the failing network",
+    )
+    min_state_map_acc: float = Field(
+        0.99,
+        description="worst machine: clusters map onto true states almost purely (the previous study's pre-set value)",
+    )
+    min_model_acc: float = Field(
+        0.95,
+        description="gate: the LSTM has learned each machine at the training "
+        "length (Deletang et al.'s competence criterion)",
+    )
 
 
 class FSMExtractionConfig(StrictModel):
@@ -68,54 +82,97 @@ class FSMExtractionConfig(StrictModel):
 class FSMExtraction(Study):
     id = "S-fsm-extraction"
     instrument = "memory"
-    claim = ("The automaton extracted from a trained LSTM's hidden states (clustering + transition table + "
-             "minimisation) is equivalent to the true machine for parity, Z_3 and random minimal DFAs with "
-             "4, 6 and 8 states, and not for the same LSTM before it has learned them.")
+    claim = (
+        "The automaton extracted from a trained LSTM's hidden states (clustering + transition table + "
+        "minimisation) is equivalent to the true machine for parity, Z_3 and random minimal DFAs with "
+        "4, 6 and 8 states, and not for the same LSTM before it has learned them."
+    )
     citation = "Omlin & Giles (1996) Neural Networks; Weiss, Goldberg & Yahav (2018) ICML"
     Config = FSMExtractionConfig
     presets = {"quick": {"train": {"steps": 600}, "n_strings": 192}, "full": {}}
     nulls = {UNDERTRAINED: "the same LSTM (same initialisation and strings) stopped after null_steps steps"}
-    replication = ("the seed sets the LSTM's initialisation, the training and probe strings and the k-means "
-                   "initialisation; the machines are the same at every seed (dfa_seed)")
+    replication = (
+        "the seed sets the LSTM's initialisation, the training and probe strings and the k-means "
+        "initialisation; the machines are the same at every seed (dfa_seed)"
+    )
     quick_cost_s = 40.0
 
     def checks(self, cfg):
         return [
-            CheckSpec("equivalent_share_over_null", "equivalent_share", ">=", "min_share_over_null",
-                      null=UNDERTRAINED, relation="difference",
-                      label="share of machines extracted exactly, minus the under-trained LSTM's"),
-            CheckSpec("equivalent_share", "equivalent_share", ">=", "min_equivalent_share",
-                      controls=(UNDERTRAINED,), label="share of machines whose extraction is equivalent"),
-            CheckSpec("min_state_map_acc", "min_state_map_acc", ">=", "min_state_map_acc",
-                      controls=(UNDERTRAINED,), label="worst machine's cluster-to-state mapping accuracy"),
+            CheckSpec(
+                "equivalent_share_over_null",
+                "equivalent_share",
+                ">=",
+                "min_share_over_null",
+                null=UNDERTRAINED,
+                relation="difference",
+                label="share of machines extracted exactly, minus the under-trained LSTM's",
+            ),
+            CheckSpec(
+                "equivalent_share",
+                "equivalent_share",
+                ">=",
+                "min_equivalent_share",
+                controls=(UNDERTRAINED,),
+                label="share of machines whose extraction is equivalent",
+            ),
+            CheckSpec(
+                "min_state_map_acc",
+                "min_state_map_acc",
+                ">=",
+                "min_state_map_acc",
+                controls=(UNDERTRAINED,),
+                label="worst machine's cluster-to-state mapping accuracy",
+            ),
         ]
 
     def preconditions(self, cfg):
-        return [GateSpec("model_acc", "min_model_acc", ">=", "min_model_acc",
-                         why="every LSTM learned its machine at the training length")]
+        return [
+            GateSpec(
+                "model_acc",
+                "min_model_acc",
+                ">=",
+                "min_model_acc",
+                why="every LSTM learned its machine at the training length",
+            )
+        ]
 
     def measure(self, cfg: FSMExtractionConfig, ctx: StudyContext) -> Measurement:
         rows = [_machine_row(cfg, name, ctx) for name in cfg.machines]
         ctx.run.write_table("extraction", pd.DataFrame(rows))
         values: dict[str, float] = {}
         for r in rows:
-            for key in ("equivalent", "equivalent_grid", "model_acc", "state_map_acc", "states_extracted",
-                        "heldout_agreement", "model_acc_4x", "hidden_participation_ratio"):
+            for key in (
+                "equivalent",
+                "equivalent_grid",
+                "model_acc",
+                "state_map_acc",
+                "states_extracted",
+                "heldout_agreement",
+                "model_acc_4x",
+                "hidden_participation_ratio",
+            ):
                 values[f"{key}_{r['machine']}"] = float(r[key])
-        values.update({"equivalent_share": float(np.mean([r["equivalent"] for r in rows])),
-                       "equivalent_share_grid": float(np.mean([r["equivalent_grid"] for r in rows])),
-                       "min_state_map_acc": float(min(r["state_map_acc"] for r in rows)),
-                       "min_model_acc": float(min(r["model_acc"] for r in rows))})
+        values.update(
+            {
+                "equivalent_share": float(np.mean([r["equivalent"] for r in rows])),
+                "equivalent_share_grid": float(np.mean([r["equivalent_grid"] for r in rows])),
+                "min_state_map_acc": float(min(r["state_map_acc"] for r in rows)),
+                "min_model_acc": float(min(r["model_acc"] for r in rows)),
+            }
+        )
         if ctx.keep_figures:
             ctx.save_figure("extracted_states", _figure(rows))
         return Measurement(values=values, tables={"extraction": [{k: v for k, v in r.items()} for r in rows]})
 
     def summarize(self, cfg, m):
         per = ", ".join(f"{n} {m.get(f'equivalent_{n}', float('nan')):.2f}" for n in cfg.machines)
-        return (f"extraction success rate per machine (trained LSTM, over seeds): {per}; under-trained LSTM "
-                f"share {m.get(UNDERTRAINED + ':equivalent_share', float('nan')):.2f} (its worst accuracy "
-                f"{m.get(UNDERTRAINED + ':min_model_acc', float('nan')):.2f}); trained worst accuracy "
-                f"{m.get('min_model_acc', float('nan')):.3f}")
+        return (
+            f"extraction success rate per machine (trained LSTM, over seeds): {per}; under-trained LSTM "
+            f"share {m.get(UNDERTRAINED + ':equivalent_share', float('nan')):.2f} (its worst accuracy "
+            f"{m.get(UNDERTRAINED + ':min_model_acc', float('nan')):.2f}); trained worst accuracy "
+            f"{m.get('min_model_acc', float('nan')):.3f}"
+        )
 
 
 def _machine_row(cfg: FSMExtractionConfig, name: str, ctx: StudyContext) -> dict:
@@ -129,30 +186,60 @@ def _machine_row(cfg: FSMExtractionConfig, name: str, ctx: StudyContext) -> dict
     undertrained = ctx.arm == UNDERTRAINED
     train = cfg.train.model_copy(update={"steps": cfg.null_steps}) if undertrained else cfg.train
     L = cfg.train_max_len
-    res = train_on_task(MemoryRunConfig(
-        task=task, task_knobs=knobs, model="lstm", model_knobs={"hidden_size": cfg.hidden_size}, train=train,
-        train_lengths=list(range(2, L + 1)), target_acc=None if undertrained else 1.0,
-        eval_lengths=[L, 4 * L], seed=ctx.seed), progress=ctx.progress)
-    assert isinstance(res.task, MachineTask)   # every task of _MACHINES is one
+    res = train_on_task(
+        MemoryRunConfig(
+            task=task,
+            task_knobs=knobs,
+            model="lstm",
+            model_knobs={"hidden_size": cfg.hidden_size},
+            train=train,
+            train_lengths=list(range(2, L + 1)),
+            target_acc=None if undertrained else 1.0,
+            eval_lengths=[L, 4 * L],
+            seed=ctx.seed,
+        ),
+        progress=ctx.progress,
+    )
+    assert isinstance(res.task, MachineTask)  # every task of _MACHINES is one
     dfa = res.task.machine()
     b = res.task.sample(cfg.n_strings, task_rng(ctx.seed, "probe", name), L)
     h, pred = model_states(res.model, b.inputs)
     held = task_rng(ctx.seed, "probe", name, "held").integers(0, dfa.n_symbols, size=(256, 4 * L))
-    out = {"machine": name, "arm": ctx.arm, "steps": res.steps, "model_acc": res.eval[L]["acc"],
-           "model_acc_4x": res.eval[4 * L]["acc"],
-           "hidden_participation_ratio": hidden_effective_rank(h)["participation_ratio"]}
+    out = {
+        "machine": name,
+        "arm": ctx.arm,
+        "steps": res.steps,
+        "model_acc": res.eval[L]["acc"],
+        "model_acc_4x": res.eval[4 * L]["acc"],
+        "hidden_participation_ratio": hidden_effective_rank(h)["participation_ratio"],
+    }
     for method in ("kmeans", "grid"):
-        ex = extract(h, b.inputs.numpy(), pred, dfa.n_symbols, method=method, k=cfg.k, bins=cfg.grid_bins,
-                     n_components=2, seed=ctx.seed)
+        ex = extract(
+            h,
+            b.inputs.numpy(),
+            pred,
+            dfa.n_symbols,
+            method=method,
+            k=cfg.k,
+            bins=cfg.grid_bins,
+            n_components=2,
+            seed=ctx.seed,
+        )
         c = compare(ex, dfa, b.meta["state"].numpy(), held)
         if method == "grid":
             out["equivalent_grid"] = int(c.equivalent)
             continue
-        out.update({"equivalent": int(c.equivalent), "states_extracted": c.n_states_extracted,
-                    "states_true": c.n_states_true, "state_map_acc": c.state_map_acc,
-                    "heldout_agreement": c.heldout_agreement,
-                    "transition_consistency": ex.transition_consistency,
-                    "counterexample": "" if c.counterexample is None else str(c.counterexample)})
+        out.update(
+            {
+                "equivalent": int(c.equivalent),
+                "states_extracted": c.n_states_extracted,
+                "states_true": c.n_states_true,
+                "state_map_acc": c.state_map_acc,
+                "heldout_agreement": c.heldout_agreement,
+                "transition_consistency": ex.transition_consistency,
+                "counterexample": "" if c.counterexample is None else str(c.counterexample),
+            }
+        )
     return out
 
 

@@ -33,12 +33,17 @@ from neumo.train import TrainConfig
 
 
 class MemoryHelpsThresholds(Thresholds):
-    min_acc_at_L: float = Field(0.95, description="competence gate of issue 9: every model, plain and "
-                                                  "augmented, has learned parity at the training length")
-    min_plain_gap: float = Field(0.35, description="the premise: plain learned at L (>= 0.95) and is near "
-                                                   "chance (<= 0.6) at 4L")
-    min_gain: float = Field(0.3, description="the old pre-registered gain at 4L (chance 0.5: from near "
-                                             "chance to >= 0.8)")
+    min_acc_at_L: float = Field(
+        0.95,
+        description="competence gate of issue 9: every model, plain and "
+        "augmented, has learned parity at the training length",
+    )
+    min_plain_gap: float = Field(
+        0.35, description="the premise: plain learned at L (>= 0.95) and is near chance (<= 0.6) at 4L"
+    )
+    min_gain: float = Field(
+        0.3, description="the old pre-registered gain at 4L (chance 0.5: from near chance to >= 0.8)"
+    )
 
 
 class MemoryHelpsConfig(StrictModel):
@@ -65,42 +70,80 @@ def _variants(cfg: MemoryHelpsConfig) -> list[str]:
 class MemoryHelps(Study):
     id = "S-memory-helps"
     instrument = "memory"
-    claim = ("Where a plain Transformer that learned parity at its training length fails to extrapolate it, "
-             "a scratchpad and memory tokens each raise its out-of-length accuracy.")
+    claim = (
+        "Where a plain Transformer that learned parity at its training length fails to extrapolate it, "
+        "a scratchpad and memory tokens each raise its out-of-length accuracy."
+    )
     citation = "Nye et al. (2021) 'Show Your Work'; Bulatov et al. (2022) NeurIPS 'Recurrent Memory Transformer'"
     Config = MemoryHelpsConfig
     presets = {"quick": {"eval_size": 128, "train": {"steps": 500}}, "full": {}}
-    nulls = {"untrained": "the same three models, seeds and test strings with zero training steps",
-             "constant": "always predict the majority whole-string label of the training strings (inline)"}
-    replication = ("the seed sets each model's initialisation, the training strings and their order, and the "
-                   "test strings")
+    nulls = {
+        "untrained": "the same three models, seeds and test strings with zero training steps",
+        "constant": "always predict the majority whole-string label of the training strings (inline)",
+    }
+    replication = (
+        "the seed sets each model's initialisation, the training strings and their order, and the test strings"
+    )
     quick_cost_s = 71.0
 
     def checks(self, cfg):
         ctl = ("untrained", "constant")
-        out = [CheckSpec("plain_gap", "plain_gap", ">=", "min_plain_gap", controls=ctl,
-                         label=f"plain Transformer accuracy at L minus at {cfg.factor}L")]
-        out += [CheckSpec(f"{v}_gain", f"{v}_gain", ">=", "min_gain", controls=ctl,
-                          label=f"{v} minus plain, accuracy at {cfg.factor}L") for v in _variants(cfg)[1:]]
+        out = [
+            CheckSpec(
+                "plain_gap",
+                "plain_gap",
+                ">=",
+                "min_plain_gap",
+                controls=ctl,
+                label=f"plain Transformer accuracy at L minus at {cfg.factor}L",
+            )
+        ]
+        out += [
+            CheckSpec(
+                f"{v}_gain",
+                f"{v}_gain",
+                ">=",
+                "min_gain",
+                controls=ctl,
+                label=f"{v} minus plain, accuracy at {cfg.factor}L",
+            )
+            for v in _variants(cfg)[1:]
+        ]
         return out
 
     def preconditions(self, cfg):
-        return [GateSpec(f"{v}_acc_at_L", f"{v}_acc_at_L", ">=", "min_acc_at_L",
-                         why=f"{v} must learn parity at the training length before its extrapolation counts")
-                for v in _variants(cfg)]
+        return [
+            GateSpec(
+                f"{v}_acc_at_L",
+                f"{v}_acc_at_L",
+                ">=",
+                "min_acc_at_L",
+                why=f"{v} must learn parity at the training length before its extrapolation counts",
+            )
+            for v in _variants(cfg)
+        ]
 
     def measure(self, cfg: MemoryHelpsConfig, ctx: StudyContext) -> Measurement:
         L, far = cfg.train_max_len, cfg.factor * cfg.train_max_len
         tr = dict(d_model=cfg.d_model, n_heads=cfg.n_heads, n_layers=cfg.n_layers, pos=cfg.pos)
-        base = dict(task="parity", train=cfg.train, train_lengths=list(range(2, L + 1)),
-                    eval_lengths=sorted({L, 2 * L, far}), eval_size=cfg.eval_size, target_acc=cfg.target_acc,
-                    stop_metric="seq_acc", seed=ctx.seed)
-        runs = {"plain": MemoryRunConfig(model="transformer", model_knobs=tr, **base),
-                "scratchpad": MemoryRunConfig(model="transformer", model_knobs=tr, task_knobs={"scratchpad": True},
-                                              **base)}
+        base = dict(
+            task="parity",
+            train=cfg.train,
+            train_lengths=list(range(2, L + 1)),
+            eval_lengths=sorted({L, 2 * L, far}),
+            eval_size=cfg.eval_size,
+            target_acc=cfg.target_acc,
+            stop_metric="seq_acc",
+            seed=ctx.seed,
+        )
+        runs = {
+            "plain": MemoryRunConfig(model="transformer", model_knobs=tr, **base),
+            "scratchpad": MemoryRunConfig(model="transformer", model_knobs=tr, task_knobs={"scratchpad": True}, **base),
+        }
         if cfg.memory_tokens:
-            runs["memory_tokens"] = MemoryRunConfig(model="memory_transformer", model_knobs=dict(
-                tr, n_mem=cfg.n_mem, segment_len=cfg.segment_len), **base)
+            runs["memory_tokens"] = MemoryRunConfig(
+                model="memory_transformer", model_knobs=dict(tr, n_mem=cfg.n_mem, segment_len=cfg.segment_len), **base
+            )
         values: dict[str, float] = {}
         rows: list[dict[str, Any]] = []
         table = []
@@ -110,8 +153,7 @@ class MemoryHelps(Study):
             values |= variant_values(name, acc, L, far)
             values[f"{name}_steps"] = float(res.steps)
             rows += curve_rows(name, res)
-            table.append({"variant": name, "steps": res.steps, "acc_at_L": acc[L],
-                          f"acc_at_{cfg.factor}L": acc[far]})
+            table.append({"variant": name, "steps": res.steps, "acc_at_L": acc[L], f"acc_at_{cfg.factor}L": acc[far]})
         add_gains(values, list(runs))
         nulls = {}
         if ctx.arm == "treatment":
@@ -121,16 +163,25 @@ class MemoryHelps(Study):
                 cv |= variant_values(name, const, L, far)
             nulls["constant"] = add_gains(cv, list(runs))
             if ctx.keep_figures:
-                ctx.save_figure("memory_helps", curve_figure(rows, "final_acc", title=f"parity, trained <= {L} bits",
-                                                             xlabel="test length (bits)", train_max=L, chance=0.5))
+                ctx.save_figure(
+                    "memory_helps",
+                    curve_figure(
+                        rows,
+                        "final_acc",
+                        title=f"parity, trained <= {L} bits",
+                        xlabel="test length (bits)",
+                        train_max=L,
+                        chance=0.5,
+                    ),
+                )
         ctx.run.write_table("memory_helps", pd.DataFrame(rows))
         return Measurement(values=values, nulls=nulls, tables={"memory_helps": table})
 
     def summarize(self, cfg, m):
         nan = float("nan")
-        return (f"whole-string parity accuracy at L={cfg.train_max_len} -> {cfg.factor}L (seed means): " +
-                ", ".join(f"{v} {m.get(f'{v}_acc_at_L', nan):.3f} -> {m.get(f'{v}_acc_at_far', nan):.3f}"
-                          for v in _variants(cfg)))
+        return f"whole-string parity accuracy at L={cfg.train_max_len} -> {cfg.factor}L (seed means): " + ", ".join(
+            f"{v} {m.get(f'{v}_acc_at_L', nan):.3f} -> {m.get(f'{v}_acc_at_far', nan):.3f}" for v in _variants(cfg)
+        )
 
 
 def add_gains(values: dict[str, float], names: list[str]) -> dict[str, float]:

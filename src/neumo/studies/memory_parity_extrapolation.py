@@ -33,12 +33,17 @@ from neumo.train import TrainConfig
 
 
 class ParityThresholds(Thresholds):
-    min_acc_at_L: float = Field(0.95, description="competence gate of issue 9: a model counts only once it "
-                                                  "has learned parity at its training length (chance 0.5)")
-    min_rnn_acc: float = Field(0.99, description="the claim's number (Deletang et al. 2023: LSTMs solve parity "
-                                                 "at every tested length)")
-    min_transformer_gap: float = Field(0.35, description="gate 0.95 minus the old 'near chance' bound 0.6 "
-                                                         "(chance 0.5): learned at L, lost at 4L")
+    min_acc_at_L: float = Field(
+        0.95,
+        description="competence gate of issue 9: a model counts only once it "
+        "has learned parity at its training length (chance 0.5)",
+    )
+    min_rnn_acc: float = Field(
+        0.99, description="the claim's number (Deletang et al. 2023: LSTMs solve parity at every tested length)"
+    )
+    min_transformer_gap: float = Field(
+        0.35, description="gate 0.95 minus the old 'near chance' bound 0.6 (chance 0.5): learned at L, lost at 4L"
+    )
 
 
 class ParityExtrapolationConfig(StrictModel):
@@ -61,46 +66,87 @@ class ParityExtrapolationConfig(StrictModel):
 class ParityExtrapolation(Study):
     id = "S-parity-extrapolation"
     instrument = "memory"
-    claim = ("Trained on parity strings of length <= L, a 1-layer LSTM is >= 99% accurate at 4L, while a causal "
-             "Transformer that has learned parity at L (>= 95%) falls to near chance at 4L with learned or "
-             "sinusoidal positions.")
+    claim = (
+        "Trained on parity strings of length <= L, a 1-layer LSTM is >= 99% accurate at 4L, while a causal "
+        "Transformer that has learned parity at L (>= 95%) falls to near chance at 4L with learned or "
+        "sinusoidal positions."
+    )
     citation = "Deletang et al. (2023) ICLR 'Neural Networks and the Chomsky Hierarchy'; Hahn (2020) TACL"
     Config = ParityExtrapolationConfig
-    presets = {"quick": {"rnn_train": {"steps": 400}, "transformer_train": {"steps": 700}, "eval_size": 256},
-               "full": {}}
-    nulls = {"untrained": "the same models, seeds and test strings with zero training steps",
-             "constant": "always predict the majority whole-string label of the training strings (inline)"}
-    replication = ("the seed sets each model's initialisation, the training strings and their order, and the "
-                   "test strings")
+    presets = {
+        "quick": {"rnn_train": {"steps": 400}, "transformer_train": {"steps": 700}, "eval_size": 256},
+        "full": {},
+    }
+    nulls = {
+        "untrained": "the same models, seeds and test strings with zero training steps",
+        "constant": "always predict the majority whole-string label of the training strings (inline)",
+    }
+    replication = (
+        "the seed sets each model's initialisation, the training strings and their order, and the test strings"
+    )
     quick_cost_s = 45.0
 
     def checks(self, cfg):
-        out = [CheckSpec(f"{cfg.recurrent}_acc_at_{cfg.factor}L", f"{cfg.recurrent}_acc_at_far", ">=",
-                         "min_rnn_acc", controls=("untrained", "constant"),
-                         label=f"{cfg.recurrent} whole-string accuracy at {cfg.factor}L")]
+        out = [
+            CheckSpec(
+                f"{cfg.recurrent}_acc_at_{cfg.factor}L",
+                f"{cfg.recurrent}_acc_at_far",
+                ">=",
+                "min_rnn_acc",
+                controls=("untrained", "constant"),
+                label=f"{cfg.recurrent} whole-string accuracy at {cfg.factor}L",
+            )
+        ]
         for pos in cfg.positions:
-            out.append(CheckSpec(f"transformer_{pos}_gap", f"transformer_{pos}_gap", ">=", "min_transformer_gap",
-                                 controls=("untrained", "constant"),
-                                 label=f"Transformer ({pos}) accuracy at L minus at {cfg.factor}L"))
+            out.append(
+                CheckSpec(
+                    f"transformer_{pos}_gap",
+                    f"transformer_{pos}_gap",
+                    ">=",
+                    "min_transformer_gap",
+                    controls=("untrained", "constant"),
+                    label=f"Transformer ({pos}) accuracy at L minus at {cfg.factor}L",
+                )
+            )
         return out
 
     def preconditions(self, cfg):
         names = [cfg.recurrent] + [f"transformer_{p}" for p in cfg.positions]
-        return [GateSpec(f"{n}_acc_at_L", f"{n}_acc_at_L", ">=", "min_acc_at_L",
-                         why=f"{n} must learn parity at the training length before its extrapolation counts")
-                for n in names]
+        return [
+            GateSpec(
+                f"{n}_acc_at_L",
+                f"{n}_acc_at_L",
+                ">=",
+                "min_acc_at_L",
+                why=f"{n} must learn parity at the training length before its extrapolation counts",
+            )
+            for n in names
+        ]
 
     def measure(self, cfg: ParityExtrapolationConfig, ctx: StudyContext) -> Measurement:
         L, far = cfg.train_max_len, cfg.factor * cfg.train_max_len
         lengths = sorted({L // 2, L, 2 * L, far})
-        base = dict(task="parity", train_lengths=list(range(2, L + 1)), eval_lengths=lengths,
-                    eval_size=cfg.eval_size, target_acc=cfg.target_acc, stop_metric="seq_acc", seed=ctx.seed)
-        runs = {cfg.recurrent: MemoryRunConfig(model=cfg.recurrent, model_knobs={"hidden_size": cfg.hidden_size},
-                                               train=cfg.rnn_train, **base)}
+        base = dict(
+            task="parity",
+            train_lengths=list(range(2, L + 1)),
+            eval_lengths=lengths,
+            eval_size=cfg.eval_size,
+            target_acc=cfg.target_acc,
+            stop_metric="seq_acc",
+            seed=ctx.seed,
+        )
+        runs = {
+            cfg.recurrent: MemoryRunConfig(
+                model=cfg.recurrent, model_knobs={"hidden_size": cfg.hidden_size}, train=cfg.rnn_train, **base
+            )
+        }
         for pos in cfg.positions:
-            runs[f"transformer_{pos}"] = MemoryRunConfig(model="transformer", train=cfg.transformer_train,
-                                                         model_knobs=dict(d_model=cfg.d_model, n_layers=cfg.n_layers,
-                                                                          n_heads=cfg.n_heads, pos=pos), **base)
+            runs[f"transformer_{pos}"] = MemoryRunConfig(
+                model="transformer",
+                train=cfg.transformer_train,
+                model_knobs=dict(d_model=cfg.d_model, n_layers=cfg.n_layers, n_heads=cfg.n_heads, pos=pos),
+                **base,
+            )
         untrained = ctx.arm == "untrained"
         values: dict[str, float] = {}
         rows: list[dict[str, Any]] = []
@@ -111,15 +157,24 @@ class ParityExtrapolation(Study):
             values |= variant_values(name, acc, L, far)
             values[f"{name}_steps"] = float(res.steps)
             rows += curve_rows(name, res)
-            table.append({"model": name, "n_params": res.model.num_parameters(), "steps": res.steps,
-                          "acc_at_L": acc[L], f"acc_at_{cfg.factor}L": acc[far]})
+            table.append(
+                {
+                    "model": name,
+                    "n_params": res.model.num_parameters(),
+                    "steps": res.steps,
+                    "acc_at_L": acc[L],
+                    f"acc_at_{cfg.factor}L": acc[far],
+                }
+            )
         nulls = {}
         if ctx.arm == "treatment":
             const = constant_accuracy(next(iter(runs.values())), [L, far])
             nulls["constant"] = {k: v for name in runs for k, v in variant_values(name, const, L, far).items()}
             if ctx.keep_figures:
-                ctx.save_figure("parity_extrapolation", curve_figure(
-                    rows, "final_acc", title=f"parity, trained on length <= {L}", train_max=L, chance=0.5))
+                ctx.save_figure(
+                    "parity_extrapolation",
+                    curve_figure(rows, "final_acc", title=f"parity, trained on length <= {L}", train_max=L, chance=0.5),
+                )
         import pandas as pd
 
         ctx.run.write_table("extrapolation", pd.DataFrame(rows))
@@ -128,12 +183,12 @@ class ParityExtrapolation(Study):
     def summarize(self, cfg, m):
         names = [cfg.recurrent] + [f"transformer_{p}" for p in cfg.positions]
         nan = float("nan")
-        return (f"whole-string parity accuracy at L={cfg.train_max_len} -> {cfg.factor}L (seed means): " +
-                ", ".join(f"{n} {m.get(f'{n}_acc_at_L', nan):.3f} -> {m.get(f'{n}_acc_at_far', nan):.3f}"
-                          for n in names) +
-                f"; untrained {cfg.recurrent} {m.get(f'untrained:{cfg.recurrent}_acc_at_far', nan):.3f} at "
-                f"{cfg.factor}L")
+        return (
+            f"whole-string parity accuracy at L={cfg.train_max_len} -> {cfg.factor}L (seed means): "
+            + ", ".join(f"{n} {m.get(f'{n}_acc_at_L', nan):.3f} -> {m.get(f'{n}_acc_at_far', nan):.3f}" for n in names)
+            + f"; untrained {cfg.recurrent} {m.get(f'untrained:{cfg.recurrent}_acc_at_far', nan):.3f} at "
+            f"{cfg.factor}L"
+        )
 
 
-__all__ = ["ParityExtrapolation", "ParityExtrapolationConfig", "constant_accuracy", "train_variant",
-           "variant_values"]
+__all__ = ["ParityExtrapolation", "ParityExtrapolationConfig", "constant_accuracy", "train_variant", "variant_values"]

@@ -50,29 +50,47 @@ UNTRAINED = "untrained"
 
 
 class RecallCapacityThresholds(Thresholds):
-    solved_acc: float = Field(0.95, description="the accuracy bound that counts as solving MQAR: the contract's "
-                                                "competence bound, far above chance 1/n_values")
-    min_state_growth_log2: float = Field(1.0, description="log2 of minimal solving state, most over fewest "
-                                                          "pairs: one step of the doubling width grid, the "
-                                                          "smallest increase the grid resolves")
-    min_rank_corr: float = Field(0.5, description="Spearman(pairs, minimal state) per seed: midpoint of none "
-                                                  "(0) and monotone (1); with 3 pair counts only a "
-                                                  "non-decreasing, non-constant curve exceeds it")
-    max_perm_p: float = Field(0.05, description="permutation p-value of the Spearman correlation pooled over "
-                                                "seeds: the conventional 5% level")
-    max_unconverged: float = Field(0.0, description="gate: no failing recurrent run may have been stopped by "
-                                                    "the step cap rather than a plateau (trained to convergence)")
+    solved_acc: float = Field(
+        0.95,
+        description="the accuracy bound that counts as solving MQAR: the contract's "
+        "competence bound, far above chance 1/n_values",
+    )
+    min_state_growth_log2: float = Field(
+        1.0,
+        description="log2 of minimal solving state, most over fewest "
+        "pairs: one step of the doubling width grid, the "
+        "smallest increase the grid resolves",
+    )
+    min_rank_corr: float = Field(
+        0.5,
+        description="Spearman(pairs, minimal state) per seed: midpoint of none "
+        "(0) and monotone (1); with 3 pair counts only a "
+        "non-decreasing, non-constant curve exceeds it",
+    )
+    max_perm_p: float = Field(
+        0.05, description="permutation p-value of the Spearman correlation pooled over seeds: the conventional 5% level"
+    )
+    max_unconverged: float = Field(
+        0.0,
+        description="gate: no failing recurrent run may have been stopped by "
+        "the step cap rather than a plateau (trained to convergence)",
+    )
 
 
 class RecallCapacityConfig(StrictModel):
     n_pairs: list[int] = Field([2, 4, 8, 16], description="pair counts, increasing (at least 3)")
-    n_keys: int = Field(64, ge=1, description="keys outnumber every recurrent width (Zoology's regime, "
-                                              "vocabulary >> state): below it keys must share dimensions")
+    n_keys: int = Field(
+        64,
+        ge=1,
+        description="keys outnumber every recurrent width (Zoology's regime, "
+        "vocabulary >> state): below it keys must share dimensions",
+    )
     n_values: int = Field(4, ge=2)
     fused_pairs: bool = True
     recurrent: Literal["linear_attention", "lstm", "gru"] = "linear_attention"
-    sizes: list[int] = Field([4, 8, 16, 32, 64], description="recurrent widths (d_model, or hidden size "
-                                                              "for lstm/gru), increasing")
+    sizes: list[int] = Field(
+        [4, 8, 16, 32, 64], description="recurrent widths (d_model, or hidden size for lstm/gru), increasing"
+    )
     rnn_train: TrainConfig = TrainConfig(steps=3000, batch_size=64, lr=3e-3, eval_every=25)
     d_model: int = 32
     n_heads: int = 1
@@ -105,8 +123,13 @@ def recurrent_knobs(cfg: RecallCapacityConfig, width: int) -> dict:
 
 def task_knobs(cfg: RecallCapacityConfig, P: int) -> dict:
     width = 1 if cfg.fused_pairs else 2
-    return {"n_pairs": P, "seq_len": (width + 1) * P, "n_keys": cfg.n_keys, "n_values": cfg.n_values,
-            "fused_pairs": cfg.fused_pairs}
+    return {
+        "n_pairs": P,
+        "seq_len": (width + 1) * P,
+        "n_keys": cfg.n_keys,
+        "n_values": cfg.n_values,
+        "fused_pairs": cfg.fused_pairs,
+    }
 
 
 def state_of(cfg: RecallCapacityConfig, width: int, P: int) -> int:
@@ -140,38 +163,79 @@ def growth_stats(pairs: list[int], need: list[float]) -> dict[str, float]:
 class RecallCapacity(Study):
     id = "S-recall-capacity"
     instrument = "memory"
-    claim = ("On multi-query associative recall, attention reaches the accuracy bound at every tested number "
-             "of key-value pairs, while the smallest fixed-size recurrent state that reaches it grows with the "
-             "number of pairs.")
+    claim = (
+        "On multi-query associative recall, attention reaches the accuracy bound at every tested number "
+        "of key-value pairs, while the smallest fixed-size recurrent state that reaches it grows with the "
+        "number of pairs."
+    )
     citation = "Arora et al. (2023) 'Zoology: Measuring and Improving Recall in Efficient Language Models'"
     Config = RecallCapacityConfig
-    presets = {"quick": {"n_pairs": [2, 4, 8], "sizes": [8, 16, 32], "rnn_train": {"steps": 1500},
-                         "transformer_train": {"steps": 500}},
-               "full": {}}
+    presets = {
+        "quick": {
+            "n_pairs": [2, 4, 8],
+            "sizes": [8, 16, 32],
+            "rnn_train": {"steps": 1500},
+            "transformer_train": {"steps": 500},
+        },
+        "full": {},
+    }
     nulls = {UNTRAINED: "every model (attention and each recurrent width) at its initialisation, no step taken"}
-    replication = ("the seed sets every model's initialisation, the training sequences and their order, and "
-                   "the held-out sequences")
+    replication = (
+        "the seed sets every model's initialisation, the training sequences and their order, and the held-out sequences"
+    )
     quick_cost_s = 60.0
 
     def checks(self, cfg):
         return [
-            CheckSpec("state_growth_log2", "state_growth_log2", ">=", "min_state_growth_log2",
-                      controls=(UNTRAINED,),
-                      label="log2(minimal solving state at the most pairs / at the fewest)"),
-            CheckSpec("pairs_state_spearman", "pairs_state_spearman", ">", "min_rank_corr", controls=(UNTRAINED,),
-                      label="Spearman(pairs, minimal solving state) per seed"),
-            CheckSpec("pooled_perm_p", "pooled_perm_p", "<=", "max_perm_p", controls=(UNTRAINED,),
-                      label="permutation p of Spearman(pairs, minimal state) pooled over seeds"),
+            CheckSpec(
+                "state_growth_log2",
+                "state_growth_log2",
+                ">=",
+                "min_state_growth_log2",
+                controls=(UNTRAINED,),
+                label="log2(minimal solving state at the most pairs / at the fewest)",
+            ),
+            CheckSpec(
+                "pairs_state_spearman",
+                "pairs_state_spearman",
+                ">",
+                "min_rank_corr",
+                controls=(UNTRAINED,),
+                label="Spearman(pairs, minimal solving state) per seed",
+            ),
+            CheckSpec(
+                "pooled_perm_p",
+                "pooled_perm_p",
+                "<=",
+                "max_perm_p",
+                controls=(UNTRAINED,),
+                label="permutation p of Spearman(pairs, minimal state) pooled over seeds",
+            ),
         ]
 
     def preconditions(self, cfg):
         return [
-            GateSpec("attention_min_acc", "attention_min_acc", ">=", "solved_acc",
-                     why="attention reaches the bound at every pair count: the task is learnable in budget"),
-            GateSpec("largest_state_acc_fewest_pairs", "largest_state_acc_fewest_pairs", ">=", "solved_acc",
-                     why="the largest recurrent state solves the fewest pairs: the grid brackets from above"),
-            GateSpec("unconverged_failures", "unconverged_failures", "<=", "max_unconverged",
-                     why="every failing recurrent run ended on a plateau, not at the step cap"),
+            GateSpec(
+                "attention_min_acc",
+                "attention_min_acc",
+                ">=",
+                "solved_acc",
+                why="attention reaches the bound at every pair count: the task is learnable in budget",
+            ),
+            GateSpec(
+                "largest_state_acc_fewest_pairs",
+                "largest_state_acc_fewest_pairs",
+                ">=",
+                "solved_acc",
+                why="the largest recurrent state solves the fewest pairs: the grid brackets from above",
+            ),
+            GateSpec(
+                "unconverged_failures",
+                "unconverged_failures",
+                "<=",
+                "max_unconverged",
+                why="every failing recurrent run ended on a plateau, not at the step cap",
+            ),
         ]
 
     def measure(self, cfg: RecallCapacityConfig, ctx: StudyContext) -> Measurement:
@@ -180,14 +244,24 @@ class RecallCapacity(Study):
         rows: list[dict] = []
         need, att_acc, unconverged = [], [], 0
         for P in cfg.n_pairs:
-            att = self._train(cfg, ctx, P, "transformer", {"d_model": cfg.d_model, "n_heads": cfg.n_heads,
-                                                           "n_layers": cfg.n_layers,
-                                                           "pos": "none" if cfg.fused_pairs else "learned"},
-                              cfg.transformer_train, untrained)
+            att = self._train(
+                cfg,
+                ctx,
+                P,
+                "transformer",
+                {
+                    "d_model": cfg.d_model,
+                    "n_heads": cfg.n_heads,
+                    "n_layers": cfg.n_layers,
+                    "pos": "none" if cfg.fused_pairs else "learned",
+                },
+                cfg.transformer_train,
+                untrained,
+            )
             att_acc.append(att["acc"])
             rows.append({"arch": "attention", **att})
             scan = []
-            for width in sorted(cfg.sizes, reverse=True):       # from the top: stop at the first failure
+            for width in sorted(cfg.sizes, reverse=True):  # from the top: stop at the first failure
                 r = self._train(cfg, ctx, P, cfg.recurrent, recurrent_knobs(cfg, width), cfg.rnn_train, untrained)
                 r["width"] = width
                 scan.append(r)
@@ -201,31 +275,50 @@ class RecallCapacity(Study):
         first = [r for r in rows if r["arch"] == "recurrent" and r["n_pairs"] == cfg.n_pairs[0]]
         largest = max(first, key=lambda r: r["state_size"])
         last_scan = [r for r in rows if r["arch"] == "recurrent" and r["n_pairs"] == cfg.n_pairs[-1]]
-        values = {**growth_stats(cfg.n_pairs, need),
-                  "attention_min_acc": min(att_acc), "largest_state_acc_fewest_pairs": largest["acc"],
-                  "unconverged_failures": float(unconverged),
-                  "most_pairs_bracketed": float(any(r["acc"] < solved for r in last_scan)),
-                  **{f"min_state_P{P}": s for P, s in zip(cfg.n_pairs, need)},
-                  **{f"attention_acc_P{P}": a for P, a in zip(cfg.n_pairs, att_acc)}}
+        values = {
+            **growth_stats(cfg.n_pairs, need),
+            "attention_min_acc": min(att_acc),
+            "largest_state_acc_fewest_pairs": largest["acc"],
+            "unconverged_failures": float(unconverged),
+            "most_pairs_bracketed": float(any(r["acc"] < solved for r in last_scan)),
+            **{f"min_state_P{P}": s for P, s in zip(cfg.n_pairs, need)},
+            **{f"attention_acc_P{P}": a for P, a in zip(cfg.n_pairs, att_acc)},
+        }
         ctx.run.write_table("capacity", _frame(rows))
         if ctx.keep_figures:
             ctx.save_figure("recall_capacity", _figure(rows, solved))
-        return Measurement(values=values, tables={"recall_capacity": [_clean(r) for r in rows]},
-                           summary=_words(cfg, need, att_acc))
+        return Measurement(
+            values=values, tables={"recall_capacity": [_clean(r) for r in rows]}, summary=_words(cfg, need, att_acc)
+        )
 
     def _train(self, cfg, ctx, P, model, knobs, train: TrainConfig, untrained: bool) -> dict:
         if untrained:
             train = train.model_copy(update={"steps": 0})
-        run = MemoryRunConfig(task="mqar", task_knobs=task_knobs(cfg, P), model=model, model_knobs=knobs,
-                              train=train, eval_size=cfg.eval_size, target_acc=cfg.target_acc,
-                              patience=cfg.patience, min_delta=cfg.min_delta, seed=ctx.seed)
+        run = MemoryRunConfig(
+            task="mqar",
+            task_knobs=task_knobs(cfg, P),
+            model=model,
+            model_knobs=knobs,
+            train=train,
+            eval_size=cfg.eval_size,
+            target_acc=cfg.target_acc,
+            patience=cfg.patience,
+            min_delta=cfg.min_delta,
+            seed=ctx.seed,
+        )
         res = train_on_task(run, progress=ctx.progress)
         L = max(res.eval)
         acc = float(res.eval[L]["acc"])
         probe = res.history[-1].get("acc", 0.0) if res.history else 0.0
         stop = ("target" if probe >= cfg.target_acc else "plateau") if res.stopped_early else "cap"
-        return {"model": model, "n_pairs": P, "state_size": int(res.model.state_size(L)), "acc": acc,
-                "steps": int(res.steps), "stop": stop}
+        return {
+            "model": model,
+            "n_pairs": P,
+            "state_size": int(res.model.state_size(L)),
+            "acc": acc,
+            "steps": int(res.steps),
+            "stop": stop,
+        }
 
     def pool(self, cfg, units):
         out = {}
@@ -246,14 +339,18 @@ class RecallCapacity(Study):
             out[arm] = p
         p, q = out[None], out[UNTRAINED]
         note = "one permutation test over all seeds' (pairs, state) points"
-        return {"pooled_perm_p": Estimate(mean=p, ci_low=p, ci_high=p, null_mean=q, note=note),
-                f"{UNTRAINED}:pooled_perm_p": Estimate(mean=q, ci_low=q, ci_high=q, note=note)}
+        return {
+            "pooled_perm_p": Estimate(mean=p, ci_low=p, ci_high=p, null_mean=q, note=note),
+            f"{UNTRAINED}:pooled_perm_p": Estimate(mean=q, ci_low=q, ci_high=q, note=note),
+        }
 
     def summarize(self, cfg, m):
         need = ", ".join(f"{P} pairs: {m.get(f'min_state_P{P}', float('nan')):.0f}" for P in cfg.n_pairs)
-        return (f"minimal solving {cfg.recurrent} state (seed mean) {need}; attention accuracy >= "
-                f"{m.get('attention_min_acc', float('nan')):.3f} at every pair count; untrained: growth "
-                f"{m.get('untrained:state_growth_log2', float('nan')):.2f} (log2)")
+        return (
+            f"minimal solving {cfg.recurrent} state (seed mean) {need}; attention accuracy >= "
+            f"{m.get('attention_min_acc', float('nan')):.3f} at every pair count; untrained: growth "
+            f"{m.get('untrained:state_growth_log2', float('nan')):.2f} (log2)"
+        )
 
 
 def _clean(r: dict) -> dict:
@@ -267,7 +364,7 @@ def _frame(rows):
 
 
 def _words(cfg, need, att_acc) -> str:
-    return ("; ".join(f"P={P}: state {s:.0f}, attention {a:.3f}" for P, s, a in zip(cfg.n_pairs, need, att_acc)))
+    return "; ".join(f"P={P}: state {s:.0f}, attention {a:.3f}" for P, s, a in zip(cfg.n_pairs, need, att_acc))
 
 
 def _figure(rows, solved):
@@ -282,8 +379,14 @@ def _figure(rows, solved):
     for r in rows:
         if r["arch"] == "attention":
             series[f"attention, {r['n_pairs']} pairs"] = ([r["state_size"]], [r["acc"]])
-    fig, _ = line_plot(series, xlabel="state size (floats)", ylabel="MQAR accuracy (held out)", logx=True,
-                       title="recall vs state size", hlines={"bound": solved})
+    fig, _ = line_plot(
+        series,
+        xlabel="state size (floats)",
+        ylabel="MQAR accuracy (held out)",
+        logx=True,
+        title="recall vs state size",
+        hlines={"bound": solved},
+    )
     return fig
 
 

@@ -35,8 +35,9 @@ def _check_contract(cls: type[Study]) -> None:
     thr_cls = field.annotation
     for name, why in thr_cls.justifications().items():
         if not why.strip():
-            raise TypeError(f"study {sid!r}: threshold {name!r} needs a one-line justification "
-                            "(Field(description=...))")
+            raise TypeError(
+                f"study {sid!r}: threshold {name!r} needs a one-line justification (Field(description=...))"
+            )
     cfg, study = cls.Config(), cls()
     checks = list(study.checks(cfg))
     specs = checks + list(study.preconditions(cfg))
@@ -71,6 +72,5 @@ def all_studies() -> dict[str, type[Study]]:
 def get_study(sid: str) -> type[Study]:
     studies = all_studies()
     if sid not in studies:
-        raise NeumoError(f"unknown study {sid!r}; list them with 'neumo study list' "
-                         f"(known: {', '.join(studies)})")
+        raise NeumoError(f"unknown study {sid!r}; list them with 'neumo study list' (known: {', '.join(studies)})")
     return studies[sid]

@@ -34,8 +34,9 @@ from neumo.studies.registry import all_studies, get_study
 MAX_SEEDS = 100
 
 
-def resolve_config(study: type[Study], preset: str, overrides: list[str] | None = None,
-                   file_doc: dict[str, Any] | None = None):
+def resolve_config(
+    study: type[Study], preset: str, overrides: list[str] | None = None, file_doc: dict[str, Any] | None = None
+):
     """Defaults (= full) <- preset <- config file <- ``--set`` overrides; validated strictly."""
     if preset not in ("quick", "full"):
         raise NeumoError(f"preset must be 'quick' or 'full', got {preset!r}")
@@ -66,8 +67,20 @@ def _unit_dir(run: Run, seed: int, arm: str) -> Path:
     return run.dir / "units" / f"seed{seed}-{arm}"
 
 
-def _run_unit(study: Study, cfg, run: Run, seed: int, arm: str, *, preset: str, progress: bool,
-              checkpoint_every: int, resume: bool, keep_figures: bool, figures: list[str]) -> Measurement:
+def _run_unit(
+    study: Study,
+    cfg,
+    run: Run,
+    seed: int,
+    arm: str,
+    *,
+    preset: str,
+    progress: bool,
+    checkpoint_every: int,
+    resume: bool,
+    keep_figures: bool,
+    figures: list[str],
+) -> Measurement:
     udir = _unit_dir(run, seed, arm)
     done = udir / "measurement.json"
     if done.is_file():
@@ -79,10 +92,20 @@ def _run_unit(study: Study, cfg, run: Run, seed: int, arm: str, *, preset: str, 
         else:  # a unit that cannot continue starts again from nothing
             shutil.rmtree(udir)
     if not cont:
-        unit = Run.create_at(udir, f"{study.id}-seed{seed}-{arm}", {"seed": seed, "arm": arm}, kind="unit",
-                             sinks=tuple(run.sinks))
-    ctx = StudyContext(run=unit, seed=seed, arm=arm, preset=preset, resume=cont, progress=progress,
-                       checkpoint_every=checkpoint_every, study_dir=run.dir, keep_figures=keep_figures)
+        unit = Run.create_at(
+            udir, f"{study.id}-seed{seed}-{arm}", {"seed": seed, "arm": arm}, kind="unit", sinks=tuple(run.sinks)
+        )
+    ctx = StudyContext(
+        run=unit,
+        seed=seed,
+        arm=arm,
+        preset=preset,
+        resume=cont,
+        progress=progress,
+        checkpoint_every=checkpoint_every,
+        study_dir=run.dir,
+        keep_figures=keep_figures,
+    )
     m = study.measure(cfg, ctx)
     figures.extend(f for f in ctx.figures if f not in figures)
     atomic_write_json(done, m.to_json())
@@ -90,11 +113,23 @@ def _run_unit(study: Study, cfg, run: Run, seed: int, arm: str, *, preset: str, 
     return m
 
 
-def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | None = None,
-              file_doc: dict[str, Any] | None = None, seeds: int | None = None, seed: int = 0,
-              root: str | Path | None = None, parent: Path | None = None, resume: str | None = None,
-              progress: bool = False, checkpoint_every: int | None = None, force: bool = False,
-              sinks: tuple[str, ...] = (), ray: str | None = None) -> Verdict:
+def run_study(
+    study_id: str,
+    *,
+    preset: str = "quick",
+    overrides: list[str] | None = None,
+    file_doc: dict[str, Any] | None = None,
+    seeds: int | None = None,
+    seed: int = 0,
+    root: str | Path | None = None,
+    parent: Path | None = None,
+    resume: str | None = None,
+    progress: bool = False,
+    checkpoint_every: int | None = None,
+    force: bool = False,
+    sinks: tuple[str, ...] = (),
+    ray: str | None = None,
+) -> Verdict:
     """Run ``study_id`` over ``seeds`` seeds (default: 3 quick, 5 full) and its nulls; returns the verdict
     and writes ``verdict.json`` in the run folder.
 
@@ -109,13 +144,17 @@ def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | No
         connect(ray)
     if resume is not None:
         if overrides or file_doc or seeds is not None or checkpoint_every or sinks:
-            raise NeumoError("--resume continues a run with its saved config; drop --set/--config/--seeds/"
-                             "--checkpoint-every/--sink (or start a new run with them)")
+            raise NeumoError(
+                "--resume continues a run with its saved config; drop --set/--config/--seeds/"
+                "--checkpoint-every/--sink (or start a new run with them)"
+            )
         run = find_run(resume, root)
         saved = run.config
         if not isinstance(saved, dict) or "study" not in saved or not isinstance(saved.get("config"), dict):
-            raise NeumoError(f"run {run.id!r} is not a study run (its config.yaml has no study and config); "
-                             "it cannot be resumed with 'study run'")
+            raise NeumoError(
+                f"run {run.id!r} is not a study run (its config.yaml has no study and config); "
+                "it cannot be resumed with 'study run'"
+            )
         study_cls = get_study(saved["study"])
         cfg = validate(study_cls.Config, saved["config"], f"saved config of {run.id!r}")
         preset, seed = saved.get("preset", "quick"), int(saved.get("seed", 0))
@@ -127,8 +166,11 @@ def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | No
             raise NeumoError(f"run {run.id!r} is corrupt ({run.status().get('reason')}); start a new run")
         st = run.status()
         if state == "running" and (st.get("host") == socket.gethostname() or not force):
-            where = ("its process is alive" if st.get("host") == socket.gethostname() else
-                     f"on host {st.get('host')!r}, which cannot be checked from here; pass --force if it is gone")
+            where = (
+                "its process is alive"
+                if st.get("host") == socket.gethostname()
+                else f"on host {st.get('host')!r}, which cannot be checked from here; pass --force if it is gone"
+            )
             raise NeumoError(f"run {run.id!r} is still running ({where}); wait for it or stop it")
         ckpt = int(saved.get("checkpoint_every", 0))
         run.lock(force=force)  # one writer: a second live resume is refused here, a dead owner's lock is taken over
@@ -140,14 +182,23 @@ def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | No
         if ckpt < 0:
             raise NeumoError(f"--checkpoint-every must be >= 0, got {ckpt}")
         if ckpt and not study_cls.supports_checkpoints:
-            raise NeumoError(f"study {study_cls.id!r} does not checkpoint; drop --checkpoint-every "
-                             "(studies that do: " + ", ".join(s for s, c in all_studies().items()
-                                                             if c.supports_checkpoints) + ")")
+            raise NeumoError(
+                f"study {study_cls.id!r} does not checkpoint; drop --checkpoint-every "
+                "(studies that do: " + ", ".join(s for s, c in all_studies().items() if c.supports_checkpoints) + ")"
+            )
         cfg = resolve_config(study_cls, preset, overrides, file_doc)
-        doc = {"study": study_cls.id, "preset": preset, "seed": seed, "seeds": n_seeds, "checkpoint_every": ckpt,
-               **({"sinks": list(sinks)} if sinks else {}), "config": cfg.model_dump(mode="json")}
-        run = Run.create(f"study-{study_cls.id}", doc, root=root, kind="study", parent=parent,
-                         sinks=tuple(sinks)).lock()
+        doc = {
+            "study": study_cls.id,
+            "preset": preset,
+            "seed": seed,
+            "seeds": n_seeds,
+            "checkpoint_every": ckpt,
+            **({"sinks": list(sinks)} if sinks else {}),
+            "config": cfg.model_dump(mode="json"),
+        }
+        run = Run.create(
+            f"study-{study_cls.id}", doc, root=root, kind="study", parent=parent, sinks=tuple(sinks)
+        ).lock()
     seeds_list = [seed + i for i in range(n_seeds)]
     study = study_cls()
     t0 = time.monotonic()
@@ -158,17 +209,36 @@ def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | No
         run.rewind(0)
     try:
         if ray is not None:
-            units = _units_on_ray(study_cls, cfg, run, seeds_list, ray, preset=preset, checkpoint_every=ckpt,
-                                  resume=resume is not None, figures=figures)
+            units = _units_on_ray(
+                study_cls,
+                cfg,
+                run,
+                seeds_list,
+                ray,
+                preset=preset,
+                checkpoint_every=ckpt,
+                resume=resume is not None,
+                figures=figures,
+            )
         for i, s in enumerate(seeds_list if ray is None else []):
             unit: dict[str, Measurement] = {}
             for arm in arms_of(study_cls):
                 inline = unit[TREATMENT].nulls if TREATMENT in unit else {}
                 if arm in inline:
                     continue
-                unit[arm] = _run_unit(study, cfg, run, s, arm, preset=preset, progress=progress,
-                                      checkpoint_every=ckpt, resume=resume is not None,
-                                      keep_figures=(i == 0 and arm == TREATMENT), figures=figures)
+                unit[arm] = _run_unit(
+                    study,
+                    cfg,
+                    run,
+                    s,
+                    arm,
+                    preset=preset,
+                    progress=progress,
+                    checkpoint_every=ckpt,
+                    resume=resume is not None,
+                    keep_figures=(i == 0 and arm == TREATMENT),
+                    figures=figures,
+                )
                 n_done += 1
                 run.log(n_done, {"seed": s, "arm": arm, "unit_done": True})
             units.append(unit)
@@ -184,16 +254,30 @@ def run_study(study_id: str, *, preset: str = "quick", overrides: list[str] | No
     if not figures:  # a resumed run keeps the figures its first unit saved
         figures = sorted(str(p.relative_to(run.dir)) for p in (run.dir / "artifacts").glob("*.png"))
     verdict = judge_units(study, cfg, units, seeds_list)
-    verdict = verdict.model_copy(update={
-        "preset": preset, "figures": figures, "elapsed_s": round(time.monotonic() - t0, 2),
-        "run_dir": str(run.dir)})
+    verdict = verdict.model_copy(
+        update={
+            "preset": preset,
+            "figures": figures,
+            "elapsed_s": round(time.monotonic() - t0, 2),
+            "run_dir": str(run.dir),
+        }
+    )
     atomic_write_json(run.dir / "verdict.json", verdict.model_dump(mode="json"))
     run.finish({"verdict": verdict.status, **{c.name: c.mean for c in verdict.checks}})
     return verdict
 
 
-def _ray_unit(study_id: str, cfg_json: dict[str, Any], run_dir: str, seed: int, arm: str, preset: str,
-              checkpoint_every: int, resume: bool, keep_figures: bool) -> tuple[dict[str, Any], list[str]]:
+def _ray_unit(
+    study_id: str,
+    cfg_json: dict[str, Any],
+    run_dir: str,
+    seed: int,
+    arm: str,
+    preset: str,
+    checkpoint_every: int,
+    resume: bool,
+    keep_figures: bool,
+) -> tuple[dict[str, Any], list[str]]:
     """One (seed, arm) unit in a Ray worker: the same code and folder as a local unit."""
     import torch
 
@@ -201,13 +285,34 @@ def _ray_unit(study_id: str, cfg_json: dict[str, Any], run_dir: str, seed: int, 
     study_cls = get_study(study_id)
     cfg = study_cls.Config.model_validate(cfg_json)
     figures: list[str] = []
-    m = _run_unit(study_cls(), cfg, Run.open(run_dir), seed, arm, preset=preset, progress=False,
-                  checkpoint_every=checkpoint_every, resume=resume, keep_figures=keep_figures, figures=figures)
+    m = _run_unit(
+        study_cls(),
+        cfg,
+        Run.open(run_dir),
+        seed,
+        arm,
+        preset=preset,
+        progress=False,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        keep_figures=keep_figures,
+        figures=figures,
+    )
     return m.to_json(), figures
 
 
-def _units_on_ray(study_cls, cfg, run: Run, seeds: list[int], address: str, *, preset: str,
-                  checkpoint_every: int, resume: bool, figures: list[str]) -> list[dict[str, Measurement]]:
+def _units_on_ray(
+    study_cls,
+    cfg,
+    run: Run,
+    seeds: list[int],
+    address: str,
+    *,
+    preset: str,
+    checkpoint_every: int,
+    resume: bool,
+    figures: list[str],
+) -> list[dict[str, Measurement]]:
     """Every seed's treatment as one Ray task, then the nulls it did not return inline; the study log gets
     one row per unit in the local order, so a Ray run and a local run write the same folder."""
     from neumo.runs.cluster import ray_map
@@ -215,8 +320,20 @@ def _units_on_ray(study_cls, cfg, run: Run, seeds: list[int], address: str, *, p
     cfg_json = cfg.model_dump(mode="json")
 
     def wave(pairs: list[tuple[int, str]]) -> list[Measurement]:
-        jobs = [(study_cls.id, cfg_json, str(run.dir), s, arm, preset, checkpoint_every, resume,
-                 s == seeds[0] and arm == TREATMENT) for s, arm in pairs]
+        jobs = [
+            (
+                study_cls.id,
+                cfg_json,
+                str(run.dir),
+                s,
+                arm,
+                preset,
+                checkpoint_every,
+                resume,
+                s == seeds[0] and arm == TREATMENT,
+            )
+            for s, arm in pairs
+        ]
         out = []
         for m_json, figs in ray_map(_ray_unit, jobs, address):
             figures.extend(f for f in figs if f not in figures)

@@ -35,15 +35,24 @@ UNRELATED = "unrelated"
 
 
 class CircuitsThresholds(Thresholds):
-    min_rho: float = Field(0.5, description="'already the important ones' = Spearman rank agreement of the "
-                                            "components' importance before vs after fine-tuning >= 0.5 (a "
-                                            "strong agreement; 10 components)")
-    min_overlap: float = Field(0.5, description="more than half of the top-3 components after fine-tuning "
-                                                "were top-3 before (chance: 3/10)")
-    min_growth: float = Field(1.0, description="'their effect sizes grew': the top-3 components' summed "
-                                               "ablation effect after / before fine-tuning > 1")
-    min_acc: float = Field(0.95, description="competence gate: the pretrained model solves its task and the "
-                                             "fine-tuned model solves the new one")
+    min_rho: float = Field(
+        0.5,
+        description="'already the important ones' = Spearman rank agreement of the "
+        "components' importance before vs after fine-tuning >= 0.5 (a "
+        "strong agreement; 10 components)",
+    )
+    min_overlap: float = Field(
+        0.5, description="more than half of the top-3 components after fine-tuning were top-3 before (chance: 3/10)"
+    )
+    min_growth: float = Field(
+        1.0,
+        description="'their effect sizes grew': the top-3 components' summed "
+        "ablation effect after / before fine-tuning > 1",
+    )
+    min_acc: float = Field(
+        0.95,
+        description="competence gate: the pretrained model solves its task and the fine-tuned model solves the new one",
+    )
 
 
 class CircuitsConfig(StrictModel):
@@ -67,8 +76,10 @@ class CircuitsConfig(StrictModel):
 
 def _tasks(cfg: CircuitsConfig):
     kw = dict(n_keys=cfg.n_keys, n_values=cfg.n_values, fused_pairs=True)
-    return (make_task("mqar", n_pairs=cfg.base_pairs, seq_len=cfg.base_len, **kw),
-            make_task("mqar", n_pairs=cfg.ft_pairs, seq_len=cfg.ft_len, gap="end", **kw))
+    return (
+        make_task("mqar", n_pairs=cfg.base_pairs, seq_len=cfg.base_len, **kw),
+        make_task("mqar", n_pairs=cfg.ft_pairs, seq_len=cfg.ft_len, gap="end", **kw),
+    )
 
 
 def _train(model, batch_fn, steps: int, lr: float) -> None:
@@ -86,6 +97,7 @@ def _task_batches(task, seed: int, name: str, bs: int):
     def batch_fn(step: int):
         b = task.sample(bs, task_rng(seed, "train", name, step))
         return b.inputs, b.targets
+
     return batch_fn
 
 
@@ -96,6 +108,7 @@ def _map_batches(vocab: int, classes: int, seq_len: int, seed: int, bs: int):
     def batch_fn(step: int):
         x = torch.randint(0, vocab, (bs, seq_len), generator=make_generator(seed, "unrelated", step))
         return x, table[x]
+
     return batch_fn, table
 
 
@@ -135,38 +148,73 @@ def _effects_figure(names: list[str], before: np.ndarray, after: np.ndarray):
 class CircuitsStrengthened(Study):
     id = "S-circuits-strengthened"
     instrument = "spectral"
-    claim = ("After fine-tuning a pretrained Transformer on a related task, the components (heads, MLPs) that "
-             "matter for the new task are the ones that mattered before fine-tuning (rank agreement and top-3 "
-             "overlap), and their effects grew; a model pretrained on an unrelated task shows neither.")
+    claim = (
+        "After fine-tuning a pretrained Transformer on a related task, the components (heads, MLPs) that "
+        "matter for the new task are the ones that mattered before fine-tuning (rank agreement and top-3 "
+        "overlap), and their effects grew; a model pretrained on an unrelated task shows neither."
+    )
     citation = "Prakash et al. (2024), Fine-tuning enhances existing mechanisms, ICLR 2024"
     Config = CircuitsConfig
     presets = {"quick": {"pretrain_steps": 200, "finetune_steps": 150, "eval_size": 128}, "full": {}}
-    nulls = {UNRELATED: "the same architecture and fine-tuning, pretrained on an unrelated token-map task "
-                        "(no recall)"}
+    nulls = {UNRELATED: "the same architecture and fine-tuning, pretrained on an unrelated token-map task (no recall)"}
     replication = "the seed sets the initialisation, the task samples and the unrelated task's function"
     quick_cost_s = 22.0  # CPU seconds, one thread, 3 seeds x 2 arms (measured)
 
     def checks(self, cfg):
         return [
-            CheckSpec("rank_agreement", "rho_before_after", ">=", "min_rho", controls=(UNRELATED,),
-                      label="importance before vs after fine-tuning (Spearman)"),
-            CheckSpec("top_overlap", "top_overlap", ">=", "min_overlap", controls=(UNRELATED,),
-                      label="share of the top components kept"),
-            CheckSpec("effects_grew", "effect_growth", ">=", "min_growth", controls=(UNRELATED,),
-                      label="top components' effect after / before"),
+            CheckSpec(
+                "rank_agreement",
+                "rho_before_after",
+                ">=",
+                "min_rho",
+                controls=(UNRELATED,),
+                label="importance before vs after fine-tuning (Spearman)",
+            ),
+            CheckSpec(
+                "top_overlap",
+                "top_overlap",
+                ">=",
+                "min_overlap",
+                controls=(UNRELATED,),
+                label="share of the top components kept",
+            ),
+            CheckSpec(
+                "effects_grew",
+                "effect_growth",
+                ">=",
+                "min_growth",
+                controls=(UNRELATED,),
+                label="top components' effect after / before",
+            ),
         ]
 
     def preconditions(self, cfg):
-        return [GateSpec("pretrained", "pretrain_acc", ">=", "min_acc", why="pretraining taught its own task"),
-                GateSpec("fine_tuned", "finetune_acc", ">=", "min_acc", why="fine-tuning taught the new task"),
-                GateSpec("fine_tuned_null", "finetune_acc", ">=", "min_acc", arm=UNRELATED,
-                         why="the null's fine-tuning taught the new task too")]
+        return [
+            GateSpec("pretrained", "pretrain_acc", ">=", "min_acc", why="pretraining taught its own task"),
+            GateSpec("fine_tuned", "finetune_acc", ">=", "min_acc", why="fine-tuning taught the new task"),
+            GateSpec(
+                "fine_tuned_null",
+                "finetune_acc",
+                ">=",
+                "min_acc",
+                arm=UNRELATED,
+                why="the null's fine-tuning taught the new task too",
+            ),
+        ]
 
     def measure(self, cfg: CircuitsConfig, ctx: StudyContext) -> Measurement:
         base, ft = _tasks(cfg)
         vocab, classes = base.vocab_size, base.n_classes
-        model = build_model("transformer", seed=ctx.seed, vocab_size=vocab, out_dim=classes, d_model=cfg.d_model,
-                            n_layers=cfg.n_layers, n_heads=cfg.n_heads, max_len=max(cfg.base_len, cfg.ft_len))
+        model = build_model(
+            "transformer",
+            seed=ctx.seed,
+            vocab_size=vocab,
+            out_dim=classes,
+            d_model=cfg.d_model,
+            n_layers=cfg.n_layers,
+            n_heads=cfg.n_heads,
+            max_len=max(cfg.base_len, cfg.ft_len),
+        )
         if ctx.arm == UNRELATED:
             batch_fn, table = _map_batches(vocab, classes, cfg.base_len, ctx.seed, cfg.batch_size)
             _train(model, batch_fn, cfg.pretrain_steps, cfg.lr)
@@ -186,13 +234,19 @@ class CircuitsStrengthened(Study):
         top_after = sorted(_top(after, k))
         growth_den = float(before[top_after].sum())
         names = components(model)
-        values = {"rho_before_after": spearman(before, after),
-                  "top_overlap": len(_top(before, k) & set(top_after)) / k,
-                  "effect_growth": float(after[top_after].sum()) / growth_den if growth_den > 0 else float("inf"),
-                  "pretrain_acc": pre_acc, "finetune_acc": ft_acc, "finetune_task_acc_before": acc_before,
-                  "effect_sum_before": float(before.sum()), "effect_sum_after": float(after.sum())}
+        values = {
+            "rho_before_after": spearman(before, after),
+            "top_overlap": len(_top(before, k) & set(top_after)) / k,
+            "effect_growth": float(after[top_after].sum()) / growth_den if growth_den > 0 else float("inf"),
+            "pretrain_acc": pre_acc,
+            "finetune_acc": ft_acc,
+            "finetune_task_acc_before": acc_before,
+            "effect_sum_before": float(before.sum()),
+            "effect_sum_after": float(after.sum()),
+        }
         table = [{"component": n, "before": float(b), "after": float(a)} for n, b, a in zip(names, before, after)]
         if ctx.keep_figures:
             ctx.save_figure("component_effects", _effects_figure(names, before, after))
-        return Measurement(values=values, tables={"effects": table},
-                           summary=f"top-{k} after: {[names[i] for i in top_after]}")
+        return Measurement(
+            values=values, tables={"effects": table}, summary=f"top-{k} after: {[names[i] for i in top_after]}"
+        )

@@ -42,8 +42,9 @@ def digits_mlp(seed: int, hidden: list[int], activation: str = "relu"):
 
 def sgd_steps(model, loss_fn, batch_fn, steps: int, lr: float) -> None:
     """``steps`` steps of plain SGD on ``batch_fn(0), batch_fn(1), ...`` with the shared trainer."""
-    Trainer(model, make_optimizer(model.parameters(), TrainConfig(optimizer="sgd", lr=lr)), loss_fn, batch_fn,
-            steps).fit()
+    Trainer(
+        model, make_optimizer(model.parameters(), TrainConfig(optimizer="sgd", lr=lr)), loss_fn, batch_fn, steps
+    ).fit()
 
 
 def full_batch_adam(model, params, x, y, lr: float, steps: int) -> list[float]:

@@ -50,18 +50,28 @@ from neumo.studies.registry import register_study
 
 
 class EmbeddingThresholds(Thresholds):
-    max_count_error: float = Field(0.5, description="(ii) the new zero eigenvalues are exactly the predicted number "
-                                                    "(an integer: any miss is >= 1)")
-    max_log10_grad: float = Field(-10.0, description="(i) the split point is critical: gradient norm <= 1e-10 in "
-                                                     "float64 (the narrow point reaches ~1e-15)")
-    min_zero_frac_gain: float = Field(0.2, description="(iii) 'more degenerate with width': the widest student has "
-                                                       "at least 20 points more near-zero eigenvalues (as a share) "
-                                                       "than the narrowest (fixed before the judged run)")
+    max_count_error: float = Field(
+        0.5, description="(ii) the new zero eigenvalues are exactly the predicted number (an integer: any miss is >= 1)"
+    )
+    max_log10_grad: float = Field(
+        -10.0,
+        description="(i) the split point is critical: gradient norm <= 1e-10 in "
+        "float64 (the narrow point reaches ~1e-15)",
+    )
+    min_zero_frac_gain: float = Field(
+        0.2,
+        description="(iii) 'more degenerate with width': the widest student has "
+        "at least 20 points more near-zero eigenvalues (as a share) "
+        "than the narrowest (fixed before the judged run)",
+    )
     max_narrow_grad: float = Field(1e-10, description="gate: the narrow student is at a critical point (float64)")
     max_function_change: float = Field(1e-10, description="gate: the split left the function unchanged (float64)")
-    max_band_count: float = Field(0.0, description="gate: no eigenvalue lies in the ambiguous band "
-                                                   "[1e-13, 1e-7] * lambda_max, so the zero count does not depend "
-                                                   "on where the tolerance sits in it")
+    max_band_count: float = Field(
+        0.0,
+        description="gate: no eigenvalue lies in the ambiguous band "
+        "[1e-13, 1e-7] * lambda_max, so the zero count does not depend "
+        "on where the tolerance sits in it",
+    )
     max_width_grad: float = Field(1e-3, description="gate: every width-sweep student ended near a critical point")
 
 
@@ -73,7 +83,7 @@ class EmbeddingConfig(StrictModel):
     widths: list[int] = [1, 2, 4, 8, 16, 32, 64]
     zero_tol: float = 1e-9
     near_zero_tol: float = 1e-6
-    narrow_tries: int = 4       # problems drawn (per seed) for a non-degenerate narrow critical point
+    narrow_tries: int = 4  # problems drawn (per seed) for a non-degenerate narrow critical point
     lm_iters: int = 200
     newton_steps: int = 3
     thresholds: EmbeddingThresholds = EmbeddingThresholds()
@@ -90,8 +100,9 @@ def _student(seed: int, width: int):
 
 def _problem(seed: int, n: int, teacher: int):
     x = torch.randn(n, 3, generator=make_generator(seed, "embedding-inputs"), dtype=torch.float64)
-    t = build_model("mlp", seed=derive_seed(seed, "teacher") % (2 ** 31), in_dim=3, out_dim=2, hidden=[teacher],
-                    activation="tanh").double()
+    t = build_model(
+        "mlp", seed=derive_seed(seed, "teacher") % (2**31), in_dim=3, out_dim=2, hidden=[teacher], activation="tanh"
+    ).double()
     with torch.no_grad():
         return x, 3 * t(x)
 
@@ -119,57 +130,110 @@ def split_measure(model, batch, k: int, tol: float) -> dict[str, float]:
     g1 = float(HessianOperator(wide, _mse, batch).gradient().norm())
     z0, z1 = zero_count(e0, tol), zero_count(e1, tol)
     neg = lambda e: int((e < -tol * e.abs().max()).sum())  # noqa: E731
-    return {"zeros_narrow": z0, "zeros_wide": z1, "zero_gain": z1 - z0, "count_error": abs(z1 - z0 - k),
-            "grad_narrow": g0, "log10_grad_wide": float(torch.log10(torch.tensor(max(g1, 1e-300)))),
-            "function_change": change, "band_count": _band(e0) + _band(e1), "neg_narrow": neg(e0), "neg_wide": neg(e1),
-            "params_narrow": len(e0), "params_wide": len(e1)}
+    return {
+        "zeros_narrow": z0,
+        "zeros_wide": z1,
+        "zero_gain": z1 - z0,
+        "count_error": abs(z1 - z0 - k),
+        "grad_narrow": g0,
+        "log10_grad_wide": float(torch.log10(torch.tensor(max(g1, 1e-300)))),
+        "function_change": change,
+        "band_count": _band(e0) + _band(e1),
+        "neg_narrow": neg(e0),
+        "neg_wide": neg(e1),
+        "params_narrow": len(e0),
+        "params_wide": len(e1),
+    }
 
 
 @register_study
 class EmbeddingPrinciple(Study):
     id = "S-embedding-principle"
     instrument = "spectral"
-    claim = ("Splitting k hidden units of a tiny tanh MLP at a critical point keeps it critical and adds exactly k "
-             "zero Hessian eigenvalues (the number the copy-swap symmetry predicts; none at a non-critical point), and "
-             "students trained from scratch at growing width end where a growing share of the Hessian eigenvalues "
-             "is near zero (at least 20 points more from the narrowest to the widest; not at initialisation).")
-    citation = ("Zhang, Zhang, Luo & Xu (2021), Embedding principle of loss landscape of deep neural networks, NeurIPS; "
-                "Fukumizu & Amari (2000), Neural Networks; Simsek et al. (2021), ICML; Sagun et al. (2017)")
+    claim = (
+        "Splitting k hidden units of a tiny tanh MLP at a critical point keeps it critical and adds exactly k "
+        "zero Hessian eigenvalues (the number the copy-swap symmetry predicts; none at a non-critical point), and "
+        "students trained from scratch at growing width end where a growing share of the Hessian eigenvalues "
+        "is near zero (at least 20 points more from the narrowest to the widest; not at initialisation)."
+    )
+    citation = (
+        "Zhang, Zhang, Luo & Xu (2021), Embedding principle of loss landscape of deep neural networks, NeurIPS; "
+        "Fukumizu & Amari (2000), Neural Networks; Simsek et al. (2021), ICML; Sagun et al. (2017)"
+    )
     Config = EmbeddingConfig
     presets = {"quick": {"widths": [1, 2, 4, 8, 16, 32]}, "full": {}}
     nulls = {"untrained": "the same split, and the same widths, at the initialisation (not a critical point)"}
     replication = "the seed sets the inputs, the teacher and every student's initialisation"
     quick_cost_s = 13.0
-    threshold_history = ("zero_tol (1e-9) and near_zero_tol (1e-6) were set after a pilot at seeds 0-1: zeros at "
-                         "exact critical points sit at ~1e-17 relative with the next eigenvalue >= 1e-5, so the count "
-                         "is the same for any tolerance in [1e-14, 1e-6] (the band gate guards it); near the "
-                         "interpolating minima of the width sweep the residual (loss ~1e-8) lifts the flat "
-                         "eigenvalues to ~1e-8-1e-6 relative, so 1e-9 would count none of them and 1e-6 was taken. "
-                         "min_zero_frac_gain (0.2) was also set after that pilot (which showed 0 -> ~0.6).")
+    threshold_history = (
+        "zero_tol (1e-9) and near_zero_tol (1e-6) were set after a pilot at seeds 0-1: zeros at "
+        "exact critical points sit at ~1e-17 relative with the next eigenvalue >= 1e-5, so the count "
+        "is the same for any tolerance in [1e-14, 1e-6] (the band gate guards it); near the "
+        "interpolating minima of the width sweep the residual (loss ~1e-8) lifts the flat "
+        "eigenvalues to ~1e-8-1e-6 relative, so 1e-9 would count none of them and 1e-6 was taken. "
+        "min_zero_frac_gain (0.2) was also set after that pilot (which showed 0 -> ~0.6)."
+    )
 
     def checks(self, cfg):
         u = ("untrained",)
-        return [CheckSpec("split_stays_critical", "log10_grad_wide", "<=", "max_log10_grad", controls=u,
-                          label="(i) log10 gradient norm after splitting"),
-                CheckSpec("zero_count_error", "count_error", "<=", "max_count_error", controls=u,
-                          label="(ii) |new zero eigenvalues - split units|"),
-                CheckSpec("zero_frac_gain", "zero_frac_gain", ">=", "min_zero_frac_gain", controls=u,
-                          label="(iii) near-zero share, widest minus narrowest")]
+        return [
+            CheckSpec(
+                "split_stays_critical",
+                "log10_grad_wide",
+                "<=",
+                "max_log10_grad",
+                controls=u,
+                label="(i) log10 gradient norm after splitting",
+            ),
+            CheckSpec(
+                "zero_count_error",
+                "count_error",
+                "<=",
+                "max_count_error",
+                controls=u,
+                label="(ii) |new zero eigenvalues - split units|",
+            ),
+            CheckSpec(
+                "zero_frac_gain",
+                "zero_frac_gain",
+                ">=",
+                "min_zero_frac_gain",
+                controls=u,
+                label="(iii) near-zero share, widest minus narrowest",
+            ),
+        ]
 
     def preconditions(self, cfg):
-        return [GateSpec("narrow_critical", "grad_narrow", "<=", "max_narrow_grad", why="the narrow point is critical"),
-                GateSpec("function_unchanged", "function_change", "<=", "max_function_change",
-                         why="the split preserved the function"),
-                GateSpec("zero_cluster_separated", "band_count", "<=", "max_band_count",
-                         why="the zero count is insensitive to the tolerance"),
-                GateSpec("width_sweep_critical", "width_grad_max", "<=", "max_width_grad",
-                         why="every width-sweep student reached a critical point")]
+        return [
+            GateSpec("narrow_critical", "grad_narrow", "<=", "max_narrow_grad", why="the narrow point is critical"),
+            GateSpec(
+                "function_unchanged",
+                "function_change",
+                "<=",
+                "max_function_change",
+                why="the split preserved the function",
+            ),
+            GateSpec(
+                "zero_cluster_separated",
+                "band_count",
+                "<=",
+                "max_band_count",
+                why="the zero count is insensitive to the tolerance",
+            ),
+            GateSpec(
+                "width_sweep_critical",
+                "width_grad_max",
+                "<=",
+                "max_width_grad",
+                why="every width-sweep student reached a critical point",
+            ),
+        ]
 
     def measure(self, cfg: EmbeddingConfig, ctx: StudyContext) -> Measurement:
         x, y = _problem(ctx.seed, cfg.n, cfg.teacher)
         batch = (x, y)
-        for tries in range(1, cfg.narrow_tries + 1):   # a non-degenerate critical point (the prediction's premise)
-            s = ctx.seed if tries == 1 else derive_seed(ctx.seed, "problem", tries) % (2 ** 31)
+        for tries in range(1, cfg.narrow_tries + 1):  # a non-degenerate critical point (the prediction's premise)
+            s = ctx.seed if tries == 1 else derive_seed(ctx.seed, "problem", tries) % (2**31)
             sb = _problem(s, cfg.n, cfg.teacher)
             init = split_measure(_student(s, cfg.narrow), sb, cfg.split, cfg.zero_tol)
             narrow = _student(s, cfg.narrow)
@@ -180,44 +244,71 @@ class EmbeddingPrinciple(Study):
         values = {**split, "narrow_loss": cp.loss, "narrow_tries": tries}
         rows, fr_init, fr = [], [], []
         for w in cfg.widths:
-            m = _student(derive_seed(ctx.seed, "width", w) % (2 ** 31), w)
+            m = _student(derive_seed(ctx.seed, "width", w) % (2**31), w)
             f0 = zero_count(hessian_spectrum(m, batch), cfg.near_zero_tol) / sum(p.numel() for p in m.parameters())
             levenberg_marquardt_(m, x, y, iters=cfg.lm_iters)
             c = find_critical_point_(m, _mse, batch, tol=1e-14, lbfgs_iters=0, newton_steps=cfg.newton_steps)
             e = hessian_spectrum(m, batch)
             f1 = zero_count(e, cfg.near_zero_tol) / len(e)
-            rows.append({"width": w, "params": len(e), "loss": c.loss, "grad_norm": c.grad_norm, "near_zero_frac": f1,
-                         "near_zero_frac_init": f0, "neg_frac": float((e < -cfg.near_zero_tol * e.abs().max()).float()
-                                                                      .mean())})
+            rows.append(
+                {
+                    "width": w,
+                    "params": len(e),
+                    "loss": c.loss,
+                    "grad_norm": c.grad_norm,
+                    "near_zero_frac": f1,
+                    "near_zero_frac_init": f0,
+                    "neg_frac": float((e < -cfg.near_zero_tol * e.abs().max()).float().mean()),
+                }
+            )
             fr.append(f1)
             fr_init.append(f0)
-        values.update({"zero_frac_gain": fr[-1] - fr[0], "zero_frac_widest": fr[-1], "zero_frac_narrowest": fr[0],
-                       "width_grad_max": max(r["grad_norm"] for r in rows),
-                       "spearman_width_frac": spearman(cfg.widths, fr)})
-        nulls = {"untrained": {"log10_grad_wide": init["log10_grad_wide"], "count_error": init["count_error"],
-                               "zero_gain": init["zero_gain"], "zero_frac_gain": fr_init[-1] - fr_init[0]}}
+        values.update(
+            {
+                "zero_frac_gain": fr[-1] - fr[0],
+                "zero_frac_widest": fr[-1],
+                "zero_frac_narrowest": fr[0],
+                "width_grad_max": max(r["grad_norm"] for r in rows),
+                "spearman_width_frac": spearman(cfg.widths, fr),
+            }
+        )
+        nulls = {
+            "untrained": {
+                "log10_grad_wide": init["log10_grad_wide"],
+                "count_error": init["count_error"],
+                "zero_gain": init["zero_gain"],
+                "zero_frac_gain": fr_init[-1] - fr_init[0],
+            }
+        }
         if ctx.keep_figures:
             ctx.save_figure("near_zero_share_by_width", _figure(rows))
         return Measurement(values=values, nulls=nulls, tables={"widths": rows})
 
     def summarize(self, cfg, m):
         nan = float("nan")
-        return (f"splitting {cfg.split} units: zero eigenvalues {m.get('zeros_narrow', nan):.1f} -> "
-                f"{m.get('zeros_wide', nan):.1f} (predicted +{cfg.split}; at initialisation +"
-                f"{m.get('untrained:zero_gain', nan):.1f}), gradient 10^{m.get('log10_grad_wide', nan):.1f}; "
-                f"negative eigenvalues {m.get('neg_narrow', nan):.1f} -> {m.get('neg_wide', nan):.1f}; near-zero share "
-                f"from width {cfg.widths[0]} to {cfg.widths[-1]}: {m.get('zero_frac_narrowest', nan):.2f} -> "
-                f"{m.get('zero_frac_widest', nan):.2f} (seed means)")
+        return (
+            f"splitting {cfg.split} units: zero eigenvalues {m.get('zeros_narrow', nan):.1f} -> "
+            f"{m.get('zeros_wide', nan):.1f} (predicted +{cfg.split}; at initialisation +"
+            f"{m.get('untrained:zero_gain', nan):.1f}), gradient 10^{m.get('log10_grad_wide', nan):.1f}; "
+            f"negative eigenvalues {m.get('neg_narrow', nan):.1f} -> {m.get('neg_wide', nan):.1f}; near-zero share "
+            f"from width {cfg.widths[0]} to {cfg.widths[-1]}: {m.get('zero_frac_narrowest', nan):.2f} -> "
+            f"{m.get('zero_frac_widest', nan):.2f} (seed means)"
+        )
 
 
 def _figure(rows):
     from neumo.report.figures import line_plot
 
     ws = [r["width"] for r in rows]
-    fig, _ = line_plot({"critical point": (ws, [r["near_zero_frac"] for r in rows]),
-                        "initialisation": (ws, [r["near_zero_frac_init"] for r in rows])},
-                       xlabel="hidden width", ylabel="share of |eigenvalue| <= 1e-6 max",
-                       title="near-zero Hessian eigenvalues by width")
+    fig, _ = line_plot(
+        {
+            "critical point": (ws, [r["near_zero_frac"] for r in rows]),
+            "initialisation": (ws, [r["near_zero_frac_init"] for r in rows]),
+        },
+        xlabel="hidden width",
+        ylabel="share of |eigenvalue| <= 1e-6 max",
+        title="near-zero Hessian eigenvalues by width",
+    )
     return fig
 
 

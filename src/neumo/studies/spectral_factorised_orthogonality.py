@@ -49,13 +49,20 @@ ARMS = ("penalty", "plain", "retraction", "full")
 
 
 class FactorisedThresholds(Thresholds):
-    max_cond_ratio: float = Field(0.5, description="'keeps the factors well conditioned' = the penalty's worst "
-                                                   "condition number along training is at most half plain "
-                                                   "training's (the 'half' factor of F-mlp-digits)")
-    min_plain_cond: float = Field(2.0, description="'plain training's condition number grows' = it at least "
-                                                   "doubles from 1 at initialisation")
-    max_full_loss: float = Field(0.5, description="competence gate: full-matrix gradient descent learned digits "
-                                                  "(training loss below 0.5 nats, ~90% accuracy)")
+    max_cond_ratio: float = Field(
+        0.5,
+        description="'keeps the factors well conditioned' = the penalty's worst "
+        "condition number along training is at most half plain "
+        "training's (the 'half' factor of F-mlp-digits)",
+    )
+    min_plain_cond: float = Field(
+        2.0, description="'plain training's condition number grows' = it at least doubles from 1 at initialisation"
+    )
+    max_full_loss: float = Field(
+        0.5,
+        description="competence gate: full-matrix gradient descent learned digits "
+        "(training loss below 0.5 nats, ~90% accuracy)",
+    )
 
 
 class FactorisedConfig(StrictModel):
@@ -68,11 +75,10 @@ class FactorisedConfig(StrictModel):
 
 
 def _network(seed: int, width: int):
-    fact = FactorizedLinear(64, width, width, core=True, seed=make_generator(seed, "factorized"),
-                            dtype=torch.float64)
+    fact = FactorizedLinear(64, width, width, core=True, seed=make_generator(seed, "factorized"), dtype=torch.float64)
     head = nn.Linear(width, 10, dtype=torch.float64)
     g = make_generator(seed, "head")
-    bound = width ** -0.5
+    bound = width**-0.5
     with torch.no_grad():
         head.weight.copy_(torch.rand(10, width, generator=g, dtype=torch.float64) * 2 * bound - bound)
         head.bias.copy_(torch.rand(10, generator=g, dtype=torch.float64) * 2 * bound - bound)
@@ -127,30 +133,56 @@ def _train(arm: str, cfg: FactorisedConfig, seed: int, x, y):
 class FactorisedOrthogonality(Study):
     id = "S-factorised-orthogonality"
     instrument = "spectral"
-    claim = ("In a factorised layer W = A S B trained by gradient descent, an orthogonality penalty keeps the "
-             "factors well conditioned (its worst condition number of AᵀA, B Bᵀ along training is at most half "
-             "plain training's), while plain training's condition number grows (at least doubles).")
-    citation = ("the first essay's low-rank argument; balancedness of factorised gradient flow: Arora, Cohen & "
-                "Hazan (2018), Du, Hu & Lee (2018); Stiefel retractions: Wen & Yin (2013)")
+    claim = (
+        "In a factorised layer W = A S B trained by gradient descent, an orthogonality penalty keeps the "
+        "factors well conditioned (its worst condition number of AᵀA, B Bᵀ along training is at most half "
+        "plain training's), while plain training's condition number grows (at least doubles)."
+    )
+    citation = (
+        "the first essay's low-rank argument; balancedness of factorised gradient flow: Arora, Cohen & "
+        "Hazan (2018), Du, Hu & Lee (2018); Stiefel retractions: Wen & Yin (2013)"
+    )
     Config = FactorisedConfig
     presets = {"quick": {"steps": 500, "checkpoints": 5}, "full": {}}
-    nulls = {"plain": "the same factorised layer trained on the loss alone (inline; the null)",
-             "retraction": "the loss alone with a QR retraction after every step (inline; reported: orthonormal "
-                           "by construction)",
-             "full": "full-matrix gradient descent on W from the same W_0 at 3x the rate (inline; the reference "
-                     "for drift and loss)"}
+    nulls = {
+        "plain": "the same factorised layer trained on the loss alone (inline; the null)",
+        "retraction": "the loss alone with a QR retraction after every step (inline; reported: orthonormal "
+        "by construction)",
+        "full": "full-matrix gradient descent on W from the same W_0 at 3x the rate (inline; the reference "
+        "for drift and loss)",
+    }
     replication = "the seed sets the digits split and both layers' initialisations; training is full-batch"
     quick_cost_s = 17.0
 
     def checks(self, cfg):
-        return [CheckSpec("cond_over_plain", "max_cond", "<=", "max_cond_ratio", null="plain",
-                          label="worst condition number of AᵀA, B Bᵀ along training / plain training's"),
-                CheckSpec("plain_cond_grows", "plain_max_cond", ">=", "min_plain_cond",
-                          label="plain training's worst condition number (1 at initialisation)")]
+        return [
+            CheckSpec(
+                "cond_over_plain",
+                "max_cond",
+                "<=",
+                "max_cond_ratio",
+                null="plain",
+                label="worst condition number of AᵀA, B Bᵀ along training / plain training's",
+            ),
+            CheckSpec(
+                "plain_cond_grows",
+                "plain_max_cond",
+                ">=",
+                "min_plain_cond",
+                label="plain training's worst condition number (1 at initialisation)",
+            ),
+        ]
 
     def preconditions(self, cfg):
-        return [GateSpec("full_final_loss", "full_final_loss", "<=", "max_full_loss",
-                         why="full-matrix gradient descent learned digits")]
+        return [
+            GateSpec(
+                "full_final_loss",
+                "full_final_loss",
+                "<=",
+                "max_full_loss",
+                why="full-matrix gradient descent learned digits",
+            )
+        ]
 
     def measure(self, cfg: FactorisedConfig, ctx: StudyContext) -> Measurement:
         x, y, _ = digits(ctx.seed)
@@ -162,29 +194,36 @@ class FactorisedOrthogonality(Study):
         per: dict[str, dict[str, float]] = {}
         rows = []
         for arm, (final, w, conds, before) in runs.items():
-            per[arm] = {"final_loss": final, "drift_from_full": float((w - w_full).norm()) / moved,
-                        "moved": float((w - w0).norm())}
+            per[arm] = {
+                "final_loss": final,
+                "drift_from_full": float((w - w_full).norm()) / moved,
+                "moved": float((w - w0).norm()),
+            }
             if conds:
                 per[arm]["max_cond"] = max(c for _, c in conds)
                 per[arm]["final_cond"] = conds[-1][1]
                 rows += [{"arm": arm, "step": s, "cond": c} for s, c in conds]
             if arm == "retraction":
                 per[arm]["max_cond_before_retraction"] = before
-        values = {**per["penalty"], "plain_max_cond": per["plain"]["max_cond"],
-                  "full_final_loss": per["full"]["final_loss"]}
+        values = {
+            **per["penalty"],
+            "plain_max_cond": per["plain"]["max_cond"],
+            "full_final_loss": per["full"]["final_loss"],
+        }
         if ctx.keep_figures:
             ctx.save_figure("factor_condition", _figure(rows))
-        return Measurement(values=values, nulls={a: per[a] for a in ARMS if a != "penalty"},
-                           tables={"condition": rows})
+        return Measurement(values=values, nulls={a: per[a] for a in ARMS if a != "penalty"}, tables={"condition": rows})
 
     def summarize(self, cfg, m):
         g = lambda k: m.get(k, float("nan"))  # noqa: E731
-        return (f"worst factor condition number along training: plain {g('plain:max_cond'):.2f}, penalty "
-                f"{g('max_cond'):.3f}, retraction 1 (before each retraction {g('retraction:max_cond_before_retraction'):.4f}); "
-                f"drift from full-matrix GD: plain {g('plain:drift_from_full'):.2f}, penalty {g('drift_from_full'):.2f}, "
-                f"retraction {g('retraction:drift_from_full'):.2f}; final loss: full {g('full:final_loss'):.3f}, plain "
-                f"{g('plain:final_loss'):.3f}, penalty {g('final_loss'):.3f}, retraction "
-                f"{g('retraction:final_loss'):.3f} (seed means)")
+        return (
+            f"worst factor condition number along training: plain {g('plain:max_cond'):.2f}, penalty "
+            f"{g('max_cond'):.3f}, retraction 1 (before each retraction {g('retraction:max_cond_before_retraction'):.4f}); "
+            f"drift from full-matrix GD: plain {g('plain:drift_from_full'):.2f}, penalty {g('drift_from_full'):.2f}, "
+            f"retraction {g('retraction:drift_from_full'):.2f}; final loss: full {g('full:final_loss'):.3f}, plain "
+            f"{g('plain:final_loss'):.3f}, penalty {g('final_loss'):.3f}, retraction "
+            f"{g('retraction:final_loss'):.3f} (seed means)"
+        )
 
 
 def _figure(rows):
@@ -194,8 +233,9 @@ def _figure(rows):
     for arm in ("plain", "penalty", "retraction"):
         pts = [(r["step"], r["cond"]) for r in rows if r["arm"] == arm]
         series[arm] = ([p[0] for p in pts], [p[1] for p in pts])
-    fig, _ = line_plot(series, xlabel="step", ylabel="worst cond(AᵀA), cond(B Bᵀ)", title="factor conditioning",
-                       logy=True)
+    fig, _ = line_plot(
+        series, xlabel="step", ylabel="worst cond(AᵀA), cond(B Bᵀ)", title="factor conditioning", logy=True
+    )
     return fig
 
 

@@ -41,24 +41,39 @@ NULL = "init"
 
 
 class FlatSaddleThresholds(Thresholds):
-    near_zero_rel: float = Field(1e-2, description="definition of 'near zero': |lambda| <= 1% of lambda_max, the "
-                                 "finest band an SLQ measure of 60-80 nodes per probe resolves here (at 0.1% the "
-                                 "pilot's SLQ was off the dense count by 0.57 at init; at 1% within 0.04)")
+    near_zero_rel: float = Field(
+        1e-2,
+        description="definition of 'near zero': |lambda| <= 1% of lambda_max, the "
+        "finest band an SLQ measure of 60-80 nodes per probe resolves here (at 0.1% the "
+        "pilot's SLQ was off the dense count by 0.57 at init; at 1% within 0.04)",
+    )
     min_near_zero_fraction: float = Field(0.5, description="'most eigenvalues near zero': a majority")
-    min_near_zero_gain: float = Field(0.05, description="'more so than at init': a gain in the near-zero fraction "
-                                      "beyond SLQ's error against the dense Hessian (0.034 on this model at the "
-                                      "pilot seed, <= 0.02 in the unit test's tiny model)")
-    min_top_share: float = Field(0.5, description="'a few large': the top k_top (= C = 10) eigenvalues hold a "
-                                 "majority of the absolute spectral mass sum |lambda|")
-    max_negative_ratio: float = Field(0.1, description="'a few negative': the most negative curvature is at least "
-                                      "an order of magnitude below the top")
-    min_negative_ratio: float = Field(1e-3, description="negative curvature is present (a saddle, not a minimum): "
-                                      "|lambda_min| is ten times the Lanczos residual tolerance (1e-4 lambda_max)")
-    max_negative_fraction: float = Field(0.05, description="'a few negative': at most one eigenvalue in twenty "
-                                         "below -near_zero_rel lambda_max")
+    min_near_zero_gain: float = Field(
+        0.05,
+        description="'more so than at init': a gain in the near-zero fraction "
+        "beyond SLQ's error against the dense Hessian (0.034 on this model at the "
+        "pilot seed, <= 0.02 in the unit test's tiny model)",
+    )
+    min_top_share: float = Field(
+        0.5,
+        description="'a few large': the top k_top (= C = 10) eigenvalues hold a "
+        "majority of the absolute spectral mass sum |lambda|",
+    )
+    max_negative_ratio: float = Field(
+        0.1, description="'a few negative': the most negative curvature is at least an order of magnitude below the top"
+    )
+    min_negative_ratio: float = Field(
+        1e-3,
+        description="negative curvature is present (a saddle, not a minimum): "
+        "|lambda_min| is ten times the Lanczos residual tolerance (1e-4 lambda_max)",
+    )
+    max_negative_fraction: float = Field(
+        0.05, description="'a few negative': at most one eigenvalue in twenty below -near_zero_rel lambda_max"
+    )
     min_train_acc: float = Field(0.95, description="competence gate: the trained point fitted its training set")
-    min_converged_fraction: float = Field(1.0, description="competence gate: both Lanczos runs converged at "
-                                          "every seed and arm")
+    min_converged_fraction: float = Field(
+        1.0, description="competence gate: both Lanczos runs converged at every seed and arm"
+    )
 
 
 class FlatSaddleConfig(StrictModel):
@@ -78,38 +93,48 @@ class FlatSaddleConfig(StrictModel):
 
 def measure_mass(density: SpectralDensity, lo: float, hi: float) -> float:
     """The SLQ measure's mass in [lo, hi] (probes averaged)."""
-    return float(sum(float(w[(t >= lo) & (t <= hi)].sum()) for t, w in zip(density.nodes, density.weights))
-                 / len(density.nodes))
+    return float(
+        sum(float(w[(t >= lo) & (t <= hi)].sum()) for t, w in zip(density.nodes, density.weights)) / len(density.nodes)
+    )
 
 
 def mean_abs(density: SpectralDensity) -> float:
     """E |lambda| under the SLQ measure, so sum |lambda| ~ size * mean_abs."""
-    return float(sum(float((w * t.abs()).sum()) for t, w in zip(density.nodes, density.weights))
-                 / len(density.nodes))
+    return float(sum(float((w * t.abs()).sum()) for t, w in zip(density.nodes, density.weights)) / len(density.nodes))
 
 
-def spectrum_summary(op, density: SpectralDensity, top: torch.Tensor, bottom: torch.Tensor,
-                     near_zero_rel: float) -> dict[str, float]:
+def spectrum_summary(
+    op, density: SpectralDensity, top: torch.Tensor, bottom: torch.Tensor, near_zero_rel: float
+) -> dict[str, float]:
     """The flat-saddle numbers from an SLQ density and the top (descending) / bottom (ascending) eigenvalues."""
     lmax, lmin = float(top[0]), float(bottom[0])
     band = near_zero_rel * lmax
     neg = measure_mass(density, -float("inf"), -band)
-    return {"lambda_max": lmax, "lambda_min": lmin,
-            "near_zero_fraction": measure_mass(density, -band, band),
-            "negative_fraction": neg, "n_negative": neg * op.size,
-            "top_share": float(top.sum()) / (op.size * mean_abs(density)),
-            "negative_ratio": max(-lmin, 0.0) / lmax, "n_params": float(op.size)}
+    return {
+        "lambda_max": lmax,
+        "lambda_min": lmin,
+        "near_zero_fraction": measure_mass(density, -band, band),
+        "negative_fraction": neg,
+        "n_negative": neg * op.size,
+        "top_share": float(top.sum()) / (op.size * mean_abs(density)),
+        "negative_ratio": max(-lmin, 0.0) / lmax,
+        "n_params": float(op.size),
+    }
 
 
 @register_study
 class FlatSaddle(Study):
     id = "S-flat-saddle"
     instrument = "spectral"
-    claim = ("At a trained point of a digits MLP the Hessian spectrum is flat-saddle-like: most eigenvalues are "
-             "near zero (|lambda| <= 1% of lambda_max), the top 10 hold most of the absolute spectral mass, and a "
-             "few small negative eigenvalues remain; more so than at initialisation.")
-    citation = ("Sagun et al. (2016, 2017), arXiv:1611.07476, arXiv:1706.04454; Ghorbani et al. (2019), ICML; "
-                "Dauphin et al. (2014), NeurIPS (saddles)")
+    claim = (
+        "At a trained point of a digits MLP the Hessian spectrum is flat-saddle-like: most eigenvalues are "
+        "near zero (|lambda| <= 1% of lambda_max), the top 10 hold most of the absolute spectral mass, and a "
+        "few small negative eigenvalues remain; more so than at initialisation."
+    )
+    citation = (
+        "Sagun et al. (2016, 2017), arXiv:1611.07476, arXiv:1706.04454; Ghorbani et al. (2019), ICML; "
+        "Dauphin et al. (2014), NeurIPS (saddles)"
+    )
     Config = FlatSaddleConfig
     presets = {"quick": {"steps": 600, "n_hessian": 600, "slq_probes": 6, "slq_steps": 60}, "full": {}}
     nulls = {NULL: "the same network at its initialisation (no training)"}
@@ -117,25 +142,75 @@ class FlatSaddle(Study):
     quick_cost_s = 8.0
 
     def checks(self, cfg):
-        return [CheckSpec("near_zero_fraction", "near_zero_fraction", ">=", "min_near_zero_fraction",
-                          label="fraction of eigenvalues with |λ| ≤ 1% λ_max (SLQ)"),
-                CheckSpec("near_zero_gain", "near_zero_fraction", ">=", "min_near_zero_gain", null=NULL,
-                          relation="difference", label="that fraction, trained − init"),
-                CheckSpec("top_share", "top_share", ">=", "min_top_share", controls=(NULL,),
-                          label=f"share of Σ|λ| in the top {cfg.k_top} eigenvalues"),
-                CheckSpec("negative_small", "negative_ratio", "<=", "max_negative_ratio", controls=(NULL,),
-                          label="|λ_min| / λ_max (Lanczos SA / LA)"),
-                CheckSpec("negative_present", "negative_ratio", ">=", "min_negative_ratio",
-                          label="negative curvature present: |λ_min| / λ_max"),
-                CheckSpec("negative_few", "negative_fraction", "<=", "max_negative_fraction", controls=(NULL,),
-                          label="fraction of eigenvalues below −1% λ_max (SLQ)")]
+        return [
+            CheckSpec(
+                "near_zero_fraction",
+                "near_zero_fraction",
+                ">=",
+                "min_near_zero_fraction",
+                label="fraction of eigenvalues with |λ| ≤ 1% λ_max (SLQ)",
+            ),
+            CheckSpec(
+                "near_zero_gain",
+                "near_zero_fraction",
+                ">=",
+                "min_near_zero_gain",
+                null=NULL,
+                relation="difference",
+                label="that fraction, trained − init",
+            ),
+            CheckSpec(
+                "top_share",
+                "top_share",
+                ">=",
+                "min_top_share",
+                controls=(NULL,),
+                label=f"share of Σ|λ| in the top {cfg.k_top} eigenvalues",
+            ),
+            CheckSpec(
+                "negative_small",
+                "negative_ratio",
+                "<=",
+                "max_negative_ratio",
+                controls=(NULL,),
+                label="|λ_min| / λ_max (Lanczos SA / LA)",
+            ),
+            CheckSpec(
+                "negative_present",
+                "negative_ratio",
+                ">=",
+                "min_negative_ratio",
+                label="negative curvature present: |λ_min| / λ_max",
+            ),
+            CheckSpec(
+                "negative_few",
+                "negative_fraction",
+                "<=",
+                "max_negative_fraction",
+                controls=(NULL,),
+                label="fraction of eigenvalues below −1% λ_max (SLQ)",
+            ),
+        ]
 
     def preconditions(self, cfg):
-        return [GateSpec("train_acc", "train_acc", ">=", "min_train_acc", why="the trained point fitted its data"),
-                GateSpec("lanczos_converged", "converged", ">=", "min_converged_fraction",
-                         why="top and bottom eigenvalues converged"),
-                GateSpec("lanczos_converged_init", "converged", ">=", "min_converged_fraction", arm=NULL,
-                         why="top and bottom eigenvalues converged at init")]
+        return [
+            GateSpec("train_acc", "train_acc", ">=", "min_train_acc", why="the trained point fitted its data"),
+            GateSpec(
+                "lanczos_converged",
+                "converged",
+                ">=",
+                "min_converged_fraction",
+                why="top and bottom eigenvalues converged",
+            ),
+            GateSpec(
+                "lanczos_converged_init",
+                "converged",
+                ">=",
+                "min_converged_fraction",
+                arm=NULL,
+                why="top and bottom eigenvalues converged at init",
+            ),
+        ]
 
     def measure(self, cfg: FlatSaddleConfig, ctx: StudyContext) -> Measurement:
         x, y, _ = digits(ctx.seed)
@@ -145,32 +220,51 @@ class FlatSaddle(Study):
             Trainer(model, opt, cross_entropy, minibatches(x, y, cfg.batch_size, ctx.seed), cfg.steps).fit()
         with torch.no_grad():
             acc = float((model(x).argmax(1) == y).float().mean())
-        op = HessianOperator(copy.deepcopy(model).double(), cross_entropy,
-                             (x[: cfg.n_hessian].double(), y[: cfg.n_hessian]))
+        op = HessianOperator(
+            copy.deepcopy(model).double(), cross_entropy, (x[: cfg.n_hessian].double(), y[: cfg.n_hessian])
+        )
         s = derive_seed(ctx.seed, "curvature")
-        top = lanczos(op, k=cfg.k_top, which="LA", tol=cfg.lanczos_tol, max_iter=cfg.lanczos_max_iter, seed=s,
-                      return_vectors=False)
-        bottom = lanczos(op, k=cfg.k_neg, which="SA", tol=cfg.lanczos_tol, max_iter=cfg.lanczos_max_iter, seed=s,
-                         return_vectors=False)
+        top = lanczos(
+            op,
+            k=cfg.k_top,
+            which="LA",
+            tol=cfg.lanczos_tol,
+            max_iter=cfg.lanczos_max_iter,
+            seed=s,
+            return_vectors=False,
+        )
+        bottom = lanczos(
+            op,
+            k=cfg.k_neg,
+            which="SA",
+            tol=cfg.lanczos_tol,
+            max_iter=cfg.lanczos_max_iter,
+            seed=s,
+            return_vectors=False,
+        )
         density = slq(op, n_probes=cfg.slq_probes, steps=cfg.slq_steps, seed=s)
         values = spectrum_summary(op, density, top.eigenvalues, bottom.eigenvalues, cfg.thresholds.near_zero_rel)
-        values.update({"train_acc": acc, "converged": float(top.converged and bottom.converged),
-                       "loss": op.loss()})
+        values.update({"train_acc": acc, "converged": float(top.converged and bottom.converged), "loss": op.loss()})
         values.update({f"top{i + 1}": float(v) for i, v in enumerate(top.eigenvalues[:3])})
         if ctx.keep_figures:
             ctx.save_figure("density", _figure(density, float(top.eigenvalues[0])))
-        rows = [{"which": w, "rank": i + 1, "eigenvalue": round(float(v), 6)}
-                for w, r in (("LA", top), ("SA", bottom)) for i, v in enumerate(r.eigenvalues)]
+        rows = [
+            {"which": w, "rank": i + 1, "eigenvalue": round(float(v), 6)}
+            for w, r in (("LA", top), ("SA", bottom))
+            for i, v in enumerate(r.eigenvalues)
+        ]
         return Measurement(values=values, tables={"extreme_eigenvalues": rows})
 
     def summarize(self, cfg, m):
         g = lambda k: m.get(k, float("nan"))  # noqa: E731
-        return (f"near zero (|λ| ≤ 1% λ_max): trained {g('near_zero_fraction'):.3f}, init "
-                f"{g('init:near_zero_fraction'):.3f}; top-{cfg.k_top} share of Σ|λ| {g('top_share'):.2f} (init "
-                f"{g('init:top_share'):.2f}); |λ_min|/λ_max {g('negative_ratio'):.4f} (init "
-                f"{g('init:negative_ratio'):.3f}); eigenvalues below −1% λ_max ≈ {g('n_negative'):.0f} of "
-                f"{g('n_params'):.0f} (init {g('init:n_negative'):.0f}); λ_max {g('lambda_max'):.2f} (init "
-                f"{g('init:lambda_max'):.2f}) (seed means)")
+        return (
+            f"near zero (|λ| ≤ 1% λ_max): trained {g('near_zero_fraction'):.3f}, init "
+            f"{g('init:near_zero_fraction'):.3f}; top-{cfg.k_top} share of Σ|λ| {g('top_share'):.2f} (init "
+            f"{g('init:top_share'):.2f}); |λ_min|/λ_max {g('negative_ratio'):.4f} (init "
+            f"{g('init:negative_ratio'):.3f}); eigenvalues below −1% λ_max ≈ {g('n_negative'):.0f} of "
+            f"{g('n_params'):.0f} (init {g('init:n_negative'):.0f}); λ_max {g('lambda_max'):.2f} (init "
+            f"{g('init:lambda_max'):.2f}) (seed means)"
+        )
 
 
 def _figure(density: SpectralDensity, lmax: float):

@@ -35,14 +35,19 @@ ARMS = ("galore", "adam", "random_projection")
 
 
 class GaLoreThresholds(Thresholds):
-    max_loss_gap: float = Field(0.05, description="'within a margin of Adam' = final training loss at most 0.05 "
-                                                  "nats above Adam's (perplexity within e^0.05 = 5%, the scale "
-                                                  "of 'comparable' in GaLore's tables); fixed before the first run")
-    max_state_ratio: float = Field(0.25, description="the claim's own number: optimizer state <= 1/4 of Adam's "
-                                                     "(measured bytes)")
+    max_loss_gap: float = Field(
+        0.05,
+        description="'within a margin of Adam' = final training loss at most 0.05 "
+        "nats above Adam's (perplexity within e^0.05 = 5%, the scale "
+        "of 'comparable' in GaLore's tables); fixed before the first run",
+    )
+    max_state_ratio: float = Field(
+        0.25, description="the claim's own number: optimizer state <= 1/4 of Adam's (measured bytes)"
+    )
     min_test_acc: float = Field(0.95, description="competence gate: Adam's network learned digits")
-    min_bracketed: float = Field(1.0, description="competence gate: each optimizer's best learning rate is "
-                                                  "inside its sweep, not at an edge")
+    min_bracketed: float = Field(
+        1.0, description="competence gate: each optimizer's best learning rate is inside its sweep, not at an edge"
+    )
 
 
 class GaLoreConfig(StrictModel):
@@ -61,9 +66,15 @@ def make_optimizer(arm: str, model: torch.nn.Module, lr: float, cfg: GaLoreConfi
         return torch.optim.Adam(model.parameters(), lr=lr)
     mats = [p for p in model.parameters() if p.dim() == 2]
     rest = [p for p in model.parameters() if p.dim() != 2]
-    return GaLore([{"params": mats}, {"params": rest, "rank": None}], lr=lr, rank=cfg.rank,
-                  update_every=cfg.update_every, scale=cfg.scale,
-                  projection="random" if arm == "random_projection" else "svd", seed=seed)
+    return GaLore(
+        [{"params": mats}, {"params": rest, "rank": None}],
+        lr=lr,
+        rank=cfg.rank,
+        update_every=cfg.update_every,
+        scale=cfg.scale,
+        projection="random" if arm == "random_projection" else "svd",
+        seed=seed,
+    )
 
 
 def _train(arm: str, lr: float, cfg: GaLoreConfig, seed: int, data) -> dict[str, float]:
@@ -87,34 +98,64 @@ def _train(arm: str, lr: float, cfg: GaLoreConfig, seed: int, data) -> dict[str,
 class GaLoreStudy(Study):
     id = "S-galore"
     instrument = "spectral"
-    claim = ("GaLore (rank 8) trains a digits MLP to a final training loss within 0.05 nats of Adam's, each at its "
-             "best learning rate, while its optimizer state is at most 1/4 of Adam's (measured bytes); a random "
-             "projection of the same rank and refresh schedule, in GaLore's place, does not pass the margin check.")
-    citation = ("Zhao et al. (2024) GaLore: Memory-Efficient LLM Training by Gradient Low-Rank Projection, ICML; "
-                "the first essay's low-rank argument")
+    claim = (
+        "GaLore (rank 8) trains a digits MLP to a final training loss within 0.05 nats of Adam's, each at its "
+        "best learning rate, while its optimizer state is at most 1/4 of Adam's (measured bytes); a random "
+        "projection of the same rank and refresh schedule, in GaLore's place, does not pass the margin check."
+    )
+    citation = (
+        "Zhao et al. (2024) GaLore: Memory-Efficient LLM Training by Gradient Low-Rank Projection, ICML; "
+        "the first essay's low-rank argument"
+    )
     Config = GaLoreConfig
     presets = {"quick": {"steps": 400, "update_every": 50}, "full": {}}
-    nulls = {"adam": "torch.optim.Adam on every parameter, its own sweep (inline; the reference)",
-             "random_projection": "GaLore with a random orthonormal projector of the same rank, side and refresh "
-                                  "schedule, no SVD, its own sweep (inline; must not pass)"}
+    nulls = {
+        "adam": "torch.optim.Adam on every parameter, its own sweep (inline; the reference)",
+        "random_projection": "GaLore with a random orthonormal projector of the same rank, side and refresh "
+        "schedule, no SVD, its own sweep (inline; must not pass)",
+    }
     replication = "the seed sets the digits split, the initialisation, the batch order and the random projectors"
     quick_cost_s = 15.0
-    threshold_history = ("no threshold changed. The claim's last clause first read 'a random projection ... does "
-                         "not get within the margin'; after the first quick run it was reworded to the control rule "
-                         "the framework judges ('does not pass the margin check'): the random projection's gap was "
-                         "undecided, 0.056 [-0.004, 0.115] nats; see docs/studies/S-galore.md")
+    threshold_history = (
+        "no threshold changed. The claim's last clause first read 'a random projection ... does "
+        "not get within the margin'; after the first quick run it was reworded to the control rule "
+        "the framework judges ('does not pass the margin check'): the random projection's gap was "
+        "undecided, 0.056 [-0.004, 0.115] nats; see docs/studies/S-galore.md"
+    )
 
     def checks(self, cfg):
-        return [CheckSpec("loss_gap_to_adam", "final_loss", "<=", "max_loss_gap", null="adam",
-                          relation="difference", controls=("random_projection",),
-                          label="final training loss minus Adam's (nats, each at its best learning rate)"),
-                CheckSpec("state_over_adam", "state_bytes", "<=", "max_state_ratio", null="adam",
-                          label="optimizer state bytes / Adam's")]
+        return [
+            CheckSpec(
+                "loss_gap_to_adam",
+                "final_loss",
+                "<=",
+                "max_loss_gap",
+                null="adam",
+                relation="difference",
+                controls=("random_projection",),
+                label="final training loss minus Adam's (nats, each at its best learning rate)",
+            ),
+            CheckSpec(
+                "state_over_adam",
+                "state_bytes",
+                "<=",
+                "max_state_ratio",
+                null="adam",
+                label="optimizer state bytes / Adam's",
+            ),
+        ]
 
     def preconditions(self, cfg):
-        return [GateSpec("adam_test_acc", "adam_test_acc", ">=", "min_test_acc", why="Adam's network learned digits"),
-                GateSpec("all_bracketed", "all_bracketed", ">=", "min_bracketed",
-                         why="every optimizer's best learning rate lies inside its sweep")]
+        return [
+            GateSpec("adam_test_acc", "adam_test_acc", ">=", "min_test_acc", why="Adam's network learned digits"),
+            GateSpec(
+                "all_bracketed",
+                "all_bracketed",
+                ">=",
+                "min_bracketed",
+                why="every optimizer's best learning rate lies inside its sweep",
+            ),
+        ]
 
     def measure(self, cfg: GaLoreConfig, ctx: StudyContext) -> Measurement:
         data = digits(ctx.seed)
@@ -135,9 +176,11 @@ class GaLoreStudy(Study):
 
     def summarize(self, cfg, m):
         g = lambda k: m.get(k, float("nan"))  # noqa: E731
-        return (f"final training loss at the best learning rate: GaLore {g('final_loss'):.3g}, Adam "
-                f"{g('adam:final_loss'):.3g}, random projection {g('random_projection:final_loss'):.3g}; state "
-                f"{g('state_bytes'):.0f} vs Adam {g('adam:state_bytes'):.0f} bytes (seed means)")
+        return (
+            f"final training loss at the best learning rate: GaLore {g('final_loss'):.3g}, Adam "
+            f"{g('adam:final_loss'):.3g}, random projection {g('random_projection:final_loss'):.3g}; state "
+            f"{g('state_bytes'):.0f} vs Adam {g('adam:state_bytes'):.0f} bytes (seed means)"
+        )
 
 
 def _figure(rows, scale: float):
@@ -147,8 +190,14 @@ def _figure(rows, scale: float):
     for arm in ARMS:
         pts = [(r["lr"] * (1.0 if arm == "adam" else scale), r["final_loss"]) for r in rows if r["optimizer"] == arm]
         series[arm] = ([p[0] for p in pts], [p[1] for p in pts])
-    fig, _ = line_plot(series, xlabel="effective learning rate (lr x scale)", ylabel="final training loss (nats)",
-                       title="digits MLP, first seed", logx=True, logy=True)
+    fig, _ = line_plot(
+        series,
+        xlabel="effective learning rate (lr x scale)",
+        ylabel="final training loss (nats)",
+        title="digits MLP, first seed",
+        logx=True,
+        logy=True,
+    )
     return fig
 
 

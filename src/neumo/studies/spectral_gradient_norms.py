@@ -46,12 +46,19 @@ POINTS = ("init", "trained")
 
 
 class GradientNormsThresholds(Thresholds):
-    max_nuclear_slope: float = Field(0.5, description="'bounded in width': the nuclear ratio's log-log slope is at "
-                                     "most half the random matrix's exponent (1, the quarter-circle law)")
-    max_frobenius_slope: float = Field(0.25, description="the Frobenius ratio's slope at most half the random "
-                                       "matrix's exponent (1/2); the same factor")
-    min_train_acc: float = Field(0.95, description="competence gate: the network at every width fitted its training "
-                                 "set (the trained gradients are those of a network that learned)")
+    max_nuclear_slope: float = Field(
+        0.5,
+        description="'bounded in width': the nuclear ratio's log-log slope is at "
+        "most half the random matrix's exponent (1, the quarter-circle law)",
+    )
+    max_frobenius_slope: float = Field(
+        0.25, description="the Frobenius ratio's slope at most half the random matrix's exponent (1/2); the same factor"
+    )
+    min_train_acc: float = Field(
+        0.95,
+        description="competence gate: the network at every width fitted its training "
+        "set (the trained gradients are those of a network that learned)",
+    )
 
 
 class GradientNormsConfig(StrictModel):
@@ -105,32 +112,55 @@ def _width(cfg: GradientNormsConfig, seed: int, width: int, x, y):
 class GradientNorms(Study):
     id = "S-gradient-norms"
     instrument = "spectral"
-    claim = ("The full-batch gradient of a digits MLP's hidden n x n layer has ||G||_* / ||G||_2 (and ||G||_F / "
-             "||G||_2) growing with width n at most half as fast, in log-log slope, as a random matrix of the same "
-             "shape and norm (slopes 1 and 1/2), at initialisation and after training, over n = 32..512.")
-    citation = ("The essay's muP remark; Yang & Hu (2021), ICML (muP); Bernstein & Newhouse (2024), arXiv:2409.20325 "
-                "(steepest descent under the spectral norm)")
+    claim = (
+        "The full-batch gradient of a digits MLP's hidden n x n layer has ||G||_* / ||G||_2 (and ||G||_F / "
+        "||G||_2) growing with width n at most half as fast, in log-log slope, as a random matrix of the same "
+        "shape and norm (slopes 1 and 1/2), at initialisation and after training, over n = 32..512."
+    )
+    citation = (
+        "The essay's muP remark; Yang & Hu (2021), ICML (muP); Bernstein & Newhouse (2024), arXiv:2409.20325 "
+        "(steepest descent under the spectral norm)"
+    )
     Config = GradientNormsConfig
     presets = {"quick": {"steps": 600}, "full": {}}
     nulls = {NULL: "an i.i.d. Gaussian matrix of the gradient's shape and Frobenius norm"}
     replication = "the seed sets every width's initialisation, the digits split, the batch order and the null draws"
     quick_cost_s = 14.0
-    threshold_history = ("no threshold changed; the quick preset's training went from 300 to 600 steps after the "
-                         "first quick run failed the train-accuracy gate (0.925 at width 32), before any check "
-                         "was judged")
+    threshold_history = (
+        "no threshold changed; the quick preset's training went from 300 to 600 steps after the "
+        "first quick run failed the train-accuracy gate (0.925 at width 32), before any check "
+        "was judged"
+    )
 
     def checks(self, cfg):
         out = []
         for point in POINTS:
-            for kind, thr, word in (("nuclear", "max_nuclear_slope", "‖G‖_*/‖G‖_2"),
-                                    ("frobenius", "max_frobenius_slope", "‖G‖_F/‖G‖_2")):
-                out.append(CheckSpec(f"{kind}_slope_{point}", f"{kind}_slope_{point}", "<=", thr, controls=(NULL,),
-                                     label=f"log-log slope of {word} vs width, {point}"))
+            for kind, thr, word in (
+                ("nuclear", "max_nuclear_slope", "‖G‖_*/‖G‖_2"),
+                ("frobenius", "max_frobenius_slope", "‖G‖_F/‖G‖_2"),
+            ):
+                out.append(
+                    CheckSpec(
+                        f"{kind}_slope_{point}",
+                        f"{kind}_slope_{point}",
+                        "<=",
+                        thr,
+                        controls=(NULL,),
+                        label=f"log-log slope of {word} vs width, {point}",
+                    )
+                )
         return out
 
     def preconditions(self, cfg):
-        return [GateSpec("train_acc", "train_acc_min", ">=", "min_train_acc",
-                         why="the network fitted its training set at every width")]
+        return [
+            GateSpec(
+                "train_acc",
+                "train_acc_min",
+                ">=",
+                "min_train_acc",
+                why="the network fitted its training set at every width",
+            )
+        ]
 
     def measure(self, cfg: GradientNormsConfig, ctx: StudyContext) -> Measurement:
         x, y, _ = digits(ctx.seed)
@@ -138,8 +168,14 @@ class GradientNorms(Study):
         for w in cfg.widths:
             real, null, acc = _width(cfg, ctx.seed, w, x, y)
             accs.append(acc)
-            rows.append({"width": w, **{k: round(v, 4) for k, v in real.items()},
-                         **{f"null_{k}": round(v, 4) for k, v in null.items()}, "train_acc": round(acc, 4)})
+            rows.append(
+                {
+                    "width": w,
+                    **{k: round(v, 4) for k, v in real.items()},
+                    **{f"null_{k}": round(v, 4) for k, v in null.items()},
+                    "train_acc": round(acc, 4),
+                }
+            )
         values: dict[str, float] = {"train_acc_min": min(accs)}
         nulls: dict[str, float] = {}
         for point in POINTS:
@@ -157,13 +193,15 @@ class GradientNorms(Study):
 
     def summarize(self, cfg, m):
         g = lambda k: m.get(k, float("nan"))  # noqa: E731
-        return (f"log-log slope of ‖G‖_*/‖G‖_2 vs width: init {g('nuclear_slope_init'):.2f}, trained "
-                f"{g('nuclear_slope_trained'):.2f} (random matrix {g(NULL + ':nuclear_slope_init'):.2f}); of "
-                f"‖G‖_F/‖G‖_2: init {g('frobenius_slope_init'):.2f}, trained {g('frobenius_slope_trained'):.2f} "
-                f"(random {g(NULL + ':frobenius_slope_init'):.2f}); nuclear slope at init with permuted labels "
-                f"{g('nuclear_slope_init_shuffled'):.2f}; at width {cfg.widths[-1]} the nuclear ratio is "
-                f"{g('nuclear_trained_at_max_width'):.1f} trained vs {g(NULL + ':nuclear_trained_at_max_width'):.0f} "
-                f"random (seed means)")
+        return (
+            f"log-log slope of ‖G‖_*/‖G‖_2 vs width: init {g('nuclear_slope_init'):.2f}, trained "
+            f"{g('nuclear_slope_trained'):.2f} (random matrix {g(NULL + ':nuclear_slope_init'):.2f}); of "
+            f"‖G‖_F/‖G‖_2: init {g('frobenius_slope_init'):.2f}, trained {g('frobenius_slope_trained'):.2f} "
+            f"(random {g(NULL + ':frobenius_slope_init'):.2f}); nuclear slope at init with permuted labels "
+            f"{g('nuclear_slope_init_shuffled'):.2f}; at width {cfg.widths[-1]} the nuclear ratio is "
+            f"{g('nuclear_trained_at_max_width'):.1f} trained vs {g(NULL + ':nuclear_trained_at_max_width'):.0f} "
+            f"random (seed means)"
+        )
 
 
 def _figure(rows):
@@ -171,8 +209,13 @@ def _figure(rows):
 
     widths = [r["width"] for r in rows]
     fig, ax = plt.subplots(figsize=(5, 3.4))
-    for key, style in (("nuclear_init", "o-"), ("nuclear_trained", "s-"), ("null_nuclear_trained", "x--"),
-                       ("frobenius_trained", "^-"), ("null_frobenius_trained", "+--")):
+    for key, style in (
+        ("nuclear_init", "o-"),
+        ("nuclear_trained", "s-"),
+        ("null_nuclear_trained", "x--"),
+        ("frobenius_trained", "^-"),
+        ("null_frobenius_trained", "+--"),
+    ):
         ax.loglog(widths, [r[key] for r in rows], style, label=key.replace("null_", "random "))
     ax.set_xlabel("width n")
     ax.set_ylabel("norm ratio")

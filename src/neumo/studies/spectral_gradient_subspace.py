@@ -41,20 +41,37 @@ NULL = "random_subspace"
 
 
 class GradientSubspaceThresholds(Thresholds):
-    min_fraction: float = Field(0.5, description="'most of the gradient' = more than half of its squared norm "
-                                                 "in the top-k eigenspace (Gur-Ari et al. report ~0.9 and above)")
-    min_log10_fraction_over_random: float = Field(1.0, description="an order of magnitude (log10 ratio >= 1) above "
-                                                                    "the fraction in a random k-subspace (the "
-                                                                    "measured chance level)")
-    max_dom_progress: float = Field(0.2, description="'stalls': Dom-SGD makes at most a fifth of SGD's loss "
-                                                     "decrease (Song et al. show essentially none)")
-    max_dom_efficiency_over_random: float = Field(0.5, description="Dom-SGD turns its gradient share into "
-                                                                   "progress at most half as well as Rand-SGD "
-                                                                   "(a principled factor of two)")
-    min_rand_progress: float = Field(0.0, description="gate: Rand-SGD lowers the loss at all (> 0), else the "
-                                                      "efficiency ratio over it has a sign-flipping denominator")
-    min_bulk_progress: float = Field(0.7, description="'still learns': Bulk-SGD keeps at least 70% of SGD's loss "
-                                                      "decrease (Song et al.: close to SGD)")
+    min_fraction: float = Field(
+        0.5,
+        description="'most of the gradient' = more than half of its squared norm "
+        "in the top-k eigenspace (Gur-Ari et al. report ~0.9 and above)",
+    )
+    min_log10_fraction_over_random: float = Field(
+        1.0,
+        description="an order of magnitude (log10 ratio >= 1) above "
+        "the fraction in a random k-subspace (the "
+        "measured chance level)",
+    )
+    max_dom_progress: float = Field(
+        0.2,
+        description="'stalls': Dom-SGD makes at most a fifth of SGD's loss "
+        "decrease (Song et al. show essentially none)",
+    )
+    max_dom_efficiency_over_random: float = Field(
+        0.5,
+        description="Dom-SGD turns its gradient share into "
+        "progress at most half as well as Rand-SGD "
+        "(a principled factor of two)",
+    )
+    min_rand_progress: float = Field(
+        0.0,
+        description="gate: Rand-SGD lowers the loss at all (> 0), else the "
+        "efficiency ratio over it has a sign-flipping denominator",
+    )
+    min_bulk_progress: float = Field(
+        0.7,
+        description="'still learns': Bulk-SGD keeps at least 70% of SGD's loss decrease (Song et al.: close to SGD)",
+    )
     min_converged: float = Field(1.0, description="every Lanczos run (measurement and refreshes) converged")
 
 
@@ -68,8 +85,12 @@ class GradientSubspaceConfig(StrictModel):
     lanczos_tol: float = 1e-4
     ablation_time: float = Field(40.0, gt=0, description="lr x ablation steps (equal for every lr)")
     refresh: int = 10
-    tail: int = Field(10, ge=1, description="progress = mean full training loss over the first `tail` steps "
-                                            "minus that over the last `tail` steps")
+    tail: int = Field(
+        10,
+        ge=1,
+        description="progress = mean full training loss over the first `tail` steps "
+        "minus that over the last `tail` steps",
+    )
     n_random: int = Field(32, ge=1, description="random k-subspaces averaged for the gradient-fraction null")
     n_refresh: int = 256
     refresh_tol: float = 1e-3
@@ -103,13 +124,18 @@ def projected_training(model, batch_fn, start, steps, cfg, mode, data, seed, lr)
                 V = random_basis(size, cfg.k, seed, lr, s).to(params[0].dtype)
             else:
                 hb = (data[0][: cfg.n_refresh], data[1][: cfg.n_refresh])
-                res = lanczos(HessianOperator(m, cross_entropy, hb), k=cfg.k, tol=cfg.refresh_tol,
-                              max_iter=cfg.max_iter, seed=(seed * 100003 + s) % (2**31))
-                V, _ = torch.linalg.qr(res.eigenvectors)                       # (P, k)
+                res = lanczos(
+                    HessianOperator(m, cross_entropy, hb),
+                    k=cfg.k,
+                    tol=cfg.refresh_tol,
+                    max_iter=cfg.max_iter,
+                    seed=(seed * 100003 + s) % (2**31),
+                )
+                V, _ = torch.linalg.qr(res.eigenvectors)  # (P, k)
                 conv.append(bool(res.converged))
         g = flatten(torch.autograd.grad(cross_entropy(m, batch_fn(s)), params))
         if mode != "sgd":
-            assert V is not None   # drawn at the first step
+            assert V is not None  # drawn at the first step
             pg = V @ (V.T @ g)
             share = float(pg @ pg / (g @ g).clamp_min(1e-30))
             g, share = (pg, share) if mode in ("dom", "rand") else (g - pg, 1.0 - share)
@@ -121,9 +147,14 @@ def projected_training(model, batch_fn, start, steps, cfg, mode, data, seed, lr)
                 head.append(float(cross_entropy(m, data)))
             if s >= start + steps - cfg.tail:
                 tail.append(float(cross_entropy(m, data)))
-    return {"before": before, "head": sum(head) / len(head), "after": sum(tail) / len(tail),
-            "share": sum(shares) / len(shares) if shares else 1.0,
-            "refreshes": len(conv), "converged": sum(conv)}
+    return {
+        "before": before,
+        "head": sum(head) / len(head),
+        "after": sum(tail) / len(tail),
+        "share": sum(shares) / len(shares) if shares else 1.0,
+        "refreshes": len(conv),
+        "converged": sum(conv),
+    }
 
 
 def _q(name: str, lr: float) -> str:
@@ -134,47 +165,98 @@ def _q(name: str, lr: float) -> str:
 class GradientSubspace(Study):
     id = "S-gradient-subspace"
     instrument = "spectral"
-    claim = ("Most of the gradient lies in the top-C Hessian eigenspace (far above its share in a random "
-             "subspace of the same dimension), yet SGD restricted to that subspace stalls, converting its "
-             "gradient share into progress far worse than SGD in a random subspace, while SGD with it "
-             "removed (the bulk) still learns; at two learning rates.")
+    claim = (
+        "Most of the gradient lies in the top-C Hessian eigenspace (far above its share in a random "
+        "subspace of the same dimension), yet SGD restricted to that subspace stalls, converting its "
+        "gradient share into progress far worse than SGD in a random subspace, while SGD with it "
+        "removed (the bulk) still learns; at two learning rates."
+    )
     citation = "Gur-Ari, Roberts & Dyer (2018), arXiv:1812.04754; Song, Ahn & Yun (2025), ICLR"
     Config = GradientSubspaceConfig
     presets = {"quick": {"warmup_time": 30.0, "ablation_time": 15.0}, "full": {}}
-    nulls = {NULL: "the same measurements in a random k-dimensional subspace: the gradient's fraction in it, "
-                   "and Rand-SGD (minibatch gradients projected onto it, redrawn every refresh)"}
-    replication = ("the seed sets the initialisation, the data split, the batch order, the Lanczos start "
-                   "vectors and the random subspaces")
+    nulls = {
+        NULL: "the same measurements in a random k-dimensional subspace: the gradient's fraction in it, "
+        "and Rand-SGD (minibatch gradients projected onto it, redrawn every refresh)"
+    }
+    replication = (
+        "the seed sets the initialisation, the data split, the batch order, the Lanczos start "
+        "vectors and the random subspaces"
+    )
     quick_cost_s = 20.0
-    threshold_history = ("after a first look (no threshold value changed): lrs compared at equal lr x steps; "
-                         "the fraction ratio judged as log10 (10x -> 1) with 32 random subspaces; progress "
-                         "measured between 10-step window means after the branch point's transient")
+    threshold_history = (
+        "after a first look (no threshold value changed): lrs compared at equal lr x steps; "
+        "the fraction ratio judged as log10 (10x -> 1) with 32 random subspaces; progress "
+        "measured between 10-step window means after the branch point's transient"
+    )
 
     def checks(self, cfg):
         out = []
         for lr in cfg.lrs:
             out += [
-                CheckSpec(_q("gradient_fraction", lr), _q("gradient_fraction", lr), ">=", "min_fraction",
-                          controls=(NULL,), label=f"gradient fraction in the top-k eigenspace (lr {lr:g})"),
-                CheckSpec(_q("log10_fraction_over_random", lr), _q("log10_gradient_fraction", lr), ">=",
-                          "min_log10_fraction_over_random", null=NULL, relation="difference",
-                          label=f"log10(top-k gradient fraction / random k-subspace's) (lr {lr:g})"),
-                CheckSpec(_q("dom_progress", lr), _q("projected_progress", lr), "<=", "max_dom_progress",
-                          label=f"Dom-SGD loss decrease / SGD's (lr {lr:g})"),
-                CheckSpec(_q("dom_efficiency_over_random", lr), _q("projected_efficiency", lr), "<=",
-                          "max_dom_efficiency_over_random", null=NULL,
-                          label=f"Dom-SGD progress per gradient share / Rand-SGD's (lr {lr:g})"),
-                CheckSpec(_q("bulk_progress", lr), _q("bulk_progress", lr), ">=", "min_bulk_progress",
-                          label=f"Bulk-SGD loss decrease / SGD's (lr {lr:g})"),
+                CheckSpec(
+                    _q("gradient_fraction", lr),
+                    _q("gradient_fraction", lr),
+                    ">=",
+                    "min_fraction",
+                    controls=(NULL,),
+                    label=f"gradient fraction in the top-k eigenspace (lr {lr:g})",
+                ),
+                CheckSpec(
+                    _q("log10_fraction_over_random", lr),
+                    _q("log10_gradient_fraction", lr),
+                    ">=",
+                    "min_log10_fraction_over_random",
+                    null=NULL,
+                    relation="difference",
+                    label=f"log10(top-k gradient fraction / random k-subspace's) (lr {lr:g})",
+                ),
+                CheckSpec(
+                    _q("dom_progress", lr),
+                    _q("projected_progress", lr),
+                    "<=",
+                    "max_dom_progress",
+                    label=f"Dom-SGD loss decrease / SGD's (lr {lr:g})",
+                ),
+                CheckSpec(
+                    _q("dom_efficiency_over_random", lr),
+                    _q("projected_efficiency", lr),
+                    "<=",
+                    "max_dom_efficiency_over_random",
+                    null=NULL,
+                    label=f"Dom-SGD progress per gradient share / Rand-SGD's (lr {lr:g})",
+                ),
+                CheckSpec(
+                    _q("bulk_progress", lr),
+                    _q("bulk_progress", lr),
+                    ">=",
+                    "min_bulk_progress",
+                    label=f"Bulk-SGD loss decrease / SGD's (lr {lr:g})",
+                ),
             ]
         return out
 
     def preconditions(self, cfg):
-        return [g for lr in cfg.lrs for g in (
-            GateSpec(_q("lanczos_converged", lr), _q("lanczos_converged", lr), ">=", "min_converged",
-                     why="every Lanczos run (measurement and Dom/Bulk refreshes) converged"),
-            GateSpec(_q("rand_sgd_progresses", lr), _q("projected_progress", lr), ">", "min_rand_progress", arm=NULL,
-                     why="the denominator of dom_efficiency_over_random is positive"))]
+        return [
+            g
+            for lr in cfg.lrs
+            for g in (
+                GateSpec(
+                    _q("lanczos_converged", lr),
+                    _q("lanczos_converged", lr),
+                    ">=",
+                    "min_converged",
+                    why="every Lanczos run (measurement and Dom/Bulk refreshes) converged",
+                ),
+                GateSpec(
+                    _q("rand_sgd_progresses", lr),
+                    _q("projected_progress", lr),
+                    ">",
+                    "min_rand_progress",
+                    arm=NULL,
+                    why="the denominator of dom_efficiency_over_random is positive",
+                ),
+            )
+        ]
 
     def measure(self, cfg: GradientSubspaceConfig, ctx: StudyContext) -> Measurement:
         x, y, _ = digits(ctx.seed)
@@ -188,36 +270,63 @@ class GradientSubspace(Study):
             sgd_steps(model, cross_entropy, batch_fn, warmup, lr)
             op = HessianOperator(model, cross_entropy, (x[: cfg.n_hessian], y[: cfg.n_hessian]))
             res = lanczos(op, k=cfg.k, tol=cfg.lanczos_tol, max_iter=cfg.max_iter, seed=ctx.seed)
-            assert res.eigenvectors is not None   # return_vectors=True
+            assert res.eigenvectors is not None  # return_vectors=True
             grad = op.gradient()
-            runs = {mode: projected_training(model, batch_fn, warmup, steps, cfg, mode, (x, y), ctx.seed, lr)
-                    for mode in ("sgd", "dom", "bulk", "rand")}
-            drop = {m: r["head"] - r["after"] for m, r in runs.items()}     # progress after the first window
+            runs = {
+                mode: projected_training(model, batch_fn, warmup, steps, cfg, mode, (x, y), ctx.seed, lr)
+                for mode in ("sgd", "dom", "bulk", "rand")
+            }
+            drop = {m: r["head"] - r["after"] for m, r in runs.items()}  # progress after the first window
             rel = {m: drop[m] / drop["sgd"] if drop["sgd"] != 0 else float("nan") for m in drop}
             n_runs = 1 + runs["dom"]["refreshes"] + runs["bulk"]["refreshes"]
             n_conv = int(res.converged) + runs["dom"]["converged"] + runs["bulk"]["converged"]
             frac = gradient_fraction(grad, res.eigenvectors)
-            frac_rand = sum(gradient_fraction(grad, random_basis(op.size, cfg.k, ctx.seed, lr, "fraction", i))
-                            for i in range(cfg.n_random)) / cfg.n_random
-            values.update({
-                _q("gradient_fraction", lr): frac, _q("log10_gradient_fraction", lr): math.log10(max(frac, 1e-300)),
-                _q("projected_progress", lr): rel["dom"],
-                _q("projected_efficiency", lr): rel["dom"] / max(runs["dom"]["share"], 1e-12),
-                _q("projected_share", lr): runs["dom"]["share"],
-                _q("bulk_progress", lr): rel["bulk"], _q("bulk_share", lr): runs["bulk"]["share"],
-                _q("lanczos_converged", lr): n_conv / n_runs, _q("lanczos_runs", lr): float(n_runs),
-                _q("lambda_max", lr): float(res.eigenvalues[0]), _q("lambda_k", lr): float(res.eigenvalues[-1]),
-                _q("sgd_loss_drop", lr): drop["sgd"], _q("loss_after_warmup", lr): runs["sgd"]["before"],
-                "n_params": float(op.size)})
-            null.update({
-                _q("gradient_fraction", lr): frac_rand,
-                _q("log10_gradient_fraction", lr): math.log10(max(frac_rand, 1e-300)),
-                _q("projected_progress", lr): rel["rand"],
-                _q("projected_efficiency", lr): rel["rand"] / max(runs["rand"]["share"], 1e-12),
-                _q("projected_share", lr): runs["rand"]["share"]})
-            rows += [{"lr": lr, "mode": m, "loss_before": r["before"], "loss_head": r["head"],
-                      "loss_after": r["after"],
-                      "relative_progress": rel[m], "gradient_share": r["share"]} for m, r in runs.items()]
+            frac_rand = (
+                sum(
+                    gradient_fraction(grad, random_basis(op.size, cfg.k, ctx.seed, lr, "fraction", i))
+                    for i in range(cfg.n_random)
+                )
+                / cfg.n_random
+            )
+            values.update(
+                {
+                    _q("gradient_fraction", lr): frac,
+                    _q("log10_gradient_fraction", lr): math.log10(max(frac, 1e-300)),
+                    _q("projected_progress", lr): rel["dom"],
+                    _q("projected_efficiency", lr): rel["dom"] / max(runs["dom"]["share"], 1e-12),
+                    _q("projected_share", lr): runs["dom"]["share"],
+                    _q("bulk_progress", lr): rel["bulk"],
+                    _q("bulk_share", lr): runs["bulk"]["share"],
+                    _q("lanczos_converged", lr): n_conv / n_runs,
+                    _q("lanczos_runs", lr): float(n_runs),
+                    _q("lambda_max", lr): float(res.eigenvalues[0]),
+                    _q("lambda_k", lr): float(res.eigenvalues[-1]),
+                    _q("sgd_loss_drop", lr): drop["sgd"],
+                    _q("loss_after_warmup", lr): runs["sgd"]["before"],
+                    "n_params": float(op.size),
+                }
+            )
+            null.update(
+                {
+                    _q("gradient_fraction", lr): frac_rand,
+                    _q("log10_gradient_fraction", lr): math.log10(max(frac_rand, 1e-300)),
+                    _q("projected_progress", lr): rel["rand"],
+                    _q("projected_efficiency", lr): rel["rand"] / max(runs["rand"]["share"], 1e-12),
+                    _q("projected_share", lr): runs["rand"]["share"],
+                }
+            )
+            rows += [
+                {
+                    "lr": lr,
+                    "mode": m,
+                    "loss_before": r["before"],
+                    "loss_head": r["head"],
+                    "loss_after": r["after"],
+                    "relative_progress": rel[m],
+                    "gradient_share": r["share"],
+                }
+                for m, r in runs.items()
+            ]
         if ctx.keep_figures:
             ctx.save_figure("projected_sgd", _figure(rows))
         return Measurement(values=values, nulls={NULL: null}, tables={"ablation": rows})
@@ -226,13 +335,16 @@ class GradientSubspace(Study):
         nan = float("nan")
         parts = []
         for lr in cfg.lrs:
+
             def g(q, arm=""):
                 return m.get(f"{arm}:{_q(q, lr)}" if arm else _q(q, lr), nan)
 
-            parts.append(f"lr {lr:g}: {g('gradient_fraction'):.1%} of the gradient in the top-{cfg.k} eigenspace "
-                         f"(random subspace {g('gradient_fraction', NULL):.2%}); loss decrease relative to SGD: "
-                         f"Dom {g('projected_progress'):.2f}, Bulk {g('bulk_progress'):.2f}, "
-                         f"Rand {g('projected_progress', NULL):.3f}")
+            parts.append(
+                f"lr {lr:g}: {g('gradient_fraction'):.1%} of the gradient in the top-{cfg.k} eigenspace "
+                f"(random subspace {g('gradient_fraction', NULL):.2%}); loss decrease relative to SGD: "
+                f"Dom {g('projected_progress'):.2f}, Bulk {g('bulk_progress'):.2f}, "
+                f"Rand {g('projected_progress', NULL):.3f}"
+            )
         return "; ".join(parts) + " (seed means)"
 
 

@@ -49,14 +49,21 @@ WORD = {"cross_entropy": "C-1", "mse": "C"}
 
 
 class HessianOutliersThresholds(Thresholds):
-    min_expected_fraction: float = Field(2 / 3, description="'along the trajectory': at least two thirds of the "
-                                                            "checkpoints (leaves room for the early transient "
-                                                            "before class structure forms); fixed before the "
-                                                            "judged seeds")
-    min_train_acc: float = Field(0.9, description="competence gate: the network learned its classes by the last "
-                                                  "checkpoint (a principled floor for digits)")
-    min_converged_fraction: float = Field(1.0, description="competence gate: every top-eigenvalue Lanczos run "
-                                                           "converged (a principled value)")
+    min_expected_fraction: float = Field(
+        2 / 3,
+        description="'along the trajectory': at least two thirds of the "
+        "checkpoints (leaves room for the early transient "
+        "before class structure forms); fixed before the "
+        "judged seeds",
+    )
+    min_train_acc: float = Field(
+        0.9,
+        description="competence gate: the network learned its classes by the last "
+        "checkpoint (a principled floor for digits)",
+    )
+    min_converged_fraction: float = Field(
+        1.0, description="competence gate: every top-eigenvalue Lanczos run converged (a principled value)"
+    )
 
 
 class HessianOutliersConfig(StrictModel):
@@ -68,17 +75,23 @@ class HessianOutliersConfig(StrictModel):
     lr: float = 0.1
     batch_size: int = 64
     n_hessian: int = 600
-    k_extra: int = 6            # Lanczos finds C + k_extra eigenvalues, so counts above C stay visible
+    k_extra: int = 6  # Lanczos finds C + k_extra eigenvalues, so counts above C stay visible
     lanczos_tol: float = 1e-4
     slq_probes: int = 4
     slq_steps: int = 40
     sigma_fraction: float = 0.01  # Gaussian smoothing of the SLQ measure, as a share of the spectral range
-    edge_count: float = 1.0       # the bulk holds at least this many eigenvalues per smoothing kernel
+    edge_count: float = 1.0  # the bulk holds at least this many eigenvalues per smoothing kernel
     thresholds: HessianOutliersThresholds = HessianOutliersThresholds()
 
 
-def bulk_edge(density: SpectralDensity, top: float, size: int, sigma_fraction: float = 0.01,
-              edge_count: float = 1.0, grid_points: int = 4000) -> float:
+def bulk_edge(
+    density: SpectralDensity,
+    top: float,
+    size: int,
+    sigma_fraction: float = 0.01,
+    edge_count: float = 1.0,
+    grid_points: int = 4000,
+) -> float:
     """The right edge of the bulk of an SLQ density: from the smoothed density's maximum, the last grid
     point where it still counts ``edge_count`` eigenvalues per kernel (``size * rho * sigma * sqrt(2 pi)``).
     ``top`` is the largest eigenvalue (the upper end of the spectral range)."""
@@ -127,10 +140,20 @@ def outlier_trajectory(cfg: HessianOutliersConfig, seed: int, loss: str, n_class
         dens = slq(op, n_probes=cfg.slq_probes, steps=cfg.slq_steps, seed=seed)
         edge = bulk_edge(dens, float(res.eigenvalues[0]), op.size, cfg.sigma_fraction, cfg.edge_count)
         n_out = count_outliers(res.eigenvalues, edge)
-        rows.append({"loss": loss, "classes": n_classes, "step": mark, "train_loss": op.loss(), "outliers": n_out,
-                     "expected": n_classes + EXPECTED[loss], "capped": n_out == len(res.eigenvalues),
-                     "bulk_edge": edge, "converged": bool(res.converged),
-                     "top": [round(float(v), 4) for v in res.eigenvalues]})
+        rows.append(
+            {
+                "loss": loss,
+                "classes": n_classes,
+                "step": mark,
+                "train_loss": op.loss(),
+                "outliers": n_out,
+                "expected": n_classes + EXPECTED[loss],
+                "capped": n_out == len(res.eigenvalues),
+                "bulk_edge": edge,
+                "converged": bool(res.converged),
+                "top": [round(float(v), 4) for v in res.eigenvalues],
+            }
+        )
     with torch.no_grad():
         acc = float((model(x).argmax(1) == y).float().mean())
     return rows, acc
@@ -140,30 +163,51 @@ def outlier_trajectory(cfg: HessianOutliersConfig, seed: int, loss: str, n_class
 class HessianOutliers(Study):
     id = "S-hessian-outliers"
     instrument = "spectral"
-    claim = ("Along training, the Hessian of a C-class classifier (C = 5 and 10) has exactly C-1 eigenvalues above "
-             "the edge of its bulk with cross-entropy, and C with the square loss, at most checkpoints; an untrained "
-             "network does not.")
+    claim = (
+        "Along training, the Hessian of a C-class classifier (C = 5 and 10) has exactly C-1 eigenvalues above "
+        "the edge of its bulk with cross-entropy, and C with the square loss, at most checkpoints; an untrained "
+        "network does not."
+    )
     citation = "Sagun et al. (2017), arXiv:1706.04454; Papyan (2019), ICML; Papyan (2020), JMLR"
     Config = HessianOutliersConfig
-    presets = {"quick": {"steps": 600, "checkpoints": 4, "n_hessian": 400, "slq_probes": 3, "slq_steps": 30},
-               "full": {}}
-    nulls = {"untrained": "the same network at initialisation (no training)",
-             "shuffled_labels": "the same training on permuted labels (reported: expected to show the "
-                                "label-free logit-mean outliers too)"}
-    replication = ("the seed sets the initialisation, the train split, the minibatch order and (null) the label "
-                   "permutation")
+    presets = {
+        "quick": {"steps": 600, "checkpoints": 4, "n_hessian": 400, "slq_probes": 3, "slq_steps": 30},
+        "full": {},
+    }
+    nulls = {
+        "untrained": "the same network at initialisation (no training)",
+        "shuffled_labels": "the same training on permuted labels (reported: expected to show the "
+        "label-free logit-mean outliers too)",
+    }
+    replication = (
+        "the seed sets the initialisation, the train split, the minibatch order and (null) the label permutation"
+    )
     quick_cost_s = 40.0
 
     def checks(self, cfg):
-        return [CheckSpec(f"{SHORT[loss]}_expected_count_fraction", f"{SHORT[loss]}_frac_min", ">=",
-                          "min_expected_fraction", controls=("untrained",),
-                          label=f"{loss}: worst C of the share of checkpoints with {WORD[loss]} outliers")
-                for loss in cfg.losses]
+        return [
+            CheckSpec(
+                f"{SHORT[loss]}_expected_count_fraction",
+                f"{SHORT[loss]}_frac_min",
+                ">=",
+                "min_expected_fraction",
+                controls=("untrained",),
+                label=f"{loss}: worst C of the share of checkpoints with {WORD[loss]} outliers",
+            )
+            for loss in cfg.losses
+        ]
 
     def preconditions(self, cfg):
-        return [GateSpec("train_acc", "train_acc_min", ">=", "min_train_acc", why="the network learned its classes"),
-                GateSpec("lanczos_converged", "converged_min", ">=", "min_converged_fraction",
-                         why="every top-eigenvalue estimate converged")]
+        return [
+            GateSpec("train_acc", "train_acc_min", ">=", "min_train_acc", why="the network learned its classes"),
+            GateSpec(
+                "lanczos_converged",
+                "converged_min",
+                ">=",
+                "min_converged_fraction",
+                why="every top-eigenvalue estimate converged",
+            ),
+        ]
 
     def measure(self, cfg: HessianOutliersConfig, ctx: StudyContext) -> Measurement:
         values: dict[str, float] = {}
@@ -174,9 +218,14 @@ class HessianOutliers(Study):
                 rows, acc = outlier_trajectory(cfg, ctx.seed, loss, c, ctx.arm)
                 frac = sum(r["outliers"] == r["expected"] for r in rows) / len(rows)
                 key = f"{SHORT[loss]}_C{c}"
-                values.update({f"{key}_frac": frac, f"{key}_train_acc": acc,
-                               f"{key}_mean_outliers": sum(r["outliers"] for r in rows) / len(rows),
-                               f"{key}_last_outliers": float(rows[-1]["outliers"])})
+                values.update(
+                    {
+                        f"{key}_frac": frac,
+                        f"{key}_train_acc": acc,
+                        f"{key}_mean_outliers": sum(r["outliers"] for r in rows) / len(rows),
+                        f"{key}_last_outliers": float(rows[-1]["outliers"]),
+                    }
+                )
                 fracs.append(frac)
                 accs.append(acc)
                 conv += [r["converged"] for r in rows]
@@ -196,11 +245,16 @@ class HessianOutliers(Study):
         parts = []
         for loss in cfg.losses:
             s = SHORT[loss]
-            parts.append(f"{loss}: " + ", ".join(
-                f"C={c} {m.get(f'{s}_C{c}_frac', float('nan')):.0%} of checkpoints at {WORD[loss]} "
-                f"(mean count {m.get(f'{s}_C{c}_mean_outliers', float('nan')):.1f}; shuffled labels "
-                f"{m.get(f'shuffled_labels:{s}_C{c}_frac', float('nan')):.0%}, untrained "
-                f"{m.get(f'untrained:{s}_C{c}_frac', float('nan')):.0%})" for c in cfg.classes))
+            parts.append(
+                f"{loss}: "
+                + ", ".join(
+                    f"C={c} {m.get(f'{s}_C{c}_frac', float('nan')):.0%} of checkpoints at {WORD[loss]} "
+                    f"(mean count {m.get(f'{s}_C{c}_mean_outliers', float('nan')):.1f}; shuffled labels "
+                    f"{m.get(f'shuffled_labels:{s}_C{c}_frac', float('nan')):.0%}, untrained "
+                    f"{m.get(f'untrained:{s}_C{c}_frac', float('nan')):.0%})"
+                    for c in cfg.classes
+                )
+            )
         return "; ".join(parts) + " (seed means)"
 
 
@@ -212,8 +266,13 @@ def _figure(rows):
         xs, ys = series.setdefault(f"{r['loss']} C={r['classes']}", ([], []))
         xs.append(r["step"])
         ys.append(r["outliers"] - r["expected"])
-    fig, _ = line_plot(series, xlabel="step", ylabel="outliers - expected", title="Hessian outliers above the "
-                       "SLQ bulk edge", hlines={"expected": 0.0})
+    fig, _ = line_plot(
+        series,
+        xlabel="step",
+        ylabel="outliers - expected",
+        title="Hessian outliers above the SLQ bulk edge",
+        hlines={"expected": 0.0},
+    )
     return fig
 
 

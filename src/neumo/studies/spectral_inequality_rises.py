@@ -42,14 +42,17 @@ NULLS = ("shuffled_labels", "noise_inputs")
 
 
 class InequalityRisesThresholds(Thresholds):
-    min_gini_ratio_over_null: float = Field(1.5, description="learning raises the Gini of neuron strengths at "
-                                                             "least 1.5x as much as training without a signal "
-                                                             "(a principled 'clearly above', fixed before the "
-                                                             "nulls were run)")
-    min_rich_get_richer: float = Field(0.2, description="the old study's pre-registered minimum correlation "
-                                                        "(0.2), now against the initial strength")
-    min_rich_over_null: float = Field(0.2, description="the same 0.2, required as the excess over a null's "
-                                                       "correlation")
+    min_gini_ratio_over_null: float = Field(
+        1.5,
+        description="learning raises the Gini of neuron strengths at "
+        "least 1.5x as much as training without a signal "
+        "(a principled 'clearly above', fixed before the "
+        "nulls were run)",
+    )
+    min_rich_get_richer: float = Field(
+        0.2, description="the old study's pre-registered minimum correlation (0.2), now against the initial strength"
+    )
+    min_rich_over_null: float = Field(0.2, description="the same 0.2, required as the excess over a null's correlation")
     min_train_acc: float = Field(0.95, description="competence gate: the network fitted its training set")
 
 
@@ -86,8 +89,11 @@ class StrengthRecorder(Callback):
         self.partial: dict[str, list[float]] = {s: [] for s in SIDES}
 
     def _gini_row(self, step, s):
-        return {"step": step, **{f"gini_{side}": gini(s[side]) for side in SIDES},
-                "gini_entries": gini(self.param.detach().abs())}
+        return {
+            "step": step,
+            **{f"gini_{side}": gini(s[side]) for side in SIDES},
+            "gini_entries": gini(self.param.detach().abs()),
+        }
 
     def on_after_optimizer_step(self, trainer, state) -> None:
         if state.step % self.lag:
@@ -117,16 +123,20 @@ def _mean(v: list[float]) -> float:
 class InequalityRises(Study):
     id = "S-inequality-rises"
     instrument = "spectral"
-    claim = ("Training on a learnable task makes neuron strengths unequal: the Gini coefficient of the hidden "
-             "layer's row and column norms rises well above the rise that training on shuffled labels or on "
-             "noise inputs gives, and neurons that start stronger grow more (positive correlation of initial "
-             "strength and growth, above the nulls').")
+    claim = (
+        "Training on a learnable task makes neuron strengths unequal: the Gini coefficient of the hidden "
+        "layer's row and column norms rises well above the rise that training on shuffled labels or on "
+        "noise inputs gives, and neurons that start stronger grow more (positive correlation of initial "
+        "strength and growth, above the nulls')."
+    )
     citation = "Neural Matthew Effect essay (Merton 1968 'Matthew effect'); Gini (1912)"
     Config = InequalityRisesConfig
     presets = {"quick": {"steps": 600}, "full": {}}
-    nulls = {"shuffled_labels": "the same training (same init and batches) on permuted labels",
-             "noise_inputs": "the same training on the real labels with each image replaced by Gaussian noise of "
-                             "the same per-pixel mean and standard deviation (fixed per example)"}
+    nulls = {
+        "shuffled_labels": "the same training (same init and batches) on permuted labels",
+        "noise_inputs": "the same training on the real labels with each image replaced by Gaussian noise of "
+        "the same per-pixel mean and standard deviation (fixed per example)",
+    }
     replication = "the seed sets the initialisation, data split, batch order, label permutation and noise"
     quick_cost_s = 20.0
 
@@ -135,16 +145,41 @@ class InequalityRises(Study):
         for side, word in (("out", "rows"), ("in", "columns")):
             for null in NULLS:
                 other = tuple(n for n in NULLS if n != null)
-                out.append(CheckSpec(f"gini_{side}_rise_over_{null}", f"gini_{side}_ratio", ">=",
-                                     "min_gini_ratio_over_null", null=null, controls=other,
-                                     label=f"Gini of {word} final/initial, over the same on {null}"))
-            out.append(CheckSpec(f"rich_get_richer_{side}", f"rich_get_richer_{side}", ">=", "min_rich_get_richer",
-                                 controls=NULLS, label=f"Spearman(initial strength, growth), {word}"))
+                out.append(
+                    CheckSpec(
+                        f"gini_{side}_rise_over_{null}",
+                        f"gini_{side}_ratio",
+                        ">=",
+                        "min_gini_ratio_over_null",
+                        null=null,
+                        controls=other,
+                        label=f"Gini of {word} final/initial, over the same on {null}",
+                    )
+                )
+            out.append(
+                CheckSpec(
+                    f"rich_get_richer_{side}",
+                    f"rich_get_richer_{side}",
+                    ">=",
+                    "min_rich_get_richer",
+                    controls=NULLS,
+                    label=f"Spearman(initial strength, growth), {word}",
+                )
+            )
             for null in NULLS:
                 other = tuple(n for n in NULLS if n != null)
-                out.append(CheckSpec(f"rich_get_richer_{side}_over_{null}", f"rich_get_richer_{side}", ">=",
-                                     "min_rich_over_null", null=null, relation="difference", controls=other,
-                                     label=f"Spearman(initial strength, growth), {word}, minus {null}'s"))
+                out.append(
+                    CheckSpec(
+                        f"rich_get_richer_{side}_over_{null}",
+                        f"rich_get_richer_{side}",
+                        ">=",
+                        "min_rich_over_null",
+                        null=null,
+                        relation="difference",
+                        controls=other,
+                        label=f"Spearman(initial strength, growth), {word}, minus {null}'s",
+                    )
+                )
         return out
 
     def preconditions(self, cfg):
@@ -158,43 +193,64 @@ class InequalityRises(Study):
         param = model.get_parameter(cfg.layer)
         rec = StrengthRecorder(param, cfg.lag)
 
-        Trainer(model, torch.optim.Adam(model.parameters(), lr=cfg.lr), cross_entropy, minibatches(x, y, 64, ctx.seed),
-                cfg.steps, callbacks=[rec], run=ctx.run, log_every=max(1, cfg.steps // 20)).fit()
+        Trainer(
+            model,
+            torch.optim.Adam(model.parameters(), lr=cfg.lr),
+            cross_entropy,
+            minibatches(x, y, 64, ctx.seed),
+            cfg.steps,
+            callbacks=[rec],
+            run=ctx.run,
+            log_every=max(1, cfg.steps // 20),
+        ).fit()
         with torch.no_grad():
             train_acc = float((model(x).argmax(1) == y).float().mean())
         st = neuron_strengths(param)
         first, last = rec.rows[0], rec.rows[-1]
-        values = {"train_acc": train_acc, "gini_entries_init": first["gini_entries"],
-                  "gini_entries_final": last["gini_entries"]}
+        values = {
+            "train_acc": train_acc,
+            "gini_entries_init": first["gini_entries"],
+            "gini_entries_final": last["gini_entries"],
+        }
         for side in SIDES:
-            values.update({f"gini_{side}_init": first[f"gini_{side}"], f"gini_{side}_final": last[f"gini_{side}"],
-                           f"gini_{side}_ratio": last[f"gini_{side}"] / first[f"gini_{side}"],
-                           f"rich_get_richer_{side}": rich_get_richer(rec.s0[side], st[side]),
-                           f"rich_window_{side}": _mean(rec.window[side][1:]),
-                           f"rich_partial_{side}": _mean(rec.partial[side])})
+            values.update(
+                {
+                    f"gini_{side}_init": first[f"gini_{side}"],
+                    f"gini_{side}_final": last[f"gini_{side}"],
+                    f"gini_{side}_ratio": last[f"gini_{side}"] / first[f"gini_{side}"],
+                    f"rich_get_richer_{side}": rich_get_richer(rec.s0[side], st[side]),
+                    f"rich_window_{side}": _mean(rec.window[side][1:]),
+                    f"rich_partial_{side}": _mean(rec.partial[side]),
+                }
+            )
         if ctx.keep_figures:
             ctx.save_figure("gini", _figure(rec.rows, cfg.layer))
         return Measurement(values=values, tables={"gini": rec.rows} if not ctx.is_null else {})
 
     def summarize(self, cfg, m):
         g = lambda k: m.get(k, float("nan"))  # noqa: E731
-        return (f"Gini of row norms {g('gini_out_init'):.3f} -> {g('gini_out_final'):.3f} (shuffled labels "
-                f"{g('shuffled_labels:gini_out_final'):.3f}, noise inputs {g('noise_inputs:gini_out_final'):.3f}); "
-                f"columns -> {g('gini_in_final'):.3f} ({g('shuffled_labels:gini_in_final'):.3f}, "
-                f"{g('noise_inputs:gini_in_final'):.3f}); Spearman(initial strength, growth) rows "
-                f"{g('rich_get_richer_out'):.2f} ({g('shuffled_labels:rich_get_richer_out'):.2f}, "
-                f"{g('noise_inputs:rich_get_richer_out'):.2f}), columns {g('rich_get_richer_in'):.2f} "
-                f"({g('shuffled_labels:rich_get_richer_in'):.2f}, {g('noise_inputs:rich_get_richer_in'):.2f}) "
-                "(seed means)")
+        return (
+            f"Gini of row norms {g('gini_out_init'):.3f} -> {g('gini_out_final'):.3f} (shuffled labels "
+            f"{g('shuffled_labels:gini_out_final'):.3f}, noise inputs {g('noise_inputs:gini_out_final'):.3f}); "
+            f"columns -> {g('gini_in_final'):.3f} ({g('shuffled_labels:gini_in_final'):.3f}, "
+            f"{g('noise_inputs:gini_in_final'):.3f}); Spearman(initial strength, growth) rows "
+            f"{g('rich_get_richer_out'):.2f} ({g('shuffled_labels:rich_get_richer_out'):.2f}, "
+            f"{g('noise_inputs:rich_get_richer_out'):.2f}), columns {g('rich_get_richer_in'):.2f} "
+            f"({g('shuffled_labels:rich_get_richer_in'):.2f}, {g('noise_inputs:rich_get_richer_in'):.2f}) "
+            "(seed means)"
+        )
 
 
 def _figure(rows, layer):
     from neumo.report.figures import line_plot
 
     steps = [r["step"] for r in rows]
-    fig, _ = line_plot({"rows (out)": (steps, [r["gini_out"] for r in rows]),
-                        "columns (in)": (steps, [r["gini_in"] for r in rows])},
-                       xlabel="step", ylabel="Gini of neuron strengths", title=f"inequality in {layer}")
+    fig, _ = line_plot(
+        {"rows (out)": (steps, [r["gini_out"] for r in rows]), "columns (in)": (steps, [r["gini_in"] for r in rows])},
+        xlabel="step",
+        ylabel="Gini of neuron strengths",
+        title=f"inequality in {layer}",
+    )
     return fig
 
 

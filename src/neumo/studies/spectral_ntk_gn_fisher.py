@@ -50,11 +50,15 @@ WORDS = {"ntk": "NTK", "gn": "Gauss-Newton", "fisher": "empirical Fisher"}
 
 
 class NTKGNFisherThresholds(Thresholds):
-    min_overlap: float = Field(0.5, description="'share their dominant directions': more than half of the top-k "
-                                                "subspace in common (a random k-subspace shares k/P ~ 0.003); "
-                                                "a principled majority, fixed before looking")
-    min_train_acc: float = Field(0.9, description="competence gate: the network learned its classes (a principled "
-                                                  "floor for digits)")
+    min_overlap: float = Field(
+        0.5,
+        description="'share their dominant directions': more than half of the top-k "
+        "subspace in common (a random k-subspace shares k/P ~ 0.003); "
+        "a principled majority, fixed before looking",
+    )
+    min_train_acc: float = Field(
+        0.9, description="competence gate: the network learned its classes (a principled floor for digits)"
+    )
 
 
 class NTKGNFisherConfig(StrictModel):
@@ -85,15 +89,19 @@ def psd_sqrt(H: torch.Tensor) -> torch.Tensor:
 def curvature_factors(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
     """Factors M (rows, P) with operator = M^T M (up to a positive scale): ``ntk`` J, ``gn`` H^1/2 J,
     ``fisher`` the per-sample gradients, ``sandwich`` H'^1/2 J with random Wishart blocks H'."""
-    J = output_jacobian(model, x)                                     # (N, C, P)
+    J = output_jacobian(model, x)  # (N, C, P)
     n, c, _ = J.shape
     with torch.no_grad():
-        p = F.softmax(model(x).double(), 1)                           # (N, C)
-    H = torch.diag_embed(p) - p[:, :, None] * p[:, None, :]           # (N, C, C) cross-entropy output Hessian
+        p = F.softmax(model(x).double(), 1)  # (N, C)
+    H = torch.diag_embed(p) - p[:, :, None] * p[:, None, :]  # (N, C, C) cross-entropy output Hessian
     A = torch.randn(n, c, c, generator=make_generator(seed, "random-sandwich"), dtype=torch.float64)
     fisher = EmpiricalFisherOperator(model, x, y, "cross_entropy").per_sample_gradients().double()
-    return {"ntk": J.reshape(n * c, -1), "gn": (psd_sqrt(H) @ J).reshape(n * c, -1), "fisher": fisher,
-            "sandwich": (psd_sqrt(A @ A.transpose(1, 2) / c) @ J).reshape(n * c, -1)}
+    return {
+        "ntk": J.reshape(n * c, -1),
+        "gn": (psd_sqrt(H) @ J).reshape(n * c, -1),
+        "fisher": fisher,
+        "sandwich": (psd_sqrt(A @ A.transpose(1, 2) / c) @ J).reshape(n * c, -1),
+    }
 
 
 def top_spaces(factors: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
@@ -106,10 +114,14 @@ def overlaps(spaces: dict[str, torch.Tensor], k: int, seed: int) -> tuple[dict[s
     tops = {name: V[:, :k] for name, V in spaces.items()}
     P = tops["ntk"].shape[0]
     vals = {f"{a}_{b}": subspace_overlap(tops[a], tops[b]) for a, b in PAIRS}
-    rand = {f"{a}_{b}": subspace_overlap(tops[a], random_orthonormal(P, k, seed + 7919 * i))
-            for i, (a, b) in enumerate(PAIRS)}
-    sandwich = {"ntk_gn": subspace_overlap(tops["ntk"], tops["sandwich"]),
-                "gn_sandwich": subspace_overlap(tops["gn"], tops["sandwich"])}
+    rand = {
+        f"{a}_{b}": subspace_overlap(tops[a], random_orthonormal(P, k, seed + 7919 * i))
+        for i, (a, b) in enumerate(PAIRS)
+    }
+    sandwich = {
+        "ntk_gn": subspace_overlap(tops["ntk"], tops["sandwich"]),
+        "gn_sandwich": subspace_overlap(tops["gn"], tops["sandwich"]),
+    }
     return vals, rand, sandwich
 
 
@@ -117,23 +129,40 @@ def overlaps(spaces: dict[str, torch.Tensor], k: int, seed: int) -> tuple[dict[s
 class NTKGNFisher(Study):
     id = "S-ntk-gn-fisher"
     instrument = "spectral"
-    claim = ("On a cross-entropy MLP trained on digits, the top-(C-1) parameter-space eigenspaces of the NTK (J^T J), "
-             "the Gauss-Newton matrix (J^T H J) and the empirical Fisher overlap pairwise by more than half, while "
-             "a random subspace of the same dimension overlaps by about k/P.")
-    citation = ("Neural Matthew Effect essay; Martens (2020), JMLR ('New insights and perspectives on the natural "
-                "gradient method'); Papyan (2019), ICML; Kunstner, Hennig & Balles (2019), NeurIPS")
+    claim = (
+        "On a cross-entropy MLP trained on digits, the top-(C-1) parameter-space eigenspaces of the NTK (J^T J), "
+        "the Gauss-Newton matrix (J^T H J) and the empirical Fisher overlap pairwise by more than half, while "
+        "a random subspace of the same dimension overlaps by about k/P."
+    )
+    citation = (
+        "Neural Matthew Effect essay; Martens (2020), JMLR ('New insights and perspectives on the natural "
+        "gradient method'); Papyan (2019), ICML; Kunstner, Hennig & Balles (2019), NeurIPS"
+    )
     Config = NTKGNFisherConfig
     presets = {"quick": {"steps": 600, "n_points": 128}, "full": {}}
-    nulls = {"random_subspace": "the first operator's top-k eigenspace against a Haar-random k-dimensional subspace",
-             "random_sandwich": "J^T H' J with random Wishart output blocks H' (reported: what any sandwich of the "
-                                "same Jacobian shares with the NTK)"}
-    replication = ("the seed sets the initialisation, the train split (the samples the operators see), the batch "
-                   "order and the random subspaces and sandwiches")
+    nulls = {
+        "random_subspace": "the first operator's top-k eigenspace against a Haar-random k-dimensional subspace",
+        "random_sandwich": "J^T H' J with random Wishart output blocks H' (reported: what any sandwich of the "
+        "same Jacobian shares with the NTK)",
+    }
+    replication = (
+        "the seed sets the initialisation, the train split (the samples the operators see), the batch "
+        "order and the random subspaces and sandwiches"
+    )
     quick_cost_s = 11.0
 
     def checks(self, cfg):
-        return [CheckSpec(f"overlap_{a}_{b}", f"{a}_{b}", ">=", "min_overlap", controls=("random_subspace",),
-                          label=f"top-{cfg.k} overlap of {WORDS[a]} and {WORDS[b]} (trained)") for a, b in PAIRS]
+        return [
+            CheckSpec(
+                f"overlap_{a}_{b}",
+                f"{a}_{b}",
+                ">=",
+                "min_overlap",
+                controls=("random_subspace",),
+                label=f"top-{cfg.k} overlap of {WORDS[a]} and {WORDS[b]} (trained)",
+            )
+            for a, b in PAIRS
+        ]
 
     def preconditions(self, cfg):
         return [GateSpec("train_acc", "train_acc", ">=", "min_train_acc", why="the network learned its classes")]
@@ -151,9 +180,15 @@ class NTKGNFisher(Study):
             train_acc = float((model(x_all).argmax(1) == y_all).float().mean())
             test_acc = float((model(data.x_test).argmax(1) == data.y_test).float().mean())
         P = spaces["ntk"].shape[0]
-        values = {**vals, **{f"init_{q}": v for q, v in init.items()}, **{f"k{cfg.k_report}_{q}": v
-                                                                          for q, v in wide.items()},
-                  "train_acc": train_acc, "test_acc": test_acc, "k_over_P": cfg.k / P, "n_params": float(P)}
+        values = {
+            **vals,
+            **{f"init_{q}": v for q, v in init.items()},
+            **{f"k{cfg.k_report}_{q}": v for q, v in wide.items()},
+            "train_acc": train_acc,
+            "test_acc": test_acc,
+            "k_over_P": cfg.k / P,
+            "n_params": float(P),
+        }
         nulls = {"random_subspace": rand, "random_sandwich": sandwich}
         if ctx.keep_figures:
             ctx.save_figure("overlaps", _figure(init, vals, rand, cfg.k))
@@ -162,10 +197,13 @@ class NTKGNFisher(Study):
     def summarize(self, cfg, m):
         def g(key):
             return m.get(key, math.nan)
-        return (f"top-{cfg.k} overlaps, trained: NTK-GN {g('ntk_gn'):.2f}, NTK-Fisher {g('ntk_fisher'):.2f}, "
-                f"GN-Fisher {g('gn_fisher'):.2f} (at init {g('init_ntk_gn'):.2f}, {g('init_ntk_fisher'):.2f}, "
-                f"{g('init_gn_fisher'):.2f}); random subspace {g('random_subspace:ntk_gn'):.4f} (k/P "
-                f"{g('k_over_P'):.4f}); NTK vs a random sandwich of J {g('random_sandwich:ntk_gn'):.2f} (seed means)")
+
+        return (
+            f"top-{cfg.k} overlaps, trained: NTK-GN {g('ntk_gn'):.2f}, NTK-Fisher {g('ntk_fisher'):.2f}, "
+            f"GN-Fisher {g('gn_fisher'):.2f} (at init {g('init_ntk_gn'):.2f}, {g('init_ntk_fisher'):.2f}, "
+            f"{g('init_gn_fisher'):.2f}); random subspace {g('random_subspace:ntk_gn'):.4f} (k/P "
+            f"{g('k_over_P'):.4f}); NTK vs a random sandwich of J {g('random_sandwich:ntk_gn'):.2f} (seed means)"
+        )
 
 
 def _figure(init, trained, rand, k):
@@ -179,5 +217,12 @@ def _figure(init, trained, rand, k):
     return fig
 
 
-__all__ = ["NTKGNFisher", "NTKGNFisherConfig", "curvature_factors", "output_jacobian", "overlaps", "psd_sqrt",
-           "top_spaces"]
+__all__ = [
+    "NTKGNFisher",
+    "NTKGNFisherConfig",
+    "curvature_factors",
+    "output_jacobian",
+    "overlaps",
+    "psd_sqrt",
+    "top_spaces",
+]

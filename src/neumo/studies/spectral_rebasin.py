@@ -37,15 +37,22 @@ from neumo.train import Trainer, TrainConfig, make_optimizer
 
 
 class RebasinThresholds(Thresholds):
-    min_naive_barrier: float = Field(0.1, description="'a clear barrier': the midpoint loses at least 0.1 nats of "
-                                                      "training cross-entropy over the line between the ends "
-                                                      "(about 10% of the likelihood per sample; fixed before "
-                                                      "the first run)")
-    max_barrier_ratio: float = Field(0.25, description="'nearly vanishes': matching removes at least three "
-                                                       "quarters of the naive barrier (a principled factor, fixed "
-                                                       "before the first run)")
-    min_train_acc: float = Field(0.98, description="competence gate: both endpoint networks fitted their "
-                                                   "training set (digits MLPs reach ~1.0)")
+    min_naive_barrier: float = Field(
+        0.1,
+        description="'a clear barrier': the midpoint loses at least 0.1 nats of "
+        "training cross-entropy over the line between the ends "
+        "(about 10% of the likelihood per sample; fixed before "
+        "the first run)",
+    )
+    max_barrier_ratio: float = Field(
+        0.25,
+        description="'nearly vanishes': matching removes at least three "
+        "quarters of the naive barrier (a principled factor, fixed "
+        "before the first run)",
+    )
+    min_train_acc: float = Field(
+        0.98, description="competence gate: both endpoint networks fitted their training set (digits MLPs reach ~1.0)"
+    )
 
 
 class RebasinConfig(StrictModel):
@@ -54,15 +61,16 @@ class RebasinConfig(StrictModel):
     lr: float = 1e-3
     batch_size: int = 64
     n_points: int = 11
-    narrow_hidden: list[int] = [16, 16]   # reported, not judged: the same procedure on a narrow MLP
+    narrow_hidden: list[int] = [16, 16]  # reported, not judged: the same procedure on a narrow MLP
     thresholds: RebasinThresholds = RebasinThresholds()
 
 
 def _train(seed: int, name: str, x, y, cfg: RebasinConfig, hidden: list[int]):
-    model = digits_mlp(derive_seed(seed, "rebasin", name) % (2 ** 31), hidden)
+    model = digits_mlp(derive_seed(seed, "rebasin", name) % (2**31), hidden)
     opt = make_optimizer(model.parameters(), TrainConfig(optimizer="adam", lr=cfg.lr))
-    Trainer(model, opt, cross_entropy, minibatches(x, y, cfg.batch_size, derive_seed(seed, "batches", name)),
-            cfg.steps).fit()
+    Trainer(
+        model, opt, cross_entropy, minibatches(x, y, cfg.batch_size, derive_seed(seed, "batches", name)), cfg.steps
+    ).fit()
     return model
 
 
@@ -75,25 +83,44 @@ def _acc(model, x, y) -> float:
 class Rebasin(Study):
     id = "S-rebasin"
     instrument = "spectral"
-    claim = ("Two wide digits MLPs (two hidden layers of 128 to 256 units) trained from different seeds have a clear training-loss "
-             "barrier on the straight line between them; after weight matching of the second to the first it "
-             "nearly vanishes (at most a quarter of the naive barrier), while a random permutation does not "
-             "reduce it.")
-    citation = ("Ainsworth, Hayase & Srinivasa (2023), Git Re-Basin, ICLR; Entezari et al. (2022), ICLR; "
-                "Frankle et al. (2020), ICML")
+    claim = (
+        "Two wide digits MLPs (two hidden layers of 128 to 256 units) trained from different seeds have a clear training-loss "
+        "barrier on the straight line between them; after weight matching of the second to the first it "
+        "nearly vanishes (at most a quarter of the naive barrier), while a random permutation does not "
+        "reduce it."
+    )
+    citation = (
+        "Ainsworth, Hayase & Srinivasa (2023), Git Re-Basin, ICLR; Entezari et al. (2022), ICLR; "
+        "Frankle et al. (2020), ICML"
+    )
     Config = RebasinConfig
     presets = {"quick": {"hidden": [128, 128], "steps": 600, "n_points": 9}, "full": {}}
-    nulls = {"identity": "the second model as trained (no permutation): the naive barrier",
-             "random_permutation": "the second model with its hidden units permuted uniformly at random"}
-    replication = ("the seed sets the split, both initialisations, both batch orders and the random permutation")
+    nulls = {
+        "identity": "the second model as trained (no permutation): the naive barrier",
+        "random_permutation": "the second model with its hidden units permuted uniformly at random",
+    }
+    replication = "the seed sets the split, both initialisations, both batch orders and the random permutation"
     quick_cost_s = 9.0
 
     def checks(self, cfg):
-        return [CheckSpec("naive_barrier", "naive_barrier", ">=", "min_naive_barrier",
-                          label="loss barrier between the two models as trained (nats)"),
-                CheckSpec("matched_over_naive", "barrier", "<=", "max_barrier_ratio", null="identity",
-                          controls=("random_permutation",),
-                          label="barrier after weight matching / naive barrier")]
+        return [
+            CheckSpec(
+                "naive_barrier",
+                "naive_barrier",
+                ">=",
+                "min_naive_barrier",
+                label="loss barrier between the two models as trained (nats)",
+            ),
+            CheckSpec(
+                "matched_over_naive",
+                "barrier",
+                "<=",
+                "max_barrier_ratio",
+                null="identity",
+                controls=("random_permutation",),
+                label="barrier after weight matching / naive barrier",
+            ),
+        ]
 
     def preconditions(self, cfg):
         return [GateSpec("train_acc", "train_acc_min", ">=", "min_train_acc", why="both endpoints fitted their data")]
@@ -115,44 +142,60 @@ class Rebasin(Study):
         res = {k: loss_barrier(a, m, train_loss, cfg.n_points) for k, m in models.items()}
         err = {k: loss_barrier(a, m, test_err, cfg.n_points) for k, m in models.items()}
         accs = [_acc(a, x, y), _acc(b, x, y)]
-        values = {"barrier": res["matched"].barrier, "naive_barrier": res["naive"].barrier,
-                  "random_barrier": res["random"].barrier,
-                  "test_err_barrier_naive": err["naive"].barrier, "test_err_barrier_matched": err["matched"].barrier,
-                  "train_acc_min": min(accs), "test_acc_a": _acc(a, d.x_test, d.y_test),
-                  "test_acc_b": _acc(b, d.x_test, d.y_test), "end_loss_a": res["naive"].losses[0],
-                  "end_loss_b": res["naive"].losses[-1], "match_sweeps": float(match.sweeps),
-                  "match_converged": float(match.converged),
-                  "objective_gain": match.objective / max(match.objective_identity, 1e-12)}
-        if cfg.narrow_hidden:   # the width dependence (Ainsworth et al. 2023, Fig. 5), reported only
+        values = {
+            "barrier": res["matched"].barrier,
+            "naive_barrier": res["naive"].barrier,
+            "random_barrier": res["random"].barrier,
+            "test_err_barrier_naive": err["naive"].barrier,
+            "test_err_barrier_matched": err["matched"].barrier,
+            "train_acc_min": min(accs),
+            "test_acc_a": _acc(a, d.x_test, d.y_test),
+            "test_acc_b": _acc(b, d.x_test, d.y_test),
+            "end_loss_a": res["naive"].losses[0],
+            "end_loss_b": res["naive"].losses[-1],
+            "match_sweeps": float(match.sweeps),
+            "match_converged": float(match.converged),
+            "objective_gain": match.objective / max(match.objective_identity, 1e-12),
+        }
+        if cfg.narrow_hidden:  # the width dependence (Ainsworth et al. 2023, Fig. 5), reported only
             na, nb = (_train(ctx.seed, f"narrow-{k}", x, y, cfg, cfg.narrow_hidden) for k in "ab")
             nm = apply_permutation(nb, weight_matching(na, nb).perms)
             values["narrow_naive_barrier"] = loss_barrier(na, nb, train_loss, cfg.n_points).barrier
             values["narrow_matched_barrier"] = loss_barrier(na, nm, train_loss, cfg.n_points).barrier
             values["narrow_train_acc_min"] = min(_acc(na, x, y), _acc(nb, x, y))
-        nulls = {"identity": {"barrier": res["naive"].barrier},
-                 "random_permutation": {"barrier": res["random"].barrier}}
-        table = [{"t": t, "loss_naive": ln, "loss_matched": lm, "loss_random": lr}
-                 for t, ln, lm, lr in zip(res["naive"].ts, res["naive"].losses, res["matched"].losses,
-                                          res["random"].losses)]
+        nulls = {
+            "identity": {"barrier": res["naive"].barrier},
+            "random_permutation": {"barrier": res["random"].barrier},
+        }
+        table = [
+            {"t": t, "loss_naive": ln, "loss_matched": lm, "loss_random": lr}
+            for t, ln, lm, lr in zip(res["naive"].ts, res["naive"].losses, res["matched"].losses, res["random"].losses)
+        ]
         if ctx.keep_figures:
             ctx.save_figure("loss_along_line", _figure(res))
         return Measurement(values=values, nulls=nulls, tables={"line": table})
 
     def summarize(self, cfg, m):
-        return (f"training-loss barrier: naive {m.get('naive_barrier', float('nan')):.3f} nats, after weight matching "
-                f"{m.get('barrier', float('nan')):.3f}, after a random permutation "
-                f"{m.get('random_barrier', float('nan')):.3f} (test-error barrier naive "
-                f"{m.get('test_err_barrier_naive', float('nan')):.3f}, matched "
-                f"{m.get('test_err_barrier_matched', float('nan')):.3f}; narrow MLP naive "
-                f"{m.get('narrow_naive_barrier', float('nan')):.3f}, matched "
-                f"{m.get('narrow_matched_barrier', float('nan')):.3f}; seed means)")
+        return (
+            f"training-loss barrier: naive {m.get('naive_barrier', float('nan')):.3f} nats, after weight matching "
+            f"{m.get('barrier', float('nan')):.3f}, after a random permutation "
+            f"{m.get('random_barrier', float('nan')):.3f} (test-error barrier naive "
+            f"{m.get('test_err_barrier_naive', float('nan')):.3f}, matched "
+            f"{m.get('test_err_barrier_matched', float('nan')):.3f}; narrow MLP naive "
+            f"{m.get('narrow_naive_barrier', float('nan')):.3f}, matched "
+            f"{m.get('narrow_matched_barrier', float('nan')):.3f}; seed means)"
+        )
 
 
 def _figure(res):
     from neumo.report.figures import line_plot
 
-    fig, _ = line_plot({k: (r.ts, r.losses) for k, r in res.items()}, xlabel="t", ylabel="training cross-entropy",
-                       title="loss along (1 - t) a + t P(b)")
+    fig, _ = line_plot(
+        {k: (r.ts, r.losses) for k, r in res.items()},
+        xlabel="t",
+        ylabel="training cross-entropy",
+        title="loss along (1 - t) a + t P(b)",
+    )
     return fig
 
 

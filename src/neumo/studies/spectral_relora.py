@@ -38,8 +38,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from neumo.config import StrictModel
-from neumo.spectral.lowrank import (ReLoRA, apply_lora, lora_modules, lora_parameters, merge_lora,
-                                    relora_lr_multiplier)
+from neumo.spectral.lowrank import ReLoRA, apply_lora, lora_modules, lora_parameters, merge_lora, relora_lr_multiplier
 from neumo.spectral.ranks import matrix_ranks
 from neumo.spectral.subspace import subspace_overlap
 from neumo.studies.base import CheckSpec, GateSpec, Measurement, Study, StudyContext, Thresholds
@@ -50,17 +49,25 @@ ARMS = ("relora", "lora", "lora_resets", "full")
 
 
 class ReLoRAThresholds(Thresholds):
-    min_rank_ratio: float = Field(1.0, description="the claim's own words: the accumulated update's entropy rank "
-                                                   "exceeds r (a rank-r matrix has entropy rank <= r, so any "
-                                                   "excess is directions no single rank-r adapter has)")
-    max_loss_ratio: float = Field(0.5, description="'trains better' = ends at most at half of LoRA's final loss "
-                                                   "(the 'half' factor of F-mlp-digits; fixed before the first run)")
+    min_rank_ratio: float = Field(
+        1.0,
+        description="the claim's own words: the accumulated update's entropy rank "
+        "exceeds r (a rank-r matrix has entropy rank <= r, so any "
+        "excess is directions no single rank-r adapter has)",
+    )
+    max_loss_ratio: float = Field(
+        0.5,
+        description="'trains better' = ends at most at half of LoRA's final loss "
+        "(the 'half' factor of F-mlp-digits; fixed before the first run)",
+    )
     min_base_test_acc: float = Field(0.9, description="competence gate: the base model learned digits")
-    max_lora_loss: float = Field(0.3, description="competence gate: the LoRA baseline learned the task (the "
-                                                  "target loss of S-pissa-vs-lora), so 'better' is not against "
-                                                  "a broken baseline")
-    min_bracketed: float = Field(1.0, description="competence gate: each arm's best learning rate is inside "
-                                                  "its sweep")
+    max_lora_loss: float = Field(
+        0.3,
+        description="competence gate: the LoRA baseline learned the task (the "
+        "target loss of S-pissa-vs-lora), so 'better' is not against "
+        "a broken baseline",
+    )
+    min_bracketed: float = Field(1.0, description="competence gate: each arm's best learning rate is inside its sweep")
 
 
 class ReLoRAConfig(StrictModel):
@@ -86,15 +93,18 @@ def _train(arm: str, base, x, y, lr: float, cfg: ReLoRAConfig, seed: int):
     mods = lora_modules(model)
     w0 = {n: m.base.weight.detach().clone() for n, m in mods.items()}
     opt = torch.optim.Adam(lora_parameters(model), lr=lr)
-    relora = ReLoRA(model, opt, cfg.every, seed=seed, reset="zero", restart_warmup=cfg.restart_warmup) \
-        if arm == "relora" else None
+    relora = (
+        ReLoRA(model, opt, cfg.every, seed=seed, reset="zero", restart_warmup=cfg.restart_warmup)
+        if arm == "relora"
+        else None
+    )
     pieces: dict[str, list[torch.Tensor]] = {n: [] for n in mods}
     last = {n: w.clone() for n, w in w0.items()}
     for step in range(1, cfg.steps + 1):
         opt.zero_grad(set_to_none=True)
         F.cross_entropy(model(x), y).backward()
         opt.step()
-        if arm == "lora_resets":                     # ReLoRA's optimizer resets and schedule, no merge
+        if arm == "lora_resets":  # ReLoRA's optimizer resets and schedule, no merge
             if step % cfg.every == 0:
                 for st in opt.state.values():
                     st["exp_avg"].zero_()
@@ -104,7 +114,7 @@ def _train(arm: str, base, x, y, lr: float, cfg: ReLoRAConfig, seed: int):
         if relora is not None:
             before = relora.restarts
             relora.step()
-            if relora.restarts != before:           # a piece was merged into the base
+            if relora.restarts != before:  # a piece was merged into the base
                 for n, m in mods.items():
                     w = m.base.weight.detach().clone()
                     pieces[n].append(w - last[n])
@@ -143,37 +153,72 @@ def piece_overlap(pieces: list[torch.Tensor], rank: int) -> float:
 class ReLoRAStudy(Study):
     id = "S-relora"
     instrument = "spectral"
-    claim = ("ReLoRA's merged-and-restarted rank-r updates accumulate into an update whose entropy rank exceeds "
-             "r in every layer, and it fine-tunes to at most half the final loss of one rank-r LoRA trained for "
-             "the same steps, each at its best learning rate.")
-    citation = ("Lialin et al. (2023) ReLoRA: High-Rank Training Through Low-Rank Updates, ICLR 2024; "
-                "the first essay's low-rank argument")
+    claim = (
+        "ReLoRA's merged-and-restarted rank-r updates accumulate into an update whose entropy rank exceeds "
+        "r in every layer, and it fine-tunes to at most half the final loss of one rank-r LoRA trained for "
+        "the same steps, each at its best learning rate."
+    )
+    citation = (
+        "Lialin et al. (2023) ReLoRA: High-Rank Training Through Low-Rank Updates, ICLR 2024; "
+        "the first essay's low-rank argument"
+    )
     Config = ReLoRAConfig
     presets = {"quick": {"n_finetune": 512, "steps": 200, "every": 40}, "full": {}}
-    nulls = {"lora": "one rank-r LoRA adapter trained for the same steps, its own sweep (inline; its update has "
-                     "rank <= r)",
-             "lora_resets": "one rank-r LoRA with ReLoRA's optimizer resets and re-warmed learning rate but no "
-                            "merge or new A, its own sweep (inline; a control of the loss check)",
-             "full": "full fine-tuning, its own sweep (inline; a reference, reported)"}
-    replication = ("the seed sets the digits split, the base model's initialisation (so its pretrained weights) "
-                   "and every adapter's A; training is full-batch")
+    nulls = {
+        "lora": "one rank-r LoRA adapter trained for the same steps, its own sweep (inline; its update has rank <= r)",
+        "lora_resets": "one rank-r LoRA with ReLoRA's optimizer resets and re-warmed learning rate but no "
+        "merge or new A, its own sweep (inline; a control of the loss check)",
+        "full": "full fine-tuning, its own sweep (inline; a reference, reported)",
+    }
+    replication = (
+        "the seed sets the digits split, the base model's initialisation (so its pretrained weights) "
+        "and every adapter's A; training is full-batch"
+    )
     quick_cost_s = 17.0
-    threshold_history = ("no threshold changed; the lora_resets control (ReLoRA's resets and schedule without "
-                         "merges) was added after the first quick run, which held: it makes the loss check stricter")
+    threshold_history = (
+        "no threshold changed; the lora_resets control (ReLoRA's resets and schedule without "
+        "merges) was added after the first quick run, which held: it makes the loss check stricter"
+    )
 
     def checks(self, cfg):
-        return [CheckSpec("erank_over_rank", "min_erank_over_rank", ">", "min_rank_ratio", controls=("lora",),
-                          label="smallest entropy rank of ΔW over the layers / r"),
-                CheckSpec("loss_over_lora", "final_loss", "<=", "max_loss_ratio", null="lora",
-                          controls=("lora_resets",), label="final training loss / LoRA's (each at its best learning rate)")]
+        return [
+            CheckSpec(
+                "erank_over_rank",
+                "min_erank_over_rank",
+                ">",
+                "min_rank_ratio",
+                controls=("lora",),
+                label="smallest entropy rank of ΔW over the layers / r",
+            ),
+            CheckSpec(
+                "loss_over_lora",
+                "final_loss",
+                "<=",
+                "max_loss_ratio",
+                null="lora",
+                controls=("lora_resets",),
+                label="final training loss / LoRA's (each at its best learning rate)",
+            ),
+        ]
 
     def preconditions(self, cfg):
-        return [GateSpec("base_test_acc", "base_test_acc", ">=", "min_base_test_acc",
-                         why="the base model learned digits"),
-                GateSpec("lora_final_loss", "lora_final_loss", "<=", "max_lora_loss",
-                         why="the LoRA baseline learned the mirrored digits"),
-                GateSpec("all_bracketed", "all_bracketed", ">=", "min_bracketed",
-                         why="every arm's best learning rate lies inside its sweep")]
+        return [
+            GateSpec("base_test_acc", "base_test_acc", ">=", "min_base_test_acc", why="the base model learned digits"),
+            GateSpec(
+                "lora_final_loss",
+                "lora_final_loss",
+                "<=",
+                "max_lora_loss",
+                why="the LoRA baseline learned the mirrored digits",
+            ),
+            GateSpec(
+                "all_bracketed",
+                "all_bracketed",
+                ">=",
+                "min_bracketed",
+                why="every arm's best learning rate lies inside its sweep",
+            ),
+        ]
 
     def measure(self, cfg: ReLoRAConfig, ctx: StudyContext) -> Measurement:
         base, x, y, _, base_acc = pretrained_digits_mlp(ctx.seed, cfg.hidden, cfg.pretrain_steps, cfg.pretrain_lr)
@@ -198,27 +243,35 @@ class ReLoRAStudy(Study):
                 overlap = piece_overlap(pieces[first], cfg.rank)
                 chance = cfg.rank / pieces[first][0].shape[0]
                 per[arm]["n_pieces"] = float(len(pieces[first]))
-        values = {**per["relora"], "base_test_acc": base_acc, "lora_final_loss": per["lora"]["final_loss"],
-                  "all_bracketed": float(bracketed), "piece_overlap_first_layer": overlap,
-                  "piece_overlap_chance": chance}
+        values = {
+            **per["relora"],
+            "base_test_acc": base_acc,
+            "lora_final_loss": per["lora"]["final_loss"],
+            "all_bracketed": float(bracketed),
+            "piece_overlap_first_layer": overlap,
+            "piece_overlap_chance": chance,
+        }
         if ctx.keep_figures:
             ctx.save_figure("first_layer_update_spectrum", _figure(spectra, cfg.rank))
         return Measurement(values=values, nulls={a: per[a] for a in ARMS if a != "relora"}, tables={"sweep": rows})
 
     def summarize(self, cfg, m):
         g = lambda k: m.get(k, float("nan"))  # noqa: E731
-        return (f"entropy rank of ΔW (first layer, r = {cfg.rank}): ReLoRA {g('net_0_erank'):.2f}, LoRA "
-                f"{g('lora:net_0_erank'):.2f}; final loss ReLoRA {g('final_loss'):.3g}, LoRA "
-                f"{g('lora:final_loss'):.3g}, full {g('full:final_loss'):.3g}; overlap of consecutive pieces "
-                f"{g('piece_overlap_first_layer'):.3f} (random subspaces {g('piece_overlap_chance'):.3f}) (seed means)")
+        return (
+            f"entropy rank of ΔW (first layer, r = {cfg.rank}): ReLoRA {g('net_0_erank'):.2f}, LoRA "
+            f"{g('lora:net_0_erank'):.2f}; final loss ReLoRA {g('final_loss'):.3g}, LoRA "
+            f"{g('lora:final_loss'):.3g}, full {g('full:final_loss'):.3g}; overlap of consecutive pieces "
+            f"{g('piece_overlap_first_layer'):.3f} (random subspaces {g('piece_overlap_chance'):.3f}) (seed means)"
+        )
 
 
 def _figure(spectra: dict[str, torch.Tensor], rank: int):
     from neumo.report.figures import line_plot
 
     series = {arm: (list(range(1, len(s) + 1)), (s / s[0]).clamp_min(1e-12).tolist()) for arm, s in spectra.items()}
-    fig, ax = line_plot(series, xlabel="index", ylabel="σ_i / σ_1", title="first layer: accumulated update ΔW",
-                        logy=True)
+    fig, ax = line_plot(
+        series, xlabel="index", ylabel="σ_i / σ_1", title="first layer: accumulated update ΔW", logy=True
+    )
     ax.axvline(rank + 0.5, ls="--", lw=1, color="gray")
     return fig
 

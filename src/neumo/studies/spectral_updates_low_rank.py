@@ -44,16 +44,24 @@ from neumo.studies.spectral_common import cross_entropy, digits, digits_mlp
 from neumo.train import Trainer
 
 
-
 class UpdatesLowRankThresholds(Thresholds):
-    max_stable_ratio: float = Field(0.5, description="'far below' = at most half the null's stable rank (the "
-                                                     "factor F-mlp-digits uses, fixed before the nulls were run)")
-    max_entropy_ratio: float = Field(0.75, description="the old study's pre-registered entropy-rank factor (0.75): "
-                                                       "the entropy rank weighs the tail, so it moves less")
+    max_stable_ratio: float = Field(
+        0.5,
+        description="'far below' = at most half the null's stable rank (the "
+        "factor F-mlp-digits uses, fixed before the nulls were run)",
+    )
+    max_entropy_ratio: float = Field(
+        0.75,
+        description="the old study's pre-registered entropy-rank factor (0.75): "
+        "the entropy rank weighs the tail, so it moves less",
+    )
     min_train_acc: float = Field(0.95, description="competence gate: the MLP fitted its training set")
     min_test_acc: float = Field(0.95, description="competence gate: the MLP generalises (F-mlp-digits' claim)")
-    max_tf_loss_over_bigram: float = Field(1.0, description="competence gate: the Transformer's held-out loss "
-                                                            "beats a smoothed bigram model's (it uses context)")
+    max_tf_loss_over_bigram: float = Field(
+        1.0,
+        description="competence gate: the Transformer's held-out loss "
+        "beats a smoothed bigram model's (it uses context)",
+    )
 
 
 class UpdatesLowRankConfig(StrictModel):
@@ -102,11 +110,21 @@ def _mlp(cfg: UpdatesLowRankConfig, ctx: StudyContext):
     y_fit = shuffled_labels(y, ctx.seed) if ctx.arm == "shuffled_labels" else y
     model = digits_mlp(ctx.seed, [256, 256])
 
-    dw, w0, rw = _train_layer(model, cfg.mlp_layer, cross_entropy, minibatches(x, y_fit, 64, ctx.seed),
-                              cfg.mlp_steps, cfg.mlp_lr, ctx.seed, walk=not ctx.is_null)
+    dw, w0, rw = _train_layer(
+        model,
+        cfg.mlp_layer,
+        cross_entropy,
+        minibatches(x, y_fit, 64, ctx.seed),
+        cfg.mlp_steps,
+        cfg.mlp_lr,
+        ctx.seed,
+        walk=not ctx.is_null,
+    )
     with torch.no_grad():
-        acc = {"mlp_train_acc": float((model(x).argmax(1) == y_fit).float().mean()),
-               "mlp_test_acc": float((model(d.x_test).argmax(1) == d.y_test).float().mean())}
+        acc = {
+            "mlp_train_acc": float((model(x).argmax(1) == y_fit).float().mean()),
+            "mlp_test_acc": float((model(d.x_test).argmax(1) == d.y_test).float().mean()),
+        }
     return dw, w0, rw, acc
 
 
@@ -125,8 +143,10 @@ def _windows(ids: torch.Tensor, targets: torch.Tensor, seq_len: int, batch: int,
     def batch_fn(step: int):
         g = make_generator(seed, "char-lm", step)
         starts = torch.randint(0, len(ids) - seq_len - 1, (batch,), generator=g).tolist()
-        return (torch.stack([ids[s: s + seq_len] for s in starts]),
-                torch.stack([targets[s + 1: s + seq_len + 1] for s in starts]))
+        return (
+            torch.stack([ids[s : s + seq_len] for s in starts]),
+            torch.stack([targets[s + 1 : s + seq_len + 1] for s in starts]),
+        )
 
     return batch_fn
 
@@ -144,18 +164,33 @@ def _lee_chars() -> tuple[int, torch.Tensor, torch.Tensor]:
 def _tf(cfg: UpdatesLowRankConfig, ctx: StudyContext):
     vocab, train, held = _lee_chars()
     targets = shuffled_labels(train, ctx.seed) if ctx.arm == "shuffled_labels" else train
-    model = build_model("transformer", seed=ctx.seed, vocab_size=vocab, d_model=64, n_layers=cfg.tf_layers,
-                        n_heads=4, d_ff=256, max_len=cfg.seq_len)
+    model = build_model(
+        "transformer",
+        seed=ctx.seed,
+        vocab_size=vocab,
+        d_model=64,
+        n_layers=cfg.tf_layers,
+        n_heads=4,
+        d_ff=256,
+        max_len=cfg.seq_len,
+    )
 
     def loss_fn(m, batch):
         return F.cross_entropy(m(batch[0]).reshape(-1, vocab), batch[1].reshape(-1))
 
-    dw, w0, rw = _train_layer(model, cfg.tf_layer, loss_fn, _windows(train, targets, cfg.seq_len, cfg.tf_batch,
-                                                                     ctx.seed), cfg.tf_steps, cfg.tf_lr, ctx.seed,
-                              walk=not ctx.is_null)
+    dw, w0, rw = _train_layer(
+        model,
+        cfg.tf_layer,
+        loss_fn,
+        _windows(train, targets, cfg.seq_len, cfg.tf_batch, ctx.seed),
+        cfg.tf_steps,
+        cfg.tf_lr,
+        ctx.seed,
+        walk=not ctx.is_null,
+    )
     n = (len(held) - 1) // cfg.seq_len
     xs = held[: n * cfg.seq_len].view(n, cfg.seq_len)
-    ys = held[1: n * cfg.seq_len + 1].view(n, cfg.seq_len)
+    ys = held[1 : n * cfg.seq_len + 1].view(n, cfg.seq_len)
     model.eval()
     with torch.no_grad():
         val = float(F.cross_entropy(model(xs).reshape(-1, vocab), ys.reshape(-1)))
@@ -167,21 +202,29 @@ def _tf(cfg: UpdatesLowRankConfig, ctx: StudyContext):
 class UpdatesLowRank(Study):
     id = "S-updates-low-rank"
     instrument = "spectral"
-    claim = ("The stable rank and entropy rank of a layer's update W_t - W_0 are far below those of the same "
-             "training's update on shuffled labels and of a random walk of the same norm on the layer's real "
-             "inputs, for an MLP on digits (hidden layer) and a small Transformer on text.")
+    claim = (
+        "The stable rank and entropy rank of a layer's update W_t - W_0 are far below those of the same "
+        "training's update on shuffled labels and of a random walk of the same norm on the layer's real "
+        "inputs, for an MLP on digits (hidden layer) and a small Transformer on text."
+    )
     citation = "Neural Matthew Effect essay; cf. Hu et al. (2021) LoRA; Huh et al. (2023) low-rank simplicity bias"
     Config = UpdatesLowRankConfig
     presets = {"quick": {"mlp_steps": 800, "tf_steps": 400}, "full": {}}
-    nulls = {"shuffled_labels": "the same training (same init and batches) on permuted labels / next-character "
-                                "targets from a permuted character stream",
-             "random_walk": "sum over training steps of Gaussian error signals times the layer's real inputs "
-                            "(forward hook), rescaled to the update's Frobenius norm"}
-    replication = ("the seed sets both initialisations, the digits split, the batch order and the label "
-                   "permutation; the text split is fixed (first 90% / last 10%)")
+    nulls = {
+        "shuffled_labels": "the same training (same init and batches) on permuted labels / next-character "
+        "targets from a permuted character stream",
+        "random_walk": "sum over training steps of Gaussian error signals times the layer's real inputs "
+        "(forward hook), rescaled to the update's Frobenius norm",
+    }
+    replication = (
+        "the seed sets both initialisations, the digits split, the batch order and the label "
+        "permutation; the text split is fixed (first 90% / last 10%)"
+    )
     quick_cost_s = 42.0
-    threshold_history = ("no threshold changed; after the first quick run the random_walk control was removed "
-                         "from the shuffled-label checks (as in F-mlp-digits), see docs/studies/S-updates-low-rank.md")
+    threshold_history = (
+        "no threshold changed; after the first quick run the random_walk control was removed "
+        "from the shuffled-label checks (as in F-mlp-digits), see docs/studies/S-updates-low-rank.md"
+    )
 
     def checks(self, cfg):
         out = []
@@ -190,19 +233,39 @@ class UpdatesLowRank(Study):
                 # as F-mlp-digits: the shuffled-label update must not look low-rank against the random walk.
                 # No control on the shuffled check: the random walk is the other null of the same claim
                 # (it passes that check on the MLP: see docs/studies/S-updates-low-rank.md).
-                out += [CheckSpec(f"{m}_{q}_update_over_shuffled", f"{m}_{q}", "<=", thr, null="shuffled_labels",
-                                  label=f"{what}: {word} rank of ΔW / same on shuffled labels"),
-                        CheckSpec(f"{m}_{q}_update_over_random_walk", f"{m}_{q}", "<=", thr, null="random_walk",
-                                  controls=("shuffled_labels",),
-                                  label=f"{what}: {word} rank of ΔW / random walk of the same norm")]
+                out += [
+                    CheckSpec(
+                        f"{m}_{q}_update_over_shuffled",
+                        f"{m}_{q}",
+                        "<=",
+                        thr,
+                        null="shuffled_labels",
+                        label=f"{what}: {word} rank of ΔW / same on shuffled labels",
+                    ),
+                    CheckSpec(
+                        f"{m}_{q}_update_over_random_walk",
+                        f"{m}_{q}",
+                        "<=",
+                        thr,
+                        null="random_walk",
+                        controls=("shuffled_labels",),
+                        label=f"{what}: {word} rank of ΔW / random walk of the same norm",
+                    ),
+                ]
         return out
 
     def preconditions(self, cfg):
-        return [GateSpec("mlp_train_acc", "mlp_train_acc", ">=", "min_train_acc",
-                         why="the MLP fitted its training set"),
-                GateSpec("mlp_test_acc", "mlp_test_acc", ">=", "min_test_acc", why="the MLP generalises"),
-                GateSpec("tf_loss_over_bigram", "tf_loss_over_bigram", "<=", "max_tf_loss_over_bigram",
-                         why="the Transformer beats a bigram model on held-out text")]
+        return [
+            GateSpec("mlp_train_acc", "mlp_train_acc", ">=", "min_train_acc", why="the MLP fitted its training set"),
+            GateSpec("mlp_test_acc", "mlp_test_acc", ">=", "min_test_acc", why="the MLP generalises"),
+            GateSpec(
+                "tf_loss_over_bigram",
+                "tf_loss_over_bigram",
+                "<=",
+                "max_tf_loss_over_bigram",
+                why="the Transformer beats a bigram model on held-out text",
+            ),
+        ]
 
     def measure(self, cfg: UpdatesLowRankConfig, ctx: StudyContext) -> Measurement:
         values: dict[str, float] = {}
@@ -226,10 +289,12 @@ class UpdatesLowRank(Study):
 
     def summarize(self, cfg, m):
         g = lambda k: m.get(k, float("nan"))  # noqa: E731
-        return (f"stable rank of ΔW: MLP {g('mlp_sr'):.2f} (shuffled labels {g('shuffled_labels:mlp_sr'):.2f}, "
-                f"random walk {g('random_walk:mlp_sr'):.2f}); Transformer {g('tf_sr'):.2f} (shuffled "
-                f"{g('shuffled_labels:tf_sr'):.2f}, random walk {g('random_walk:tf_sr'):.2f}); Transformer held-out "
-                f"loss {g('tf_val_loss'):.2f} vs bigram {g('tf_bigram_loss'):.2f} nats/char (seed means)")
+        return (
+            f"stable rank of ΔW: MLP {g('mlp_sr'):.2f} (shuffled labels {g('shuffled_labels:mlp_sr'):.2f}, "
+            f"random walk {g('random_walk:mlp_sr'):.2f}); Transformer {g('tf_sr'):.2f} (shuffled "
+            f"{g('shuffled_labels:tf_sr'):.2f}, random walk {g('random_walk:tf_sr'):.2f}); Transformer held-out "
+            f"loss {g('tf_val_loss'):.2f} vs bigram {g('tf_bigram_loss'):.2f} nats/char (seed means)"
+        )
 
 
 def _figure(updates):

@@ -46,13 +46,20 @@ PROXIES = ("synflow", "grad_norm", "naswot", "jacob_cov", "ntk_erank", "ntk_logc
 
 
 class ZeroCostThresholds(Thresholds):
-    min_rho: float = Field(0.3, description="'ranks the final accuracy': Spearman rho >= 0.3, the lower end of "
-                                            "the correlations Abdelfattah et al. (2021) call useful; fixed "
-                                            "before the judged seeds")
-    min_best_acc: float = Field(0.9, description="competence gate: the population's best configuration learned "
-                                                 "digits (>= 90% test accuracy)")
-    min_median_acc: float = Field(0.5, description="competence gate: most configurations learned well beyond "
-                                                   "chance (0.1), so the ranking is of learning, not noise")
+    min_rho: float = Field(
+        0.3,
+        description="'ranks the final accuracy': Spearman rho >= 0.3, the lower end of "
+        "the correlations Abdelfattah et al. (2021) call useful; fixed "
+        "before the judged seeds",
+    )
+    min_best_acc: float = Field(
+        0.9, description="competence gate: the population's best configuration learned digits (>= 90% test accuracy)"
+    )
+    min_median_acc: float = Field(
+        0.5,
+        description="competence gate: most configurations learned well beyond "
+        "chance (0.1), so the ranking is of learning, not noise",
+    )
 
 
 class ZeroCostConfig(StrictModel):
@@ -70,9 +77,15 @@ def population(n: int) -> list[dict]:
     rng = numpy_rng(0, "zc-population")
     out = []
     for _ in range(int(n)):
-        out.append({"width": int(rng.choice([8, 16, 32, 64, 128])), "depth": int(rng.integers(1, 4)),
-                    "activation": str(rng.choice(["relu", "tanh"])), "lr": float(10 ** rng.uniform(-2.5, -0.3)),
-                    "weight_decay": float(rng.choice([0.0, 1e-4, 1e-3, 1e-2]))})
+        out.append(
+            {
+                "width": int(rng.choice([8, 16, 32, 64, 128])),
+                "depth": int(rng.integers(1, 4)),
+                "activation": str(rng.choice(["relu", "tanh"])),
+                "lr": float(10 ** rng.uniform(-2.5, -0.3)),
+                "weight_decay": float(rng.choice([0.0, 1e-4, 1e-3, 1e-2])),
+            }
+        )
     return out
 
 
@@ -81,14 +94,16 @@ def init_proxies(model: torch.nn.Module, batch, ntk_inputs: torch.Tensor, relu: 
     x, _ = batch
     ntk = ntk_summary(model, ntk_inputs)
     mats = [m.weight.detach() for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    return {"synflow": math.log(max(synflow(model, (x.shape[1],)).score, 1e-300)),
-            "grad_norm": grad_norm(model, cross_entropy, batch).norm,
-            "naswot": naswot(model, x) if relu else math.nan,
-            "jacob_cov": jacob_cov(model, x),
-            "ntk_erank": ntk.effective_rank,
-            "ntk_logcond": math.log(ntk.condition_number) if math.isfinite(ntk.condition_number) else math.nan,
-            "stable_rank": float(np.mean([matrix_stable_rank(w) for w in mats])),
-            "n_params": float(sum(p.numel() for p in model.parameters()))}
+    return {
+        "synflow": math.log(max(synflow(model, (x.shape[1],)).score, 1e-300)),
+        "grad_norm": grad_norm(model, cross_entropy, batch).norm,
+        "naswot": naswot(model, x) if relu else math.nan,
+        "jacob_cov": jacob_cov(model, x),
+        "ntk_erank": ntk.effective_rank,
+        "ntk_logcond": math.log(ntk.condition_number) if math.isfinite(ntk.condition_number) else math.nan,
+        "stable_rank": float(np.mean([matrix_stable_rank(w) for w in mats])),
+        "n_params": float(sum(p.numel() for p in model.parameters())),
+    }
 
 
 def run_population(cfg: ZeroCostConfig, seed: int) -> list[dict]:
@@ -97,8 +112,14 @@ def run_population(cfg: ZeroCostConfig, seed: int) -> list[dict]:
     batch = (x[: cfg.proxy_batch], y[: cfg.proxy_batch])
     rows = []
     for i, c in enumerate(population(cfg.n_configs)):
-        model = build_model("mlp", seed=seed * 1000 + i, in_dim=64, out_dim=10, hidden=[c["width"]] * c["depth"],
-                            activation=c["activation"])
+        model = build_model(
+            "mlp",
+            seed=seed * 1000 + i,
+            in_dim=64,
+            out_dim=10,
+            hidden=[c["width"]] * c["depth"],
+            activation=c["activation"],
+        )
         prox = init_proxies(model, batch, x[: cfg.ntk_batch], c["activation"] == "relu")
         opt = torch.optim.SGD(model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
         batches = minibatches(x, y, cfg.batch_size, seed)
@@ -125,8 +146,9 @@ def rank_scores(rows: list[dict], scores: dict[str, list[float]], n_perm: int, s
             out.update({f"rho_{name}": math.nan, f"p_{name}": math.nan, f"partial_rho_{name}": math.nan})
             continue
         rho, p = spearman_permutation(sc[ok], acc[ok], n_perm=n_perm, seed=seed)
-        out.update({f"rho_{name}": rho, f"p_{name}": p, f"partial_rho_{name}": partial_spearman(sc[ok], acc[ok],
-                                                                                                loglr[ok])})
+        out.update(
+            {f"rho_{name}": rho, f"p_{name}": p, f"partial_rho_{name}": partial_spearman(sc[ok], acc[ok], loglr[ok])}
+        )
     return out
 
 
@@ -134,35 +156,53 @@ def rank_scores(rows: list[dict], scores: dict[str, list[float]], n_perm: int, s
 class ZeroCostProxies(Study):
     id = "S-zero-cost-proxies"
     instrument = "spectral"
-    claim = ("Over a population of small digits MLPs (width, depth, activation, learning rate, weight decay), the "
-             "SynFlow score at initialisation ranks the final test accuracy (Spearman rho >= 0.3), unlike a random "
-             "score; the other proxies and neumo's spectral quantities at initialisation are reported beside it.")
-    citation = ("Abdelfattah et al. (2021), ICLR ('Zero-cost proxies for lightweight NAS'); Tanaka et al. (2020), "
-                "NeurIPS (SynFlow); Mellor et al. (2021), ICML (NASWOT); White et al. (2022), arXiv:2210.03230")
+    claim = (
+        "Over a population of small digits MLPs (width, depth, activation, learning rate, weight decay), the "
+        "SynFlow score at initialisation ranks the final test accuracy (Spearman rho >= 0.3), unlike a random "
+        "score; the other proxies and neumo's spectral quantities at initialisation are reported beside it."
+    )
+    citation = (
+        "Abdelfattah et al. (2021), ICLR ('Zero-cost proxies for lightweight NAS'); Tanaka et al. (2020), "
+        "NeurIPS (SynFlow); Mellor et al. (2021), ICML (NASWOT); White et al. (2022), arXiv:2210.03230"
+    )
     Config = ZeroCostConfig
     presets = {"quick": {"n_configs": 32, "steps": 200, "n_perm": 1000}, "full": {}}
     nulls = {"random_score": "an i.i.d. uniform score per configuration (seed-derived)"}
-    replication = ("a seed retrains the whole population: every initialisation, the data split, the batch order "
-                   "and the random score change; the configurations stay the same")
+    replication = (
+        "a seed retrains the whole population: every initialisation, the data split, the batch order "
+        "and the random score change; the configurations stay the same"
+    )
     quick_cost_s = 10.0
 
     def checks(self, cfg):
-        return [CheckSpec("synflow_rho", "rho_synflow", ">=", "min_rho", controls=("random_score",),
-                          label="Spearman of SynFlow at init with final test accuracy")]
+        return [
+            CheckSpec(
+                "synflow_rho",
+                "rho_synflow",
+                ">=",
+                "min_rho",
+                controls=("random_score",),
+                label="Spearman of SynFlow at init with final test accuracy",
+            )
+        ]
 
     def preconditions(self, cfg):
-        return [GateSpec("best_acc", "best_test_acc", ">=", "min_best_acc", why="the best configuration learned"),
-                GateSpec("median_acc", "median_test_acc", ">=", "min_median_acc",
-                         why="most configurations learned beyond chance")]
+        return [
+            GateSpec("best_acc", "best_test_acc", ">=", "min_best_acc", why="the best configuration learned"),
+            GateSpec(
+                "median_acc", "median_test_acc", ">=", "min_median_acc", why="most configurations learned beyond chance"
+            ),
+        ]
 
     def measure(self, cfg: ZeroCostConfig, ctx: StudyContext) -> Measurement:
         rows = run_population(cfg, ctx.seed)
         scores = {name: [r[name] for r in rows] for name in PROXIES}
-        scores["log_lr"] = [math.log(r["lr"]) for r in rows]   # a hyperparameter, not a proxy: the reference
+        scores["log_lr"] = [math.log(r["lr"]) for r in rows]  # a hyperparameter, not a proxy: the reference
         values = rank_scores(rows, scores, cfg.n_perm, ctx.seed)
         acc = [r["test_acc"] for r in rows]
-        values.update({"best_test_acc": max(acc), "median_test_acc": float(np.median(acc)),
-                       "n_configs": float(len(rows))})
+        values.update(
+            {"best_test_acc": max(acc), "median_test_acc": float(np.median(acc)), "n_configs": float(len(rows))}
+        )
         g = make_generator(ctx.seed, "zc-random-score")
         random = torch.rand(len(rows), generator=g, dtype=torch.float64).tolist()
         rnd = rank_scores(rows, {"synflow": random}, cfg.n_perm, ctx.seed)
@@ -175,18 +215,30 @@ class ZeroCostProxies(Study):
 
     def summarize(self, cfg, m):
         parts = ", ".join(f"{p} {m.get(f'rho_{p}', math.nan):+.2f}" for p in PROXIES)
-        return (f"Spearman with final test accuracy: {parts}; log learning rate {m.get('rho_log_lr', math.nan):+.2f}; "
-                f"random score {m.get('random_score:rho_synflow', math.nan):+.2f} (seed means)")
+        return (
+            f"Spearman with final test accuracy: {parts}; log learning rate {m.get('rho_log_lr', math.nan):+.2f}; "
+            f"random score {m.get('random_score:rho_synflow', math.nan):+.2f} (seed means)"
+        )
 
 
 def _figure(values):
     from neumo.report.figures import bar_plot
 
-    fig, _ = bar_plot({p: values.get(f"rho_{p}", math.nan) for p in (*PROXIES, "log_lr")},
-                      ylabel="Spearman with test accuracy", title="Proxies at initialisation")
+    fig, _ = bar_plot(
+        {p: values.get(f"rho_{p}", math.nan) for p in (*PROXIES, "log_lr")},
+        ylabel="Spearman with test accuracy",
+        title="Proxies at initialisation",
+    )
     fig.autofmt_xdate(rotation=45)
     return fig
 
 
-__all__ = ["PROXIES", "ZeroCostConfig", "ZeroCostProxies", "init_proxies", "population", "rank_scores",
-           "run_population"]
+__all__ = [
+    "PROXIES",
+    "ZeroCostConfig",
+    "ZeroCostProxies",
+    "init_proxies",
+    "population",
+    "rank_scores",
+    "run_population",
+]

@@ -42,8 +42,14 @@ def _join_optim(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
-def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
-                    step: int, callbacks: list | tuple = (), extra: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    step: int,
+    callbacks: list | tuple = (),
+    extra: dict[str, Any] | None = None,
+) -> Path:
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta: dict[str, Any] = {"step": int(step), "extra": extra or {}}
     if optimizer is not None:
@@ -58,8 +64,9 @@ def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
     return Path(path)
 
 
-def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    callbacks: list | tuple = ()) -> dict[str, Any]:
+def load_checkpoint(
+    path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None, callbacks: list | tuple = ()
+) -> dict[str, Any]:
     from safetensors import safe_open
 
     path = Path(path)
@@ -68,12 +75,13 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
     tensors = load_file(str(path))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     if optimizer is not None and "optim" in meta:
-        optimizer.load_state_dict(_join_optim({k: v for k, v in tensors.items() if k.startswith("optim.")},
-                                              meta["optim"]))
+        optimizer.load_state_dict(
+            _join_optim({k: v for k, v in tensors.items() if k.startswith("optim.")}, meta["optim"])
+        )
     for i, cb in enumerate(callbacks):
         if hasattr(cb, "load_state_tensors"):
             pre = f"cb.{i}."
-            cb.load_state_tensors({k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)})
+            cb.load_state_tensors({k[len(pre) :]: v for k, v in tensors.items() if k.startswith(pre)})
     return meta
 
 

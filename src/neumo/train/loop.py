@@ -14,8 +14,13 @@ import torch
 
 from neumo.errors import NeumoError
 from neumo.train.callbacks import Callback, StepState
-from neumo.train.checkpoint import (checkpoint_path, latest_checkpoint, load_checkpoint,
-                                    prune_checkpoints, save_checkpoint)
+from neumo.train.checkpoint import (
+    checkpoint_path,
+    latest_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    save_checkpoint,
+)
 
 BatchFn = Callable[[int], Any]
 LossFn = Callable[[torch.nn.Module, Any], Any]
@@ -38,11 +43,24 @@ class Trainer:
         stop_fn: ``stop_fn(metrics) -> bool`` checked after each eval (early stopping).
     """
 
-    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn,
-                 batch_fn: BatchFn, steps: int, *, eval_fn: EvalFn | None = None, eval_every: int = 0,
-                 log_every: int = 1, run=None, checkpoint_every: int = 0,
-                 callbacks: Sequence[Callback] = (), grad_clip: float | None = None,
-                 progress: bool = False, stop_fn: Callable[[dict], bool] | None = None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        loss_fn: LossFn,
+        batch_fn: BatchFn,
+        steps: int,
+        *,
+        eval_fn: EvalFn | None = None,
+        eval_every: int = 0,
+        log_every: int = 1,
+        run=None,
+        checkpoint_every: int = 0,
+        callbacks: Sequence[Callback] = (),
+        grad_clip: float | None = None,
+        progress: bool = False,
+        stop_fn: Callable[[dict], bool] | None = None,
+    ):
         if steps < 0:
             raise NeumoError(f"The 'steps' parameter must be >= 0. Got {steps} instead.")
         self.model, self.optimizer = model, optimizer
@@ -76,8 +94,14 @@ class Trainer:
         return step
 
     def _checkpoint(self, step: int) -> None:
-        save_checkpoint(checkpoint_path(self.run.checkpoint_dir, step), self.model, self.optimizer, step,
-                        self.callbacks, extra={"history": self.history})
+        save_checkpoint(
+            checkpoint_path(self.run.checkpoint_dir, step),
+            self.model,
+            self.optimizer,
+            step,
+            self.callbacks,
+            extra={"history": self.history},
+        )
         prune_checkpoints(self.run.checkpoint_dir, keep=2)
 
     def evaluate(self, step: int) -> dict[str, float]:
@@ -109,7 +133,7 @@ class Trainer:
             state = StepState(step=step, batch=self.batch_fn(step - 1))
             self._call("on_step_start", state)
             out = self.loss_fn(self.model, state.batch)
-            loss, outputs = (out if isinstance(out, tuple) else (out, {}))
+            loss, outputs = out if isinstance(out, tuple) else (out, {})
             state.loss, state.outputs = loss, outputs
             if not torch.isfinite(loss):
                 raise NeumoError(f"loss became {loss.item()} at step {step}; lower the learning rate")
@@ -128,8 +152,9 @@ class Trainer:
                 if isinstance(v, (int, float)) or (torch.is_tensor(v) and v.numel() == 1):
                     state.metrics[k] = float(v)
             self._call("on_step_end", state)
-            is_eval = (self.eval_fn is not None and
-                       ((self.eval_every and step % self.eval_every == 0) or step == self.steps))
+            is_eval = self.eval_fn is not None and (
+                (self.eval_every and step % self.eval_every == 0) or step == self.steps
+            )
             if is_eval:
                 ev = self.evaluate(step)
                 state.is_eval_step = True
@@ -143,8 +168,11 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix(loss=f"{last['loss']:.4f}")
             stop = is_eval and self.stop_fn is not None and self.stop_fn(ev)
-            if self.run is not None and self.checkpoint_every and (step % self.checkpoint_every == 0
-                                                                  or step == self.steps or stop):
+            if (
+                self.run is not None
+                and self.checkpoint_every
+                and (step % self.checkpoint_every == 0 or step == self.steps or stop)
+            ):
                 self._checkpoint(step)
                 self.run.mark_step(step)
             if stop:
@@ -154,5 +182,3 @@ class Trainer:
             bar.close()
         self._call("on_fit_end", state)
         return last
-
-

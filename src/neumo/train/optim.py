@@ -15,8 +15,9 @@ class TrainConfig(StrictModel):
     steps: int = Field(1000, ge=0, le=100_000_000, description="at most 1e8 (a CPU bench)")
     batch_size: int = Field(64, ge=1, le=1_000_000, description="at most 1e6 samples per step")
     optimizer: Literal["sgd", "adam", "adamw"] = "adam"
-    lr: float = Field(1e-3, gt=0, le=1e3, allow_inf_nan=False,
-                      description="a finite step size up to 1e3 (larger only overflows)")
+    lr: float = Field(
+        1e-3, gt=0, le=1e3, allow_inf_nan=False, description="a finite step size up to 1e3 (larger only overflows)"
+    )
     momentum: float = Field(0.0, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0, allow_inf_nan=False)
     grad_clip: float | None = Field(None, gt=0, allow_inf_nan=False)

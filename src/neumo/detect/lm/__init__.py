@@ -77,29 +77,36 @@ def load_lm(name: str = "smollm2", **kwargs) -> CausalLM:
     ``precision=None`` is the same as leaving it out (every backend accepts it then; the n-gram and tiny models
     compute in fp32 / float64 only and refuse any other value).
     """
-    allowed = {"ngram": {"corpus", "order", "discount"}, "tiny": {"path", "corpus", "steps", "seed"},
-               "smollm2": {"cache", "precision"}}.get(name, {"bos_token", "name", "precision"})
+    allowed = {
+        "ngram": {"corpus", "order", "discount"},
+        "tiny": {"path", "corpus", "steps", "seed"},
+        "smollm2": {"cache", "precision"},
+    }.get(name, {"bos_token", "name", "precision"})
     if "precision" in kwargs:
         if kwargs["precision"] is not None:
             check_precision(kwargs["precision"])
         if kwargs["precision"] in (None, "fp32") and "precision" not in allowed:
             kwargs = {k: v for k, v in kwargs.items() if k != "precision"}
         elif "precision" not in allowed:
-            raise NeumoError(f"model {name!r} has no precision option (it runs in full precision); drop "
-                             "--precision or use smollm2 / hf:<folder>")
+            raise NeumoError(
+                f"model {name!r} has no precision option (it runs in full precision); drop "
+                "--precision or use smollm2 / hf:<folder>"
+            )
     unknown = sorted(set(kwargs) - allowed)
     if unknown:
         raise NeumoError(f"model {name!r} has no option(s) {', '.join(unknown)}; options: {', '.join(sorted(allowed))}")
     if name == "ngram":
-        return _ngram(kwargs.get("corpus", "lee_background"), int(kwargs.get("order", 5)),
-                      float(kwargs.get("discount", 0.75)))
+        return _ngram(
+            kwargs.get("corpus", "lee_background"), int(kwargs.get("order", 5)), float(kwargs.get("discount", 0.75))
+        )
     if name == "tiny":
         if kwargs.get("path"):
             from neumo.detect.lm.tiny import TinyLM
 
             return TinyLM.load(kwargs["path"])
-        return _tiny_default(kwargs.get("corpus", "lee_background"), int(kwargs.get("steps", 300)),
-                             int(kwargs.get("seed", 0)))
+        return _tiny_default(
+            kwargs.get("corpus", "lee_background"), int(kwargs.get("steps", 300)), int(kwargs.get("seed", 0))
+        )
     if name == "smollm2":
         return _smollm2(kwargs.get("cache"), check_precision(kwargs.get("precision")))
     if name.startswith("hf:") and len(name) > 3:
@@ -109,4 +116,15 @@ def load_lm(name: str = "smollm2", **kwargs) -> CausalLM:
     raise NeumoError(f"unknown model {name!r}; use one of: {', '.join(LM_NAMES)}")
 
 
-__all__ = ["CausalLM", "DEFAULT_PRECISION", "FACE_PRECISION", "LM_NAMES", "PRECISION_NAMES", "face_precision", "NgramCounts", "NgramLM", "contiguous_pieces", "load_lm"]
+__all__ = [
+    "CausalLM",
+    "DEFAULT_PRECISION",
+    "FACE_PRECISION",
+    "LM_NAMES",
+    "PRECISION_NAMES",
+    "face_precision",
+    "NgramCounts",
+    "NgramLM",
+    "contiguous_pieces",
+    "load_lm",
+]

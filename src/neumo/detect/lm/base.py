@@ -58,7 +58,7 @@ def contiguous_pieces(text: str, starts: list[int]) -> list[str]:
     if not starts:
         return []
     bounds = [0] + list(starts[1:]) + [len(text)]
-    return [text[bounds[i]: bounds[i + 1]] for i in range(len(starts))]
+    return [text[bounds[i] : bounds[i + 1]] for i in range(len(starts))]
 
 
 def char_alphabet(texts: list[str], size: int = 96) -> str:

@@ -33,8 +33,9 @@ def check_precision(precision) -> str:
     if precision is None:
         return DEFAULT_PRECISION
     if precision not in PRECISIONS:
-        raise NeumoError(f"The 'precision' parameter must be one of {', '.join(PRECISIONS)}. Got {precision!r} "
-                         "instead.")
+        raise NeumoError(
+            f"The 'precision' parameter must be one of {', '.join(PRECISIONS)}. Got {precision!r} instead."
+        )
     return str(precision)
 
 
@@ -45,7 +46,7 @@ def apply_precision(model, precision: str):
     if precision == "int8":
         import warnings
 
-        with warnings.catch_warnings():      # torch.ao's eager quantisation warns that it moves to torchao
+        with warnings.catch_warnings():  # torch.ao's eager quantisation warns that it moves to torchao
             warnings.simplefilter("ignore")
             return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     return model
@@ -101,28 +102,32 @@ class HFCausalLM(CausalLM):
 
     @torch.no_grad()
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=ids, attention_mask=mask).logits.float()   # (B, T, V)
+        return self.model(input_ids=ids, attention_mask=mask).logits.float()  # (B, T, V)
 
     def output_embeddings(self) -> torch.Tensor:
-        head = self.model.get_output_embeddings()                            # int8: a quantised Linear
+        head = self.model.get_output_embeddings()  # int8: a quantised Linear
         w = head.weight() if callable(head.weight) else head.weight
-        return (w.dequantize() if w.is_quantized else w).detach().float()    # (V, d)
+        return (w.dequantize() if w.is_quantized else w).detach().float()  # (V, d)
 
 
-def load_hf(folder: str | Path, name: str | None = None, bos_token: str | None = None,
-            precision: str | None = None) -> HFCausalLM:
+def load_hf(
+    folder: str | Path, name: str | None = None, bos_token: str | None = None, precision: str | None = None
+) -> HFCausalLM:
     """A causal LM saved with ``save_pretrained`` in ``folder``, evaluated at ``precision`` (default fp32)."""
     precision = check_precision(precision)
     folder = Path(folder).expanduser()
     if not (folder / "config.json").is_file():
-        raise MissingDependencyError(f"no Hugging Face model in {folder} (config.json missing); pass a folder "
-                                     "written by save_pretrained, e.g. --model hf:/path/to/model")
+        raise MissingDependencyError(
+            f"no Hugging Face model in {folder} (config.json missing); pass a folder "
+            "written by save_pretrained, e.g. --model hf:/path/to/model"
+        )
     tf = _transformers()
     tok = tf.AutoTokenizer.from_pretrained(folder, local_files_only=True)
     model = tf.AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
     bos = tok.convert_tokens_to_ids(bos_token) if bos_token else tok.bos_token_id
-    return HFCausalLM(apply_precision(model, precision), tok, name or f"hf:{folder.name}", bos_id=bos,
-                      precision=precision)
+    return HFCausalLM(
+        apply_precision(model, precision), tok, name or f"hf:{folder.name}", bos_id=bos, precision=precision
+    )
 
 
 def smollm2_gguf() -> Path:

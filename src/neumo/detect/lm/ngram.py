@@ -33,19 +33,21 @@ class NgramCounts:
     def fit(cls, sequences: list[np.ndarray], vocab_size: int, order: int, pad_id: int) -> "NgramCounts":
         if order < 1:
             raise NeumoError(f"The 'order' parameter must be >= 1. Got {order!r} instead.")
-        if vocab_size ** order >= 2 ** 62:
-            raise NeumoError(f"vocabulary {vocab_size} and order {order} overflow the int64 context codes; "
-                             "lower the order")
-        padded = [np.concatenate([np.full(order - 1, pad_id, np.int64), np.asarray(s, np.int64)])
-                  for s in sequences if len(s)]
+        if vocab_size**order >= 2**62:
+            raise NeumoError(
+                f"vocabulary {vocab_size} and order {order} overflow the int64 context codes; lower the order"
+            )
+        padded = [
+            np.concatenate([np.full(order - 1, pad_id, np.int64), np.asarray(s, np.int64)]) for s in sequences if len(s)
+        ]
         codes, counts = [], []
         for k in range(order):
             pair = []
             for s in padded:
                 n = len(s) - (order - 1)
-                c = s[order - 1: order - 1 + n].copy()                      # next symbol w
-                for j in range(1, k + 1):                                    # ctx[j-1] = symbol j steps back
-                    c += s[order - 1 - j: order - 1 - j + n] * vocab_size ** j
+                c = s[order - 1 : order - 1 + n].copy()  # next symbol w
+                for j in range(1, k + 1):  # ctx[j-1] = symbol j steps back
+                    c += s[order - 1 - j : order - 1 - j + n] * vocab_size**j
                 pair.append(c)
             u, cnt = np.unique(np.concatenate(pair), return_counts=True)
             codes.append(u)
@@ -73,7 +75,7 @@ class NgramCounts:
             code = np.zeros(N, np.int64)
             for j in range(1, k + 1):
                 code += history[:, -j] * V ** (j - 1)
-            c = self._dense(k, code)                                         # (N, V)
+            c = self._dense(k, code)  # (N, V)
             total = c.sum(1, keepdims=True)
             distinct = (c > 0).sum(1, keepdims=True)
             seen = total > 0
@@ -92,14 +94,15 @@ class NgramLM(CausalLM):
         self.counts, self.discount = counts, float(discount)
         self.name = name
         self.vocab_size = len(alphabet) + 1
-        self.hidden_size = self.vocab_size          # a table model: its logits are not rank-limited
+        self.hidden_size = self.vocab_size  # a table model: its logits are not rank-limited
         self.bos_id = self.pad_id = len(alphabet)
-        self.max_len = 1 << 20                      # context is order-1 symbols; any length fits
+        self.max_len = 1 << 20  # context is order-1 symbols; any length fits
         self.tokenizer_id = "char:" + hashlib.sha1(alphabet.encode()).hexdigest()[:12]
 
     @classmethod
-    def fit(cls, texts: list[str], order: int = 5, discount: float = 0.75, max_alphabet: int = 96,
-            name: str = "ngram") -> "NgramLM":
+    def fit(
+        cls, texts: list[str], order: int = 5, discount: float = 0.75, max_alphabet: int = 96, name: str = "ngram"
+    ) -> "NgramLM":
         if not any(texts):
             raise NeumoError("the n-gram model needs at least one non-empty training text")
         if not 0.0 < discount < 1.0:
@@ -129,8 +132,7 @@ class NgramLM(CausalLM):
         B, T = ids.shape
         k = self.order - 1
         x = ids.detach().cpu().numpy().astype(np.int64)
-        x = np.concatenate([np.full((B, k), self.bos_id, np.int64), x], axis=1)   # (B, k+T)
-        hist = np.stack([x[:, j + 1: j + 1 + T] for j in range(k)], axis=-1) if k else np.zeros((B, T, 0),
-                                                                                             np.int64)
-        p = self.counts.probs(hist.reshape(B * T, k), self.discount)                # (B*T, V)
+        x = np.concatenate([np.full((B, k), self.bos_id, np.int64), x], axis=1)  # (B, k+T)
+        hist = np.stack([x[:, j + 1 : j + 1 + T] for j in range(k)], axis=-1) if k else np.zeros((B, T, 0), np.int64)
+        p = self.counts.probs(hist.reshape(B * T, k), self.discount)  # (B*T, V)
         return torch.from_numpy(np.log(p)).to(torch.float32).view(B, T, self.vocab_size)

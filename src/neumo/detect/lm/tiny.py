@@ -46,7 +46,7 @@ class TinyLM(CausalLM):
 
     @torch.no_grad()
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.model(ids).float()                                  # (B, T, V); causal: right pads inert
+        return self.model(ids).float()  # (B, T, V); causal: right pads inert
 
     def save(self, folder: str | Path) -> Path:
         from safetensors.torch import save_file
@@ -58,8 +58,15 @@ class TinyLM(CausalLM):
         assert isinstance(block, Block)
         ff = block.mlp[0]
         assert isinstance(ff, torch.nn.Linear)
-        cfg = {"vocab_size": m.vocab_size, "d_model": m.d_model, "n_layers": m.n_layers, "n_heads": m.n_heads,
-               "max_len": m.max_len, "pos": m.pos, "d_ff": ff.out_features}
+        cfg = {
+            "vocab_size": m.vocab_size,
+            "d_model": m.d_model,
+            "n_layers": m.n_layers,
+            "n_heads": m.n_heads,
+            "max_len": m.max_len,
+            "pos": m.pos,
+            "d_ff": ff.out_features,
+        }
         (folder / "tiny.json").write_text(json.dumps({"config": cfg, "symbols": self.symbols, "name": self.name}))
         save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(folder / "model.safetensors"))
         return folder
@@ -78,15 +85,35 @@ class TinyLM(CausalLM):
         return cls(model, meta["symbols"], meta.get("name", "tiny"))
 
 
-def train_tiny(sequences: list[np.ndarray], n_symbols: int, *, d_model: int = 64, n_layers: int = 2,
-               n_heads: int = 4, seq_len: int = 64, steps: int = 300, batch_size: int = 32, lr: float = 3e-3,
-               seed: int = 0, progress: bool = False) -> CausalTransformer:
+def train_tiny(
+    sequences: list[np.ndarray],
+    n_symbols: int,
+    *,
+    d_model: int = 64,
+    n_layers: int = 2,
+    n_heads: int = 4,
+    seq_len: int = 64,
+    steps: int = 300,
+    batch_size: int = 32,
+    lr: float = 3e-3,
+    seed: int = 0,
+    progress: bool = False,
+) -> CausalTransformer:
     """Train a causal Transformer on id sequences (each prefixed with the start token ``n_symbols``)."""
     bos = n_symbols
-    stream = torch.from_numpy(np.concatenate([np.concatenate([[bos], np.asarray(s, np.int64)])
-                                              for s in sequences]).astype(np.int64))
-    model = build_model("transformer", seed=seed, vocab_size=n_symbols + 1, d_model=d_model,
-                        n_layers=n_layers, n_heads=n_heads, max_len=seq_len, pos="learned")
+    stream = torch.from_numpy(
+        np.concatenate([np.concatenate([[bos], np.asarray(s, np.int64)]) for s in sequences]).astype(np.int64)
+    )
+    model = build_model(
+        "transformer",
+        seed=seed,
+        vocab_size=n_symbols + 1,
+        d_model=d_model,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        max_len=seq_len,
+        pos="learned",
+    )
     assert isinstance(model, CausalTransformer)
     cfg = TrainConfig(steps=steps, batch_size=batch_size, optimizer="adam", lr=lr, eval_every=0, log_every=1)
     opt = make_optimizer(model.parameters(), cfg)
@@ -95,8 +122,15 @@ def train_tiny(sequences: list[np.ndarray], n_symbols: int, *, d_model: int = 64
         x, y = batch
         return F.cross_entropy(m(x).reshape(-1, m.vocab_size), y.reshape(-1))
 
-    Trainer(model, opt, loss_fn, char_lm_batches(stream, seq_len, batch_size, seed), steps,
-            log_every=steps or 1, progress=progress).fit()
+    Trainer(
+        model,
+        opt,
+        loss_fn,
+        char_lm_batches(stream, seq_len, batch_size, seed),
+        steps,
+        log_every=steps or 1,
+        progress=progress,
+    ).fit()
     return model.eval()
 
 

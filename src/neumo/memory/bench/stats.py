@@ -13,6 +13,14 @@ def summarize(df: pd.DataFrame, x: str, by: list[str], metric: str = "acc", leve
     rows = []
     for key, g in sub.groupby([*by, x], sort=True, dropna=False):
         m, lo, hi = mean_ci(g["value"].tolist(), level)
-        rows.append({**dict(zip([*by, x], key if isinstance(key, tuple) else (key,))),
-                     "metric": metric, "mean": m, "lo": lo, "hi": hi, "n": int(len(g))})
+        rows.append(
+            {
+                **dict(zip([*by, x], key if isinstance(key, tuple) else (key,))),
+                "metric": metric,
+                "mean": m,
+                "lo": lo,
+                "hi": hi,
+                "n": int(len(g)),
+            }
+        )
     return pd.DataFrame(rows)

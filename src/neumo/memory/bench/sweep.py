@@ -20,8 +20,8 @@ from neumo.errors import NeumoError
 from neumo.memory.train import MemoryRunConfig, train_on_task
 
 
-ERROR_METRIC = "error"   # the metric of a failed job's single row; its message is in the 'error' column
-MAX_JOBS = 10_000   # a sweep's (model x grid point x seed) jobs; CPU sweeps run tens to hundreds
+ERROR_METRIC = "error"  # the metric of a failed job's single row; its message is in the 'error' column
+MAX_JOBS = 10_000  # a sweep's (model x grid point x seed) jobs; CPU sweeps run tens to hundreds
 
 
 class ModelSpec(StrictModel):
@@ -42,14 +42,15 @@ class SweepConfig(StrictModel):
     @model_validator(mode="after")
     def _check(self):
         if self.x != "length" and self.x not in self.grid:
-            raise NeumoError(f"sweep x axis {self.x!r} must be 'length' or one of the grid keys "
-                             f"{sorted(self.grid)}")
+            raise NeumoError(f"sweep x axis {self.x!r} must be 'length' or one of the grid keys {sorted(self.grid)}")
         if not self.models:
             raise NeumoError("a sweep needs at least one entry under 'models'")
         n = len(self.models) * self.seeds * math.prod(len(v) for v in self.grid.values())
         if n > MAX_JOBS:
-            raise NeumoError(f"sweep {self.name!r} expands to {n} jobs, above the limit of {MAX_JOBS}; "
-                             "shrink the grid, the models or the seeds")
+            raise NeumoError(
+                f"sweep {self.name!r} expands to {n} jobs, above the limit of {MAX_JOBS}; "
+                "shrink the grid, the models or the seeds"
+            )
         if n == 0:
             raise NeumoError(f"sweep {self.name!r} has a grid key with no values; give each at least one")
         expand(self)  # every job's knobs are typed against its task and model now, not in a worker
@@ -68,13 +69,20 @@ def expand(cfg: SweepConfig) -> list[dict[str, Any]]:
         for point in itertools.product(*(cfg.grid[k] for k in keys)):
             for i in range(cfg.seeds):
                 base = cfg.base.model_dump(mode="json")
-                base.update(model=spec.model, model_knobs={**base["model_knobs"], **spec.model_knobs},
-                            seed=cfg.seed + i)
+                base.update(
+                    model=spec.model, model_knobs={**base["model_knobs"], **spec.model_knobs}, seed=cfg.seed + i
+                )
                 over = [f"{k}={_literal(v)}" for k, v in zip(keys, point)]
                 doc = apply_overrides(base, over)
                 run_cfg = validate(MemoryRunConfig, doc, f"sweep {cfg.name!r} point {dict(zip(keys, point))}")
-                jobs.append({"label": label, "point": dict(zip(keys, point)), "seed": cfg.seed + i,
-                             "config": run_cfg.model_dump(mode="json")})
+                jobs.append(
+                    {
+                        "label": label,
+                        "point": dict(zip(keys, point)),
+                        "seed": cfg.seed + i,
+                        "config": run_cfg.model_dump(mode="json"),
+                    }
+                )
     return jobs
 
 
@@ -90,16 +98,29 @@ def run_job(job: dict[str, Any]) -> list[dict[str, Any]]:
     import torch
 
     torch.set_num_threads(1)
-    head = {"label": job["label"], "seed": job["seed"], "model": job["config"]["model"],
-            "task": job["config"]["task"]}
+    head = {"label": job["label"], "seed": job["seed"], "model": job["config"]["model"], "task": job["config"]["task"]}
     try:
         cfg = MemoryRunConfig.model_validate(job["config"])
         res = train_on_task(cfg)
     except Exception as e:  # one failing job is a row of the table (metric 'error'), not the sweep's end
-        return [{**head, **job["point"], "length": None, "metric": ERROR_METRIC, "value": float("nan"),
-                 "error": f"{type(e).__name__}: {e}".splitlines()[0][:500]}]
-    info = {**head, "state_size": res.model.state_size(max(res.eval)), "n_params": res.model.num_parameters(),
-            "steps": res.steps, "stopped_early": res.stopped_early, **job["point"]}
+        return [
+            {
+                **head,
+                **job["point"],
+                "length": None,
+                "metric": ERROR_METRIC,
+                "value": float("nan"),
+                "error": f"{type(e).__name__}: {e}".splitlines()[0][:500],
+            }
+        ]
+    info = {
+        **head,
+        "state_size": res.model.state_size(max(res.eval)),
+        "n_params": res.model.num_parameters(),
+        "steps": res.steps,
+        "stopped_early": res.stopped_early,
+        **job["point"],
+    }
     return [{**info, **row, "error": None} for row in res.rows()]
 
 
@@ -109,12 +130,23 @@ def failed_jobs(df: pd.DataFrame) -> pd.DataFrame:
 
 
 # imported once by the fork server, so that workers start warm (torch._dynamo alone takes seconds)
-_PRELOAD = ["torch._dynamo", "neumo.memory.bench.sweep", "neumo.nn.recurrent", "neumo.nn.transformer",
-            "neumo.nn.linear_attention", "neumo.nn.memory_transformer", "neumo.nn.mlp"]
+_PRELOAD = [
+    "torch._dynamo",
+    "neumo.memory.bench.sweep",
+    "neumo.nn.recurrent",
+    "neumo.nn.transformer",
+    "neumo.nn.linear_attention",
+    "neumo.nn.memory_transformer",
+    "neumo.nn.mlp",
+]
 
 
-def run_jobs(jobs: list[dict[str, Any]], workers: int = 1, ray_address: str | None = None,
-             on_done: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+def run_jobs(
+    jobs: list[dict[str, Any]],
+    workers: int = 1,
+    ray_address: str | None = None,
+    on_done: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
     if ray_address:
         return _run_ray(jobs, ray_address)
     rows: list[dict[str, Any]] = []
@@ -147,8 +179,13 @@ def _run_ray(jobs: list[dict[str, Any]], address: str) -> list[dict[str, Any]]:
     return [r for out in ray_map(run_job, [(j,) for j in jobs], address) for r in out]
 
 
-def run_sweep(cfg: SweepConfig, workers: int = 1, ray_address: str | None = None, run=None,
-              on_done: Callable[[int], None] | None = None) -> pd.DataFrame:
+def run_sweep(
+    cfg: SweepConfig,
+    workers: int = 1,
+    ray_address: str | None = None,
+    run=None,
+    on_done: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
     """Run every job; with ``run`` the table goes to ``tables/results.parquet`` and the curve to a PNG."""
     if workers < 1:
         raise NeumoError(f"workers must be >= 1; got {workers}")

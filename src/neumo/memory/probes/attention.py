@@ -16,13 +16,14 @@ def attention_entropy(att: torch.Tensor) -> torch.Tensor:
 
 def mean_entropy(att: torch.Tensor, last_only: bool = False) -> float:
     """Mean entropy over layers, batch, heads and queries (or the last query only): att (L, B, H, T, T)."""
-    h = attention_entropy(att)                                  # (L, B, H, T)
+    h = attention_entropy(att)  # (L, B, H, T)
     return float((h[..., -1] if last_only else h).mean())
 
 
 @torch.no_grad()
-def entropy_by_length(model: torch.nn.Module, task: Task, lengths: list[int], seed: int, n: int = 128,
-                      last_only: bool = True) -> dict[int, float]:
+def entropy_by_length(
+    model: torch.nn.Module, task: Task, lengths: list[int], seed: int, n: int = 128, last_only: bool = True
+) -> dict[int, float]:
     """Mean attention entropy of ``model`` (returning ``attention`` memory) on task samples per length."""
     was = model.training
     model.eval()

@@ -8,8 +8,9 @@ from neumo.errors import NeumoError
 from neumo.seeding import numpy_rng
 
 
-def decode_over_delay(hidden: np.ndarray, items: np.ndarray, delays: list[int], seed: int = 0,
-                      train_frac: float = 0.5) -> dict[int, dict[str, float]]:
+def decode_over_delay(
+    hidden: np.ndarray, items: np.ndarray, delays: list[int], seed: int = 0, train_frac: float = 0.5
+) -> dict[int, dict[str, float]]:
     """For each delay d: a logistic-regression probe reads item x_{t-d} from h_t (B, T, D).
 
     Sequences are split into probe-train and probe-test halves; returns held-out accuracy and the
@@ -29,8 +30,8 @@ def decode_over_delay(hidden: np.ndarray, items: np.ndarray, delays: list[int], 
     for d in delays:
         if not 0 <= d < T:
             raise NeumoError(f"delay {d} must lie in [0, {T})")
-        X = hidden[:, d:]                                   # h_t for t >= d
-        y = items[:, : T - d]                               # x_{t-d}
+        X = hidden[:, d:]  # h_t for t >= d
+        y = items[:, : T - d]  # x_{t-d}
         Xtr, ytr = X[tr].reshape(-1, D), y[tr].reshape(-1)
         Xte, yte = X[te].reshape(-1, D), y[te].reshape(-1)
         if len(np.unique(ytr)) < 2:

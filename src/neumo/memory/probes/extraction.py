@@ -22,11 +22,11 @@ from neumo.memory.automata import DFA, counterexample, merge_unobserved_start, m
 
 @dataclass(frozen=True)
 class Extraction:
-    dfa: DFA                      # minimised extracted machine
-    raw_states: int               # clusters + start before minimisation
+    dfa: DFA  # minimised extracted machine
+    raw_states: int  # clusters + start before minimisation
     transition_consistency: float  # share of observed transitions that agree with the majority
-    coverage: float               # share of (cluster, symbol) pairs observed at least once
-    labels: np.ndarray            # (B, T) cluster of each hidden state
+    coverage: float  # share of (cluster, symbol) pairs observed at least once
+    labels: np.ndarray  # (B, T) cluster of each hidden state
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def cluster_kmeans(points: np.ndarray, k: int, seed: int) -> np.ndarray:
     from sklearn.cluster import KMeans
 
     k = min(k, len(np.unique(points.round(6), axis=0)))
-    return KMeans(n_clusters=k, n_init=4, random_state=seed % (2 ** 31)).fit_predict(points)
+    return KMeans(n_clusters=k, n_init=4, random_state=seed % (2**31)).fit_predict(points)
 
 
 def cluster_grid(points: np.ndarray, n_components: int = 2, bins: int = 4) -> np.ndarray:
@@ -58,9 +58,18 @@ def cluster_grid(points: np.ndarray, n_components: int = 2, bins: int = 4) -> np
     return labels.reshape(-1)
 
 
-def extract(hidden: np.ndarray, inputs: np.ndarray, preds: np.ndarray, n_symbols: int, *,
-            method: Literal["kmeans", "grid"] = "kmeans", k: int = 8, n_components: int = 2, bins: int = 4,
-            seed: int = 0) -> Extraction:
+def extract(
+    hidden: np.ndarray,
+    inputs: np.ndarray,
+    preds: np.ndarray,
+    n_symbols: int,
+    *,
+    method: Literal["kmeans", "grid"] = "kmeans",
+    k: int = 8,
+    n_components: int = 2,
+    bins: int = 4,
+    seed: int = 0,
+) -> Extraction:
     """hidden (B, T, D) after each token, inputs (B, T) symbols, preds (B, T) model outputs."""
     B, T, D = hidden.shape
     if inputs.shape != (B, T) or preds.shape != (B, T):
@@ -74,12 +83,12 @@ def extract(hidden: np.ndarray, inputs: np.ndarray, preds: np.ndarray, n_symbols
         raise NeumoError(f"clustering method must be 'kmeans' or 'grid'; got {method!r}")
     labels = lab.reshape(B, T)
     n = int(labels.max()) + 1
-    start = n                                          # the state before any token
+    start = n  # the state before any token
     prev = np.concatenate([np.full((B, 1), start), labels[:, :-1]], 1)
     counts = np.zeros((n + 1, n_symbols, n), dtype=np.int64)
     np.add.at(counts, (prev.reshape(-1), inputs.reshape(-1), labels.reshape(-1)), 1)
     seen = counts.sum(-1) > 0
-    delta = np.where(seen, counts.argmax(-1), np.arange(n + 1)[:, None] % n)   # unseen: stay (or to 0)
+    delta = np.where(seen, counts.argmax(-1), np.arange(n + 1)[:, None] % n)  # unseen: stay (or to 0)
     consistency = float(counts.max(-1).sum() / max(counts.sum(), 1))
     n_out = int(preds.max()) + 1
     votes = np.zeros((n, n_out), dtype=np.int64)
@@ -113,8 +122,8 @@ def model_states(model: torch.nn.Module, ids: torch.Tensor, key: str = "hidden")
     if key not in mem:
         raise NeumoError(f"model has no memory tensor {key!r}; it has {sorted(mem)}")
     h = mem[key]
-    if h.dim() == 4:                          # (L+1, B, T, D): take the last layer
+    if h.dim() == 4:  # (L+1, B, T, D): take the last layer
         h = h[-1]
-    elif h.dim() == 6:                        # linear attention state (L, B, H, T, hs, hs): last layer
+    elif h.dim() == 6:  # linear attention state (L, B, H, T, hs, hs): last layer
         h = h[-1].permute(0, 2, 1, 3, 4).reshape(h.shape[1], h.shape[3], -1)
     return h.double().numpy(), logits.argmax(-1).numpy()

@@ -32,7 +32,7 @@ def _value(d: np.ndarray) -> np.ndarray:
 
 
 def _to_digits(v: np.ndarray, k: int) -> np.ndarray:
-    return np.array([[(int(x) // 10 ** i) % 10 for i in range(k)] for x in v], dtype=np.int64)
+    return np.array([[(int(x) // 10**i) % 10 for i in range(k)] for x in v], dtype=np.int64)
 
 
 def _answer_batch(prefix: np.ndarray, answer: np.ndarray, extra: dict[str, np.ndarray]) -> TaskBatch:
@@ -41,13 +41,13 @@ def _answer_batch(prefix: np.ndarray, answer: np.ndarray, extra: dict[str, np.nd
     R = answer.shape[1]
     ids = np.concatenate([prefix, answer], 1)
     y = np.full_like(ids, IGNORE)
-    y[:, P - 1:P - 1 + R] = answer
+    y[:, P - 1 : P - 1 + R] = answer
     fb = np.zeros(P + R, dtype=bool)
     fb[P:] = True
     meta = {}
     for k, v in extra.items():
         m = np.full_like(ids, -1)
-        m[:, P - 1:P - 1 + R] = v
+        m[:, P - 1 : P - 1 + R] = v
         meta[k] = m
     return make_batch(ids, y, meta, feedback=fb, offset=0)
 
@@ -69,6 +69,7 @@ class _Arith(Task):
 @register_task
 class Addition(_Arith):
     """a + b = r with ``n_digits``-digit operands; ``scratchpad`` writes the carry before each digit."""
+
     name: ClassVar[str] = "addition"
     scratchpad: bool = False
 
@@ -76,7 +77,7 @@ class Addition(_Arith):
         k = int(length or self.n_digits)
         a, b = _digits(rng, n, k), _digits(rng, n, k)
         r = _to_digits(_value(a) + _value(b), k + 1)
-        carry = np.zeros((n, k + 1), dtype=np.int64)                  # carry into digit i
+        carry = np.zeros((n, k + 1), dtype=np.int64)  # carry into digit i
         for i in range(1, k + 1):
             carry[:, i] = (a[:, i - 1] + b[:, i - 1] + carry[:, i - 1]) // 10
         prefix = np.concatenate([a, np.full((n, 1), PLUS), b, np.full((n, 1), EQ)], 1)
@@ -96,6 +97,7 @@ class Addition(_Arith):
 @register_task
 class Multiplication(_Arith):
     """a x b = r with an ``n_digits``-digit a and a ``b_digits``-digit b (answer n + m digits)."""
+
     name: ClassVar[str] = "multiplication"
     b_digits: int = Field(2, ge=1, le=50)
 
@@ -112,6 +114,7 @@ class Comparison(Task):
     """Decimal comparison ("3.11 vs 3.8 ?"): same integer part, fractional parts of 1..``frac_digits``
     digits (written most significant first, as people write them). Classes: 0 first larger, 1 second
     larger, 2 equal. Sequences are left-padded to a common length."""
+
     name: ClassVar[str] = "comparison"
     family: ClassVar[str] = "arithmetic"
     length_knob: ClassVar[str] = "frac_digits"
@@ -135,8 +138,8 @@ class Comparison(Task):
         for i in range(n):
             fa, fb = rng.integers(0, 10, size=la[i]), rng.integers(0, 10, size=lb[i])
             toks = [whole[i], DOT, *fa, VS, whole[i], DOT, *fb, ASK]
-            ids[i, T - len(toks):] = toks
-            va = sum(int(d) * 10 ** (k - j - 1) for j, d in enumerate(fa))   # scaled to k digits
+            ids[i, T - len(toks) :] = toks
+            va = sum(int(d) * 10 ** (k - j - 1) for j, d in enumerate(fa))  # scaled to k digits
             vb = sum(int(d) * 10 ** (k - j - 1) for j, d in enumerate(fb))
             y[i, -1] = 0 if va > vb else (1 if vb > va else 2)
         return make_batch(ids, y)
@@ -145,6 +148,7 @@ class Comparison(Task):
 @register_task
 class MaxOf(Task):
     """Max of a sequence of ``length`` tokens in [0, ``n_values``): at the end, or running (``every``)."""
+
     name: ClassVar[str] = "max"
     family: ClassVar[str] = "arithmetic"
     length: int = Field(16, ge=1)

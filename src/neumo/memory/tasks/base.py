@@ -25,22 +25,32 @@ IGNORE = -100
 
 @dataclass
 class TaskBatch:
-    inputs: torch.Tensor                     # (B, T) long
-    targets: torch.Tensor                    # (B, T) long, IGNORE where there is no loss
+    inputs: torch.Tensor  # (B, T) long
+    targets: torch.Tensor  # (B, T) long, IGNORE where there is no loss
     meta: dict[str, torch.Tensor] = field(default_factory=dict)  # (B, T) each
-    feedback: torch.Tensor | None = None     # (T,) bool: input is the model's own previous output
-    class_token_offset: int = 0              # token id of class c is offset + c (for feedback)
+    feedback: torch.Tensor | None = None  # (T,) bool: input is the model's own previous output
+    class_token_offset: int = 0  # token id of class c is offset + c (for feedback)
 
     @property
     def mask(self) -> torch.Tensor:
         return self.targets != IGNORE
 
 
-def make_batch(inputs: np.ndarray, targets: np.ndarray, meta: dict[str, np.ndarray] | None = None,
-               feedback: np.ndarray | None = None, offset: int = 0) -> TaskBatch:
+def make_batch(
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    meta: dict[str, np.ndarray] | None = None,
+    feedback: np.ndarray | None = None,
+    offset: int = 0,
+) -> TaskBatch:
     t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.long)  # noqa: E731
-    return TaskBatch(t(inputs), t(targets), {k: t(v) for k, v in (meta or {}).items()},
-                     None if feedback is None else torch.as_tensor(feedback, dtype=torch.bool), offset)
+    return TaskBatch(
+        t(inputs),
+        t(targets),
+        {k: t(v) for k, v in (meta or {}).items()},
+        None if feedback is None else torch.as_tensor(feedback, dtype=torch.bool),
+        offset,
+    )
 
 
 class Task(StrictModel):
@@ -48,7 +58,7 @@ class Task(StrictModel):
 
     name: ClassVar[str] = ""
     family: ClassVar[str] = ""
-    length_knob: ClassVar[str] = "length"     # the knob that sets the sequence size
+    length_knob: ClassVar[str] = "length"  # the knob that sets the sequence size
 
     @property
     def vocab_size(self) -> int:
@@ -81,8 +91,7 @@ def task_names() -> list[str]:
 def task_class(name: str) -> type[Task]:
     _load()
     if name not in _TASKS:
-        raise NeumoError(f"unknown task {name!r}; available: {', '.join(sorted(_TASKS))} "
-                         "(see 'neumo memory tasks')")
+        raise NeumoError(f"unknown task {name!r}; available: {', '.join(sorted(_TASKS))} (see 'neumo memory tasks')")
     return _TASKS[name]
 
 

@@ -18,6 +18,7 @@ from neumo.memory.tasks.base import IGNORE, Task, TaskBatch, make_batch, registe
 class NBack(Task):
     """A stream of stimuli; from position n on, the target is 1 when x_t == x_{t-n} (with probability
     ``p_match`` the stimulus is forced to repeat the one n back)."""
+
     name: ClassVar[str] = "nback"
     family: ClassVar[str] = "cognitive"
     n: int = Field(2, ge=1)
@@ -42,8 +43,8 @@ class NBack(Task):
         y = np.full((n, T), IGNORE, dtype=np.int64)
         wpos = np.full((n, T), -1, dtype=np.int64)
         if T > self.n:
-            y[:, self.n:] = (x[:, self.n:] == x[:, :-self.n]).astype(np.int64)
-            wpos[:, self.n:] = np.arange(self.n, T) - self.n
+            y[:, self.n :] = (x[:, self.n :] == x[:, : -self.n]).astype(np.int64)
+            wpos[:, self.n :] = np.arange(self.n, T) - self.n
         return make_batch(x, y, {"write_pos": wpos})
 
 
@@ -51,6 +52,7 @@ class NBack(Task):
 class DelayedMatch(Task):
     """Sample, ``delay`` steps (blank, or a distractor stimulus with probability ``p_distractor``), a
     cue, then a probe: the target at the probe is 1 when it matches the sample (probability 1/2)."""
+
     name: ClassVar[str] = "dms"
     family: ClassVar[str] = "cognitive"
     length_knob: ClassVar[str] = "delay"
@@ -60,7 +62,7 @@ class DelayedMatch(Task):
 
     @property
     def vocab_size(self) -> int:
-        return self.n_stimuli + 2                  # stimuli, blank, cue
+        return self.n_stimuli + 2  # stimuli, blank, cue
 
     @property
     def n_classes(self) -> int:
@@ -74,10 +76,10 @@ class DelayedMatch(Task):
         sample = rng.integers(0, K, size=n)
         ids[:, 0] = sample
         distract = rng.random((n, d)) < self.p_distractor
-        ids[:, 1:1 + d] = np.where(distract, rng.integers(0, K, size=(n, d)), K)
+        ids[:, 1 : 1 + d] = np.where(distract, rng.integers(0, K, size=(n, d)), K)
         ids[:, -2] = K + 1
         match = rng.random(n) < 0.5
-        other = (sample + rng.integers(1, K, size=n)) % K          # any stimulus but the sample
+        other = (sample + rng.integers(1, K, size=n)) % K  # any stimulus but the sample
         ids[:, -1] = np.where(match, sample, other)
         y = np.full((n, T), IGNORE, dtype=np.int64)
         y[:, -1] = match.astype(np.int64)

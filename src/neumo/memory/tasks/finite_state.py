@@ -74,6 +74,7 @@ class MachineTask(Task):
 @register_task
 class Parity(MachineTask):
     """Running parity of a bit string (the Z_2 machine)."""
+
     name: ClassVar[str] = "parity"
 
     def machine(self) -> DFA:
@@ -83,6 +84,7 @@ class Parity(MachineTask):
 @register_task
 class ModularCount(MachineTask):
     """Running sum mod ``modulus`` of symbols in Z_n (the cyclic group word problem)."""
+
     name: ClassVar[str] = "modular"
     modulus: int = Field(3, ge=2, le=64)
 
@@ -93,6 +95,7 @@ class ModularCount(MachineTask):
 @register_task
 class S5(MachineTask):
     """Word problem of S5: the running composition of 120 permutations (not solvable, NC1-complete)."""
+
     name: ClassVar[str] = "s5"
 
     def machine(self) -> DFA:
@@ -102,6 +105,7 @@ class S5(MachineTask):
 @register_task
 class A5(MachineTask):
     """Word problem of A5 (the 60 even permutations of 5 items)."""
+
     name: ClassVar[str] = "a5"
 
     def machine(self) -> DFA:
@@ -112,6 +116,7 @@ class A5(MachineTask):
 class DFATask(MachineTask):
     """Any DFA: give ``transitions`` [state][symbol] -> state (+ ``start``, ``accept``), or leave them
     empty for a random minimal machine with ``n_states`` states over ``n_symbols`` symbols."""
+
     name: ClassVar[str] = "dfa"
     transitions: list[list[int]] | None = None
     start: int = 0
@@ -144,6 +149,7 @@ class FlipFlop(Task):
     """Flip-flop language (Liu et al. 2023): tokens w0 w1 (write a bit), i0 i1 (ignore), r (read).
     The target at every read is the last written bit. Metadata: ``state`` (last written bit),
     ``write_pos`` (at reads: where that bit was written; -1 elsewhere)."""
+
     name: ClassVar[str] = "flipflop"
     family: ClassVar[str] = "finite-state"
     length: int = Field(32, ge=2)
@@ -163,7 +169,7 @@ class FlipFlop(Task):
         u = rng.random((n, T))
         bits = rng.integers(0, 2, size=(n, T))
         kind = np.where(u < self.p_read, 2, np.where(rng.random((n, T)) < self.p_ignore, 1, 0))
-        kind[:, 0] = 0                                          # 0 write, 1 ignore, 2 read
+        kind[:, 0] = 0  # 0 write, 1 ignore, 2 read
         ids = np.where(kind == 0, bits, np.where(kind == 1, 2 + bits, 4))
         state = np.zeros((n, T), dtype=np.int64)
         wpos = np.full((n, T), -1, dtype=np.int64)

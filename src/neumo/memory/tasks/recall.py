@@ -23,7 +23,7 @@ class _Sequence(Task):
 
     @property
     def vocab_size(self) -> int:
-        return self.n_tokens + 2                     # items, blank/noise, go
+        return self.n_tokens + 2  # items, blank/noise, go
 
     @property
     def n_classes(self) -> int:
@@ -57,6 +57,7 @@ class _Sequence(Task):
 @register_task
 class Copy(_Sequence):
     """Items, then ``lag`` blanks, then one go-token per item: reproduce the items in order."""
+
     name: ClassVar[str] = "copy"
     lag: int = Field(0, ge=0)
 
@@ -69,6 +70,7 @@ class Copy(_Sequence):
 @register_task
 class Reverse(Copy):
     """Like copy, answered in reverse order."""
+
     name: ClassVar[str] = "reverse"
 
     def _order(self, k: int) -> np.ndarray:
@@ -78,6 +80,7 @@ class Reverse(Copy):
 @register_task
 class SelectiveCopy(_Sequence):
     """``n_items`` items scattered among noise in a prefix of ``seq_len``; reproduce them in order."""
+
     name: ClassVar[str] = "selective_copy"
     seq_len: int = Field(32, ge=1)
 
@@ -107,6 +110,7 @@ class MQAR(Task):
     pair is one token (id n_keys + n_values + 1 + key * n_values + value), so that recall needs no
     previous-token circuit: one attention layer can match the key; the state a recurrent model needs is
     the same."""
+
     name: ClassVar[str] = "mqar"
     family: ClassVar[str] = "recall"
     length_knob: ClassVar[str] = "seq_len"
@@ -125,8 +129,10 @@ class MQAR(Task):
         if not self.overwrite and self.n_pairs > self.n_keys:
             raise NeumoError(f"n_pairs ({self.n_pairs}) > n_keys ({self.n_keys}): raise n_keys or set overwrite")
         if self.width * self.n_pairs + self.queries > self.seq_len:
-            raise NeumoError(f"seq_len {self.seq_len} too short for {self.n_pairs} pairs and {self.queries} "
-                             f"queries; raise seq_len to {self.width * self.n_pairs + self.queries}")
+            raise NeumoError(
+                f"seq_len {self.seq_len} too short for {self.n_pairs} pairs and {self.queries} "
+                f"queries; raise seq_len to {self.width * self.n_pairs + self.queries}"
+            )
         return self
 
     @property
@@ -151,7 +157,7 @@ class MQAR(Task):
             return np.broadcast_to(np.arange(L - q, L), (n, q)).copy()
         if self.gap == "uniform":
             w: np.ndarray = np.ones(span)
-        else:                                          # zoology's power law over distance
+        else:  # zoology's power law over distance
             w = self.power_a * np.arange(1, span + 1) ** (self.power_a - 1)
         # q distinct positions per row drawn in proportion to w (Gumbel top-k: successive sampling
         # without replacement, vectorised over the batch)
@@ -172,12 +178,12 @@ class MQAR(Task):
         if self.fused_pairs:
             ids[:, :P] = noise + 1 + keys * self.n_values + vals
         else:
-            ids[:, 0:2 * P:2], ids[:, 1:2 * P:2] = keys, self.n_keys + vals
+            ids[:, 0 : 2 * P : 2], ids[:, 1 : 2 * P : 2] = keys, self.n_keys + vals
         qpos = self._query_positions(n, W * P, L, q, rng)
-        pick = rng.integers(0, P, size=(n, q))                # which pair each query asks for
+        pick = rng.integers(0, P, size=(n, q))  # which pair each query asks for
         qkeys = np.take_along_axis(keys, pick, 1)
         # last binding of each queried key (overwrite): the largest pair index with that key
-        match = keys[:, None, :] == qkeys[:, :, None]        # (n, q, P)
+        match = keys[:, None, :] == qkeys[:, :, None]  # (n, q, P)
         last = P - 1 - np.argmax(match[:, :, ::-1], axis=2)
         np.put_along_axis(ids, qpos, qkeys, 1)
         y = np.full((n, L), IGNORE, dtype=np.int64)
@@ -192,6 +198,7 @@ class MQAR(Task):
 @register_task
 class AssociativeRecall(MQAR):
     """Associative recall: ``n_pairs`` pairs then a single query at the end."""
+
     name: ClassVar[str] = "associative_recall"
     n_queries: int | None = 1
     seq_len: int = Field(17, ge=2)

@@ -9,7 +9,24 @@ from neumo.spectral.curvature.output_operators import EmpiricalFisherOperator, G
 from neumo.spectral.curvature.slq import SpectralDensity, slq
 from neumo.spectral.curvature.trace import TraceEstimate, hutchinson, hutchpp
 
-__all__ = ["Operator", "MatrixOperator", "HessianOperator", "GaussNewtonOperator", "EmpiricalFisherOperator",
-           "NTKOperator", "HVP_BACKENDS", "lanczos", "EigenResult", "slq", "SpectralDensity", "hutchinson",
-           "hutchpp", "TraceEstimate", "dense_matrix", "gradient_fraction",
-           "CriticalPoint", "find_critical_point_", "levenberg_marquardt_"]
+__all__ = [
+    "Operator",
+    "MatrixOperator",
+    "HessianOperator",
+    "GaussNewtonOperator",
+    "EmpiricalFisherOperator",
+    "NTKOperator",
+    "HVP_BACKENDS",
+    "lanczos",
+    "EigenResult",
+    "slq",
+    "SpectralDensity",
+    "hutchinson",
+    "hutchpp",
+    "TraceEstimate",
+    "dense_matrix",
+    "gradient_fraction",
+    "CriticalPoint",
+    "find_critical_point_",
+    "levenberg_marquardt_",
+]

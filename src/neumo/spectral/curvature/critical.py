@@ -25,19 +25,27 @@ from neumo.spectral.curvature.params import flatten, loss_value, unflatten
 
 @dataclass(frozen=True)
 class CriticalPoint:
-    grad_norm: float         # the gradient norm at the returned parameters
+    grad_norm: float  # the gradient norm at the returned parameters
     loss: float
     newton_steps: int
-    converged: bool          # grad_norm <= tol
+    converged: bool  # grad_norm <= tol
 
 
-def find_critical_point_(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Any], Any], batch: Any,
-                         tol: float = 1e-12, lbfgs_iters: int = 2000, newton_steps: int = 30,
-                         rcond: float = 1e-12) -> CriticalPoint:
+def find_critical_point_(
+    model: torch.nn.Module,
+    loss_fn: Callable[[torch.nn.Module, Any], Any],
+    batch: Any,
+    tol: float = 1e-12,
+    lbfgs_iters: int = 2000,
+    newton_steps: int = 30,
+    rcond: float = 1e-12,
+) -> CriticalPoint:
     """Move ``model``'s trainable parameters to a critical point of ``loss_fn(model, batch)`` (in place)."""
     if not tol > 0 or lbfgs_iters < 0 or newton_steps < 0:
-        raise NeumoError(f"find_critical_point_ needs tol > 0 and non-negative iteration counts; got tol={tol!r}, "
-                         f"lbfgs_iters={lbfgs_iters!r}, newton_steps={newton_steps!r}")
+        raise NeumoError(
+            f"find_critical_point_ needs tol > 0 and non-negative iteration counts; got tol={tol!r}, "
+            f"lbfgs_iters={lbfgs_iters!r}, newton_steps={newton_steps!r}"
+        )
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not named:
         raise NeumoError("find_critical_point_ found no trainable parameter in the model")
@@ -50,8 +58,15 @@ def find_critical_point_(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Mod
     theta = flatten(p.detach() for p in params).clone()
     if lbfgs_iters:
         theta.requires_grad_(True)
-        opt = torch.optim.LBFGS([theta], lr=1, max_iter=lbfgs_iters, tolerance_grad=tol, tolerance_change=0.0,
-                                history_size=50, line_search_fn="strong_wolfe")
+        opt = torch.optim.LBFGS(
+            [theta],
+            lr=1,
+            max_iter=lbfgs_iters,
+            tolerance_grad=tol,
+            tolerance_change=0.0,
+            history_size=50,
+            line_search_fn="strong_wolfe",
+        )
 
         def closure():
             opt.zero_grad()
@@ -80,17 +95,25 @@ def find_critical_point_(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Mod
     return CriticalPoint(grad_norm=best_g, loss=loss, newton_steps=steps, converged=best_g <= tol)
 
 
-def levenberg_marquardt_(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, iters: int = 200,
-                         tol: float = 1e-12, damping: float = 1e-3) -> CriticalPoint:
+def levenberg_marquardt_(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    iters: int = 200,
+    tol: float = 1e-12,
+    damping: float = 1e-3,
+) -> CriticalPoint:
     """Fit ``model(x) ~ y`` in place by Levenberg-Marquardt on ``0.5 * mean_i ||model(x_i) - y_i||^2``."""
     if iters < 0 or not tol > 0 or not damping > 0:
-        raise NeumoError(f"levenberg_marquardt_ needs iters >= 0, tol > 0 and damping > 0; got iters={iters!r}, "
-                         f"tol={tol!r}, damping={damping!r}")
+        raise NeumoError(
+            f"levenberg_marquardt_ needs iters >= 0, tol > 0 and damping > 0; got iters={iters!r}, "
+            f"tol={tol!r}, damping={damping!r}"
+        )
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     names, params = [n for n, _ in named], [p for _, p in named]
     scale = float(len(x)) ** -0.5
 
-    def residual(theta: torch.Tensor) -> torch.Tensor:            # (n * out,): 0.5 ||r||^2 is the loss
+    def residual(theta: torch.Tensor) -> torch.Tensor:  # (n * out,): 0.5 ||r||^2 is the loss
         out = torch.func.functional_call(model, dict(zip(names, unflatten(theta, params))), (x,))
         return ((out - y) * scale).reshape(-1)
 
@@ -99,7 +122,7 @@ def levenberg_marquardt_(model: torch.nn.Module, x: torch.Tensor, y: torch.Tenso
     eye = torch.eye(theta.numel(), dtype=theta.dtype, device=theta.device)
     r = residual(theta)
     for steps in range(1, iters + 1):
-        jac = torch.func.jacrev(residual)(theta)                  # (n * out, size)
+        jac = torch.func.jacrev(residual)(theta)  # (n * out, size)
         g = jac.T @ r
         if float(g.norm()) <= tol:
             break
@@ -112,7 +135,7 @@ def levenberg_marquardt_(model: torch.nn.Module, x: torch.Tensor, y: torch.Tenso
                 break
             lam *= 4
         else:
-            break                                                 # no decrease at any damping: a critical point
+            break  # no decrease at any damping: a critical point
     with torch.no_grad():
         for p, t in zip(params, unflatten(theta, params)):
             p.copy_(t)

@@ -22,9 +22,9 @@ WHICH = ("LA", "SA", "LM")
 class EigenResult:
     """Eigenpairs ordered by ``which`` (LA: descending, SA: ascending, LM: descending |lambda|)."""
 
-    eigenvalues: torch.Tensor          # (k,) float64
+    eigenvalues: torch.Tensor  # (k,) float64
     eigenvectors: torch.Tensor | None  # (size, k) or None
-    residuals: torch.Tensor            # (k,) ||A x - lambda x|| (Lanczos estimate)
+    residuals: torch.Tensor  # (k,) ||A x - lambda x|| (Lanczos estimate)
     matvecs: int
     iterations: int
     converged: bool
@@ -91,8 +91,16 @@ def lanczos_basis(op, v0: torch.Tensor, steps: int, on_step=None):
     return Q, alpha, beta
 
 
-def lanczos(op, k: int = 1, which: str = "LA", *, tol: float = 1e-6, max_iter: int | None = None,
-            seed: int | torch.Generator = 0, return_vectors: bool = True) -> EigenResult:
+def lanczos(
+    op,
+    k: int = 1,
+    which: str = "LA",
+    *,
+    tol: float = 1e-6,
+    max_iter: int | None = None,
+    seed: int | torch.Generator = 0,
+    return_vectors: bool = True,
+) -> EigenResult:
     """Top-k eigenpairs of ``op`` (``which``: LA largest, SA smallest algebraic, LM largest magnitude).
 
     Converged when every wanted residual is <= ``tol`` * max |Ritz value|. ``max_iter`` defaults to
@@ -127,6 +135,12 @@ def lanczos(op, k: int = 1, which: str = "LA", *, tol: float = 1e-6, max_iter: i
     if return_vectors:
         vecs = (Q.T.double() @ S[:, idx].to(Q.device)).to(op.dtype)
     kk = len(idx)
-    return EigenResult(eigenvalues=theta[idx].clone(), eigenvectors=vecs, residuals=res.clone(),
-                       matvecs=op.matvecs - start, iterations=len(alpha),
-                       converged=(state.get("ok", False) or breakdown) and kk == k, which=which)
+    return EigenResult(
+        eigenvalues=theta[idx].clone(),
+        eigenvectors=vecs,
+        residuals=res.clone(),
+        matvecs=op.matvecs - start,
+        iterations=len(alpha),
+        converged=(state.get("ok", False) or breakdown) and kk == k,
+        which=which,
+    )

@@ -79,9 +79,16 @@ class HessianOperator(Operator):
     (central differences of gradients, step ``fd_eps`` scaled by the parameter norm).
     """
 
-    def __init__(self, model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Any], Any], batch: Any,
-                 params: str | Sequence[str] | None = None, backend: str = "double_backward",
-                 eval_mode: bool | None = None, fd_eps: float | None = None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        loss_fn: Callable[[torch.nn.Module, Any], Any],
+        batch: Any,
+        params: str | Sequence[str] | None = None,
+        backend: str = "double_backward",
+        eval_mode: bool | None = None,
+        fd_eps: float | None = None,
+    ):
         super().__init__()
         check_choice("backend", backend, HVP_BACKENDS)
         self.model, self.loss_fn, self.batch, self.backend, self.eval_mode = model, loss_fn, batch, backend, eval_mode
@@ -125,8 +132,9 @@ class HessianOperator(Operator):
                 with model_mode(self.model, self.eval_mode):
                     loss = self._wrapped()
                     self._graph = torch.autograd.grad(loss, self.params, create_graph=True)
-            hv = torch.autograd.grad(self._graph, self.params, grad_outputs=unflatten(v, self.params),
-                                     retain_graph=True, allow_unused=True)
+            hv = torch.autograd.grad(
+                self._graph, self.params, grad_outputs=unflatten(v, self.params), retain_graph=True, allow_unused=True
+            )
             return flatten(torch.zeros_like(p) if h is None else h for h, p in zip(hv, self.params))
         theta = self._theta()
         if self.backend == "func":

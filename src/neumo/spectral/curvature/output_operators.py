@@ -69,9 +69,15 @@ class _OutputOperator(Operator):
 class _LossOperator(_OutputOperator):
     """An operator on parameter space (size P) of ``loss(model(inputs), targets)``."""
 
-    def __init__(self, model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
-                 loss: str | Callable = "cross_entropy", params: str | Sequence[str] | None = None,
-                 eval_mode: bool | None = None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        loss: str | Callable = "cross_entropy",
+        params: str | Sequence[str] | None = None,
+        eval_mode: bool | None = None,
+    ):
         super().__init__(model, inputs, params, eval_mode)
         self.targets, self.loss = targets, output_loss(loss)
         self.size = self.n_params
@@ -95,6 +101,7 @@ class EmpiricalFisherOperator(_LossOperator):
     def per_sample_gradients(self) -> torch.Tensor:
         """(N, P): the gradient of each sample's loss (the loss evaluated on a batch of one)."""
         if self._G is None:
+
             def one(theta, x, y):
                 sub = dict(zip(self.names, unflatten(theta, self.params)))
                 out = torch.func.functional_call(self.model, sub, (x.unsqueeze(0),))
@@ -102,7 +109,8 @@ class EmpiricalFisherOperator(_LossOperator):
 
             with model_mode(self.model, self.eval_mode):
                 self._G = torch.func.vmap(torch.func.grad(one), in_dims=(None, 0, 0))(
-                    self._theta(), self.inputs, self.targets).detach()
+                    self._theta(), self.inputs, self.targets
+                ).detach()
         return self._G
 
     def _matvec(self, v):
@@ -113,13 +121,18 @@ class EmpiricalFisherOperator(_LossOperator):
 class NTKOperator(_OutputOperator):
     """The empirical NTK Gram matrix J J^T, of size N * C (outputs flattened sample-major)."""
 
-    def __init__(self, model: torch.nn.Module, inputs: torch.Tensor, params: str | Sequence[str] | None = None,
-                 eval_mode: bool | None = None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        inputs: torch.Tensor,
+        params: str | Sequence[str] | None = None,
+        eval_mode: bool | None = None,
+    ):
         super().__init__(model, inputs, params, eval_mode)
         with torch.no_grad():
             self.out_shape = self._out_at(self._theta()).shape
         self.size = self.out_shape.numel()
 
     def _matvec(self, u):
-        w = self._vjp(u.reshape(self.out_shape))           # J^T u   (P,)
-        return self._jvp(w)[1].reshape(-1)                  # J J^T u (N * C,)
+        w = self._vjp(u.reshape(self.out_shape))  # J^T u   (P,)
+        return self._jvp(w)[1].reshape(-1)  # J J^T u (N * C,)

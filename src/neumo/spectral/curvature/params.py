@@ -11,8 +11,9 @@ import torch
 from neumo.errors import NeumoError
 
 
-def select_parameters(model: torch.nn.Module, params: str | Sequence[str] | None = None
-                      ) -> list[tuple[str, torch.nn.Parameter]]:
+def select_parameters(
+    model: torch.nn.Module, params: str | Sequence[str] | None = None
+) -> list[tuple[str, torch.nn.Parameter]]:
     """Named trainable parameters matching ``params`` (a glob or a list of globs; ``None``: all)."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if params is None:
@@ -33,7 +34,7 @@ def flatten(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
 def unflatten(v: torch.Tensor, like: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     out, i = [], 0
     for t in like:
-        out.append(v[i: i + t.numel()].view_as(t))
+        out.append(v[i : i + t.numel()].view_as(t))
         i += t.numel()
     return out
 

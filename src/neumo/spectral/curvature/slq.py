@@ -19,14 +19,14 @@ from neumo.spectral.curvature.lanczos import eigh_tridiagonal, lanczos_basis
 
 @dataclass(frozen=True)
 class SpectralDensity:
-    nodes: list[torch.Tensor]    # per probe: (m_p,) Ritz values
+    nodes: list[torch.Tensor]  # per probe: (m_p,) Ritz values
     weights: list[torch.Tensor]  # per probe: (m_p,) quadrature weights summing to 1
     matvecs: int
     steps: int
 
     def moment(self, j: int) -> float:
         """Estimate of (1/n) tr(A^j)."""
-        return float(sum((w * t ** j).sum() for t, w in zip(self.nodes, self.weights)) / len(self.nodes))
+        return float(sum((w * t**j).sum() for t, w in zip(self.nodes, self.weights)) / len(self.nodes))
 
     def density(self, grid: torch.Tensor, sigma: float) -> torch.Tensor:
         """The measure smoothed by a Gaussian of width ``sigma`` on ``grid`` (integrates to ~1)."""
@@ -34,7 +34,7 @@ class SpectralDensity:
         out = torch.zeros_like(grid)
         for t, w in zip(self.nodes, self.weights):
             z = (grid[:, None] - t[None, :]) / sigma
-            out += (w[None, :] * torch.exp(-0.5 * z ** 2)).sum(1) / (sigma * (2 * torch.pi) ** 0.5)
+            out += (w[None, :] * torch.exp(-0.5 * z**2)).sum(1) / (sigma * (2 * torch.pi) ** 0.5)
         return out / len(self.nodes)
 
 
@@ -45,7 +45,7 @@ def slq(op, n_probes: int = 8, steps: int = 40, seed: int | torch.Generator = 0)
     nodes, weights = [], []
     start = op.matvecs
     for _ in range(n_probes):
-        v = (torch.randint(0, 2, (op.size,), generator=g).to(torch.float64) * 2 - 1)
+        v = torch.randint(0, 2, (op.size,), generator=g).to(torch.float64) * 2 - 1
         _, alpha, beta = lanczos_basis(op, v.to(device=op.device, dtype=op.dtype), steps)
         theta, S = eigh_tridiagonal(alpha, beta)
         nodes.append(theta)

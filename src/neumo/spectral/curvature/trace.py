@@ -18,7 +18,7 @@ from neumo.seeding import as_generator
 @dataclass(frozen=True)
 class TraceEstimate:
     estimate: float
-    stderr: float      # standard error of the stochastic part (0 when exact)
+    stderr: float  # standard error of the stochastic part (0 when exact)
     matvecs: int
     n_probes: int
 
@@ -38,7 +38,7 @@ def hutchinson(op, n_probes: int = 30, seed: int | torch.Generator = 0) -> Trace
     start = op.matvecs
     Z = _rademacher(op.size, n_probes, g, torch.empty(0, dtype=op.dtype, device=op.device))
     samples = (Z * _apply(op, Z)).sum(0).double()
-    return TraceEstimate(float(samples.mean()), float(samples.std() / n_probes ** 0.5), op.matvecs - start, n_probes)
+    return TraceEstimate(float(samples.mean()), float(samples.std() / n_probes**0.5), op.matvecs - start, n_probes)
 
 
 def hutchpp(op, n_matvecs: int = 30, seed: int | torch.Generator = 0) -> TraceEstimate:
@@ -54,4 +54,4 @@ def hutchpp(op, n_matvecs: int = 30, seed: int | torch.Generator = 0) -> TraceEs
     exact = float(torch.trace(Q.T @ _apply(op, Q)))
     G = G - Q @ (Q.T @ G)
     samples = (G * _apply(op, G)).sum(0).double()
-    return TraceEstimate(exact + float(samples.mean()), float(samples.std() / k ** 0.5), op.matvecs - start, k)
+    return TraceEstimate(exact + float(samples.mean()), float(samples.std() / k**0.5), op.matvecs - start, k)
