@@ -6,35 +6,10 @@ import torch
 
 
 @pytest.fixture(scope="module")
-def tiny_hf(tmp_path_factory):
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    from neumo.data.text import human_documents
-
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.train_from_iterator(human_documents("lee")[:20], trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<|endoftext|>", "<unk>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    from tokenizers import decoders
-
-    tok.decoder = decoders.ByteLevel()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                   unk_token="<unk>")
-    cfg = LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
-                      bos_token_id=0, eos_token_id=0, pad_token_id=0)
-    folder = tmp_path_factory.mktemp("hf")
-    model = LlamaForCausalLM(cfg)
-    g = torch.Generator().manual_seed(0)                      # overwrite HF's init with explicit randomness
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.1 if p.dim() > 1 else torch.ones_like(p))
-    model.save_pretrained(folder)
-    fast.save_pretrained(folder)
+def tiny_hf(tiny_hf_dirs):
     from neumo.detect.lm import load_lm
 
-    return load_lm(f"hf:{folder}")
+    return load_lm(f"hf:{tiny_hf_dirs[0]}")   # conftest.save_tiny_hf, seed 0
 
 
 def test_pieces_reproduce_text_and_stats_match_dense(tiny_hf):
