@@ -30,3 +30,17 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data folder {SHARED_DATA} is absent")
     return SHARED_DATA
+
+
+@pytest.fixture
+def cli(capsys):
+    """``cli(argv) -> (exit code, stdout, stderr)`` of ``neumo <argv>``."""
+    from neumo.cli.main import main
+
+    def run(argv):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        out = capsys.readouterr()
+        return e.value.code, out.out, out.err
+
+    return run

@@ -42,20 +42,6 @@ def ngram_lm():
     return load_lm("ngram")
 
 
-@pytest.fixture
-def cli(capsys):
-    """``cli(argv) -> (exit code, stdout, stderr)`` of ``neumo <argv>``."""
-    from neumo.cli.main import main
-
-    def run(argv):
-        with pytest.raises(SystemExit) as e:
-            main(argv)
-        out = capsys.readouterr()
-        return e.value.code, out.out, out.err
-
-    return run
-
-
 def save_tiny_hf(folder, seed: int = 0):
     """A random 1-layer Llama with a 300-token BPE trained on 20 shipped news texts, saved to ``folder``.
     Any two seeds share the tokenizer (it does not depend on the seed): a pair for Binoculars."""

@@ -12,14 +12,7 @@ import pytest
 import yaml
 
 from neumo.catalog import validate_document, validate_file
-from neumo.cli import main as cli_main
 
-
-def _cli(argv, capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as e:
-        cli_main.main(argv)
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
 
 
 def _only_run(root: Path, prefix: str) -> Path:
@@ -28,22 +21,22 @@ def _only_run(root: Path, prefix: str) -> Path:
     return runs[-1]
 
 
-def test_study_run_config_validates_and_reruns_to_the_same_result(tmp_path, capsys):
+def test_study_run_config_validates_and_reruns_to_the_same_result(tmp_path, cli):
     root = tmp_path / "runs"
     argv = ["study", "run", "F-mlp-digits", "--seeds", "2", "--seed", "3", "--set", "train.steps=30",
             "--set", "train.eval_every=10", "--runs-dir", str(root), "--json"]
-    code, out, err = _cli(argv, capsys)
+    code, out, err = cli(argv)
     assert code == 0, err
     first = json.loads(out)
     saved = _only_run(root, "study-F-mlp-digits") / "config.yaml"
 
     kind, _ = validate_file(saved)
     assert kind == "study:F-mlp-digits"
-    code, out, err = _cli(["config", "validate", str(saved)], capsys)
+    code, out, err = cli(["config", "validate", str(saved)])
     assert code == 0, err
 
-    code, out, err = _cli(["study", "run", "--config", str(saved), "--runs-dir", str(tmp_path / "again"),
-                           "--json"], capsys)
+    code, out, err = cli(["study", "run", "--config", str(saved), "--runs-dir", str(tmp_path / "again"),
+                           "--json"])
     assert code == 0, err
     second = json.loads(out)
     assert second["seeds"] == first["seeds"] == [3, 4]
@@ -80,25 +73,25 @@ def test_memory_sweep_document_validates():
     assert kind2 == kind and cfg2.model_dump() == cfg.model_dump()
 
 
-def test_lab_config_validates_and_reruns(tmp_path, capsys):
+def test_lab_config_validates_and_reruns(tmp_path, cli):
     root = tmp_path / "runs"
-    code, out, err = _cli(["lab", "--quick", "--study", "S-sharpening", "--seeds", "1", "--jobs", "1",
-                           "--runs-dir", str(root), "--json"], capsys)
+    code, out, err = cli(["lab", "--quick", "--study", "S-sharpening", "--seeds", "1", "--jobs", "1",
+                           "--runs-dir", str(root), "--json"])
     assert code == 0, err
     first = json.loads(out)["verdicts"]
     saved = _only_run(root, "lab") / "config.yaml"
     kind, doc = validate_file(saved)
     assert kind == "lab" and doc.studies == ["S-sharpening"] and doc.seeds == 1
 
-    code, out, err = _cli(["lab", "--config", str(saved), "--runs-dir", str(tmp_path / "again"), "--json"], capsys)
+    code, out, err = cli(["lab", "--config", str(saved), "--runs-dir", str(tmp_path / "again"), "--json"])
     assert code == 0, err
     second = json.loads(out)["verdicts"]
     assert [v["study"] for v in second] == ["S-sharpening"]
     assert [c["per_seed"] for c in second[0]["checks"]] == [c["per_seed"] for c in first[0]["checks"]]
 
 
-def test_lab_config_of_another_kind_is_refused(tmp_path, capsys):
+def test_lab_config_of_another_kind_is_refused(tmp_path, cli):
     f = tmp_path / "x.yaml"
     f.write_text("study: F-mlp-digits\n")
-    code, _, err = _cli(["lab", "--config", str(f), "--runs-dir", str(tmp_path / "r")], capsys)
+    code, _, err = cli(["lab", "--config", str(f), "--runs-dir", str(tmp_path / "r")])
     assert code == 2 and err.startswith("error:") and "not a lab" in err

@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from neumo.runs import Run, list_runs
 
@@ -73,28 +72,19 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert ref["eval"] == resumed["eval"] and ref["steps"] == resumed["steps"]
 
 
-def _cli(argv, capsys):
-    from neumo.cli.main import main
 
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
-
-
-def test_saved_config_reruns_to_the_same_result(tmp_path, capsys):
+def test_saved_config_reruns_to_the_same_result(tmp_path, cli):
     sets = [x for s in ["task_knobs.length=4", "model_knobs.hidden_size=4", "train.steps=30", "train.eval_every=10",
                         "eval_size=16"] for x in ("--set", s)]
-    code, out, err = _cli(["memory", "run", "parity", "--model", "gru", *sets, "--runs-dir", str(tmp_path / "a"),
-                           "--json"], capsys)
+    code, out, err = cli(["memory", "run", "parity", "--model", "gru", *sets, "--runs-dir", str(tmp_path / "a"),
+                           "--json"])
     assert code == 0, err
     first = json.loads(out)
     saved = Path(first["run"]) / "config.yaml"
-    code, _, err = _cli(["config", "validate", str(saved)], capsys)
+    code, _, err = cli(["config", "validate", str(saved)])
     assert code == 0, err
-    code, out, err = _cli(["memory", "run", "--config", str(saved), "--runs-dir", str(tmp_path / "b"), "--json"],
-                          capsys)
+    code, out, err = cli(["memory", "run", "--config", str(saved), "--runs-dir", str(tmp_path / "b"), "--json"])
     assert code == 0, err
     assert json.loads(out)["eval"] == first["eval"]
-    code, _, err = _cli(["memory", "run", "mqar", "--config", str(saved), "--runs-dir", str(tmp_path / "c")], capsys)
+    code, _, err = cli(["memory", "run", "mqar", "--config", str(saved), "--runs-dir", str(tmp_path / "c")])
     assert code == 2 and "disagrees" in err and not (tmp_path / "c").exists()

@@ -6,7 +6,6 @@ import math
 import pytest
 import yaml
 
-from neumo.cli.main import main
 from neumo.config import validate
 from neumo.errors import NeumoError
 from neumo.memory.bench import SweepConfig, run_sweep
@@ -56,19 +55,17 @@ def test_memory_run_config_types_its_knobs(doc, msg):
         validate(MemoryRunConfig, doc)
 
 
-def _cli(argv, capsys) -> str:
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    err = capsys.readouterr().err
-    assert e.value.code == 2 and err.startswith("error:") and "Traceback" not in err, err
+def _refused(cli, argv) -> str:
+    code, _, err = cli(argv)
+    assert code == 2 and err.startswith("error:") and "Traceback" not in err, err
     return err
 
 
-def test_config_validate_catches_a_bad_model_knob(tmp_path, capsys):
+def test_config_validate_catches_a_bad_model_knob(tmp_path, cli):
     p = tmp_path / "run.yaml"
     p.write_text(yaml.safe_dump({"kind": "memory-run", "task": "parity", "model": "transformer",
                                  "model_knobs": {"d_model": 30, "n_heads": 7}}))
-    assert "n_heads" in _cli(["config", "validate", str(p)], capsys)
+    assert "n_heads" in _refused(cli, ["config", "validate", str(p)])
 
 
 def _sweep(**kw):
@@ -114,6 +111,6 @@ def test_a_sweep_whose_jobs_all_fail_is_an_error(monkeypatch):
         run_sweep(_sweep())
 
 
-def test_memory_run_set_is_dotted_only(tmp_path, capsys):
-    err = _cli(["memory", "run", "parity", "--set", "hidden_size=8", "--runs-dir", str(tmp_path)], capsys)
+def test_memory_run_set_is_dotted_only(tmp_path, cli):
+    err = _refused(cli, ["memory", "run", "parity", "--set", "hidden_size=8", "--runs-dir", str(tmp_path)])
     assert "model_knobs.hidden_size" in err and not list(tmp_path.iterdir())
