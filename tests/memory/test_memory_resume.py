@@ -88,3 +88,20 @@ def test_saved_config_reruns_to_the_same_result(tmp_path, cli):
     assert json.loads(out)["eval"] == first["eval"]
     code, _, err = cli(["memory", "run", "mqar", "--config", str(saved), "--runs-dir", str(tmp_path / "c")])
     assert code == 2 and "disagrees" in err and not (tmp_path / "c").exists()
+
+
+def test_resume_after_an_early_stop_does_not_train_on(tmp_path):
+    """The stop rule's state is rebuilt from the checkpoint's evaluations: a run that had already reached its
+    target (killed before it finished writing) resumes to the same result without training further."""
+    from neumo.memory.train import MemoryRunConfig, train_on_task
+
+    cfg = MemoryRunConfig(task="parity", model="gru", task_knobs={"length": 4}, model_knobs={"hidden_size": 8},
+                          train={"steps": 400, "batch_size": 32, "lr": 0.03, "eval_every": 20, "log_every": 1},
+                          target_acc=1.0, eval_size=32)
+    run = Run.create("early", {}, root=tmp_path)
+    first = train_on_task(cfg, run=run, checkpoint_every=20)
+    assert first.stopped_early and first.steps < 400
+    rows = Run.open(run.dir).metrics()
+    again = train_on_task(cfg, run=Run.open(run.dir), checkpoint_every=20, resume=True)
+    assert again.stopped_early and again.steps == first.steps and again.eval == first.eval
+    assert Run.open(run.dir).metrics() == rows

@@ -98,7 +98,7 @@ def run(
                     "or a memory run's config.yaml"
                 )
             for name, given in (("task", task), ("model", model)):
-                if given is not None and given != body.get(name, getattr(MemoryRunConfig(), name)):
+                if given is not None and given != body.get(name, MemoryRunConfig.model_fields[name].default):
                     raise NeumoError(
                         f"{name} {given!r} disagrees with {config}'s {body.get(name)!r}; drop it or "
                         f"override with --set {name}=..."

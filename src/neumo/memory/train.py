@@ -158,8 +158,11 @@ def train_on_task(
     done = False
     if resume:
         trainer.restore()
-        # the stop rule's memory (best value, evaluations since) is rebuilt from the restored evaluations
-        done = stop is not None and any([stop(ev) for ev in trainer.history][-1:])
+        # the stop rule's memory (best value, evaluations since) is rebuilt from the restored evaluations;
+        # the last one's answer says whether the interrupted run had already stopped
+        if stop is not None:
+            for ev in trainer.history:
+                done = stop(ev)
         trainer.stopped_early = done
     if not done:
         trainer.fit()
