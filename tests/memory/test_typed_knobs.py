@@ -114,3 +114,11 @@ def test_a_sweep_whose_jobs_all_fail_is_an_error(monkeypatch):
 def test_memory_run_set_is_dotted_only(tmp_path, cli):
     err = _refused(cli, ["memory", "run", "parity", "--set", "hidden_size=8", "--runs-dir", str(tmp_path)])
     assert "model_knobs.hidden_size" in err and not list(tmp_path.iterdir())
+
+
+def test_sweep_workers_with_ray_is_refused_before_any_folder(tmp_path, cli):
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump({"kind": "memory-sweep", "base": {"task": "parity"}, "seeds": 1}))
+    runs = tmp_path / "runs"
+    err = _refused(cli, ["memory", "sweep", str(p), "--workers", "2", "--ray", "auto", "--runs-dir", str(runs)])
+    assert "--workers" in err and not runs.exists()

@@ -159,6 +159,7 @@ def _cases():
             yield pytest.param(cmd + ["--sink", bad], None, id=f"sink:{cmd[0]}:{bad!r}")
     for cmd in (["study", "run", "F-mlp-digits"], ["lab", "--quick"]):
         yield pytest.param(cmd + ["--ray", ""], None, id=f"ray-empty:{cmd[0]}")
+    yield pytest.param(["lab", "--quick", "--ray", "local", "--jobs", "2"], None, id="ray-with-jobs")
     yield pytest.param(["study", "run", "--resume", "nope", "--sink", "mlflow"], None, id="resume-with-sink")
     for extra in (["parity"], ["--set", "train.lr=0.1"], ["--model", "gru"], ["--checkpoint-every", "5"]):
         yield pytest.param(["memory", "run", "--resume", "nope"] + extra, None, id=f"memory-resume-with:{extra[0]}")

@@ -141,13 +141,14 @@ def sweep(
     from neumo.config import apply_overrides, load_file, split_kind, validate
     from neumo.errors import NeumoError
     from neumo.memory.bench import SweepConfig, expand, run_sweep, summarize
-    from neumo.memory.bench.sweep import failed_jobs
+    from neumo.memory.bench.sweep import check_workers, failed_jobs
     from neumo.runs import Run
 
     kind, body = split_kind(load_file(config), str(config))
     if kind != "memory-sweep":
         raise NeumoError(f"{config} has kind {kind!r}; 'neumo memory sweep' needs 'kind: memory-sweep'")
     cfg = validate(SweepConfig, apply_overrides(body, set_), str(config))
+    check_workers(workers, ray)  # before the run folder exists
     n = len(expand(cfg))
     run = Run.create(
         f"memory-sweep-{cfg.name}",

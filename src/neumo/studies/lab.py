@@ -75,6 +75,11 @@ def run_lab(
     if not ids:
         raise NeumoError("no study selected; see 'neumo study list'")
     seeds = check_seeds(default_seeds(preset) if seeds is None else seeds)
+    if ray is not None and jobs is not None:
+        raise NeumoError(
+            "--jobs sets local worker processes; with --ray the cluster schedules the studies "
+            "(one CPU each): drop one of them"
+        )
     jobs = default_jobs() if jobs is None else int(jobs)
     if jobs < 1:
         raise NeumoError(f"--jobs must be >= 1, got {jobs}")
@@ -89,7 +94,7 @@ def run_lab(
         "studies": ids,
         "seed": seed,
         "seeds": seeds,
-        "jobs": jobs,
+        **({"jobs": jobs} if ray is None else {}),
         **({"sinks": list(sinks)} if sinks else {}),
         **({"ray": ray} if ray else {}),
     }

@@ -179,6 +179,13 @@ def _run_ray(jobs: list[dict[str, Any]], address: str) -> list[dict[str, Any]]:
     return [r for out in ray_map(run_job, [(j,) for j in jobs], address) for r in out]
 
 
+def check_workers(workers: int, ray_address: str | None) -> None:
+    if workers < 1:
+        raise NeumoError(f"workers must be >= 1; got {workers}")
+    if ray_address and workers > 1:
+        raise NeumoError("--workers sets local processes; with --ray the cluster schedules the jobs: drop one")
+
+
 def run_sweep(
     cfg: SweepConfig,
     workers: int = 1,
@@ -187,8 +194,7 @@ def run_sweep(
     on_done: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
     """Run every job; with ``run`` the table goes to ``tables/results.parquet`` and the curve to a PNG."""
-    if workers < 1:
-        raise NeumoError(f"workers must be >= 1; got {workers}")
+    check_workers(workers, ray_address)
     rows = run_jobs(expand(cfg), workers, ray_address, on_done)
     df = pd.DataFrame(rows)
     failed = failed_jobs(df)
