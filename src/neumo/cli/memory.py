@@ -149,7 +149,8 @@ def sweep(
         raise NeumoError(f"{config} has kind {kind!r}; 'neumo memory sweep' needs 'kind: memory-sweep'")
     cfg = validate(SweepConfig, apply_overrides(body, set_), str(config))
     check_workers(workers, ray)  # before the run folder exists
-    n = len(expand(cfg))
+    jobs = expand(cfg)
+    n = len(jobs)
     run = Run.create(
         f"memory-sweep-{cfg.name}",
         {"kind": "memory-sweep", **cfg.model_dump(mode="json")},
@@ -160,7 +161,7 @@ def sweep(
 
     with tqdm(total=n, disable=json_out, leave=False, desc=cfg.name) as bar:
         try:
-            df = run_sweep(cfg, workers=workers, ray_address=ray, run=run, on_done=bar.update)
+            df = run_sweep(cfg, workers=workers, ray_address=ray, run=run, on_done=bar.update, jobs=jobs)
         except BaseException as e:
             run.fail(str(e) or type(e).__name__)
             raise

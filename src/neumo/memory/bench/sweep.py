@@ -192,10 +192,12 @@ def run_sweep(
     ray_address: str | None = None,
     run=None,
     on_done: Callable[[int], None] | None = None,
+    jobs: list[dict[str, Any]] | None = None,
 ) -> pd.DataFrame:
-    """Run every job; with ``run`` the table goes to ``tables/results.parquet`` and the curve to a PNG."""
+    """Run every job (``jobs``: ``expand(cfg)`` when the caller has it already); with ``run`` the table goes to
+    ``tables/results.parquet`` and the curve to a PNG."""
     check_workers(workers, ray_address)
-    rows = run_jobs(expand(cfg), workers, ray_address, on_done)
+    rows = run_jobs(expand(cfg) if jobs is None else jobs, workers, ray_address, on_done)
     df = pd.DataFrame(rows)
     failed = failed_jobs(df)
     if len(failed) == len(df):
