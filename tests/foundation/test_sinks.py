@@ -92,3 +92,15 @@ def test_sinks_are_checked_before_any_folder(tmp_path, monkeypatch):
     with pytest.raises(MissingDependencyError, match=r"neumo\[mlflow\]"):
         Run.create("x", {}, root=tmp_path, sinks=("mlflow",))
     assert not list(tmp_path.iterdir())
+
+
+@needs_mlflow
+@pytest.mark.parametrize("state,status", [("failed", "FAILED"), ("interrupted", "KILLED")])
+def test_mlflow_run_carries_the_runs_end_state(tmp_path, monkeypatch, state, status):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("NEUMO_MLFLOW_URI", raising=False)
+    r = Run.create("ml", {}, root=tmp_path, sinks=("mlflow",))
+    r.log(1, {"loss": 1.0})
+    r.fail("boom", state=state)
+    client, run_id, _ = _history(r.dir, "loss")
+    assert client.get_run(run_id).info.status == status

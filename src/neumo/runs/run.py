@@ -209,13 +209,14 @@ class Run:
 
     def fail(self, error: str, state: str = "failed") -> None:
         self._write_status({"state": state, "error": error})
-        self.close()
+        self.close(state)
 
-    def close(self) -> None:
+    def close(self, state: str = "complete") -> None:
+        """Close the metric sinks (an MLflow run is marked with ``state``) and release the lock."""
         if self._jsonl:
             self._jsonl.close()
         for s in self._sinks:
-            s.close()
+            s.close(state)
         self._jsonl, self._sinks = None, []
         if self._lock is not None:
             self._lock.release()

@@ -25,7 +25,7 @@ MLFLOW_EXPERIMENT_ENV = "NEUMO_MLFLOW_EXPERIMENT"
 
 class MetricSink(Protocol):
     def log(self, step: int, metrics: dict[str, Any]) -> None: ...
-    def close(self) -> None: ...
+    def close(self, state: str = "complete") -> None: ...  # the run's final state (complete|failed|interrupted)
 
 
 def _clean(v: Any) -> Any:
@@ -51,7 +51,7 @@ class JsonlSink:
         self._f.write(json.dumps(row) + "\n")
         self._f.flush()
 
-    def close(self) -> None:
+    def close(self, state: str = "complete") -> None:
         if not self._f.closed:
             self._f.close()
 
@@ -72,7 +72,7 @@ class TensorBoardSink:
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 self._w.add_scalar(k, v, step)
 
-    def close(self) -> None:
+    def close(self, state: str = "complete") -> None:
         self._w.close()
 
 
@@ -136,8 +136,9 @@ class MLflowSink:
         if batch:
             self._client.log_batch(self.run_id, metrics=batch)
 
-    def close(self) -> None:
-        self._client.set_terminated(self.run_id)
+    def close(self, state: str = "complete") -> None:
+        status = {"complete": "FINISHED", "interrupted": "KILLED"}.get(state, "FAILED")
+        self._client.set_terminated(self.run_id, status=status)
 
 
 def check_sinks(sinks) -> tuple[str, ...]:
