@@ -193,6 +193,14 @@ class CircuitsStrengthened(Study):
             GateSpec("pretrained", "pretrain_acc", ">=", "min_acc", why="pretraining taught its own task"),
             GateSpec("fine_tuned", "finetune_acc", ">=", "min_acc", why="fine-tuning taught the new task"),
             GateSpec(
+                "pretrained_null",
+                "pretrain_acc",
+                ">=",
+                "min_acc",
+                arm=UNRELATED,
+                why="the null's pretraining taught its own (unrelated) task",
+            ),
+            GateSpec(
                 "fine_tuned_null",
                 "finetune_acc",
                 ">=",
