@@ -31,6 +31,7 @@ demo: models
 # gates first: lint, format and types of src/ (seconds), then the tests
 test: setup
 	$(VENV)/bin/ruff check src
+	$(VENV)/bin/ruff format --check src
 	$(VENV)/bin/mypy src/neumo
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
