@@ -26,11 +26,17 @@ def _null(c: dict) -> str:
     return f"{c['null_mean']:.3g}" + (f" ({c['relative_to']})" if c.get("relative_to") else "")
 
 
+def _cpu(meta: dict) -> str:
+    if meta.get("cpu_s") is None:
+        return ""
+    return f", {meta['cpu_s']:.0f} CPU-s, load average {meta.get('load_avg_1m', 0):.1f} at the end"
+
+
 def render(report: dict) -> str:
     meta = report["meta"]
     lines = [f"Measured by `neumo lab {'--quick' if meta.get('preset') == 'quick' else ''}` "
              f"(preset {meta.get('preset')}, seeds {meta.get('seed', 0)}..{meta.get('seed', 0) + meta.get('seeds', 1) - 1}, "
-             f"{meta.get('jobs')} workers, {meta.get('elapsed_s', 0):.0f} s in all; lab run `{meta.get('lab_run')}`, "
+             f"{meta.get('jobs')} workers, {meta.get('elapsed_s', 0):.0f} s in all{_cpu(meta)}; lab run `{meta.get('lab_run')}`, "
              f"neumo {meta.get('neumo_version')}). Each row: the key check (the first failed or undecided one, "
              "else the first) as seed mean [95% interval], its threshold, and the null beside it; where a "
              "precondition failed, that gate instead (its checks are not judged).", "",

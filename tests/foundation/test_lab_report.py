@@ -1,4 +1,5 @@
 import json
+import os
 
 from neumo.report.html import build_report
 from neumo.studies import all_studies
@@ -21,6 +22,8 @@ def test_lab_writes_self_contained_report(tmp_path, monkeypatch):
     obj = json.loads(json_path.read_text())
     assert obj["verdicts"][0]["study"] == "F-mlp-digits"
     assert obj["counts"][verdicts[0].status] == 1
+    meta = obj["meta"]  # a study trained in this process: its CPU time is counted, and bounded by wall x cores
+    assert 0 < meta["cpu_s"] <= meta["elapsed_s"] * (os.cpu_count() or 1) + 1 and meta["load_avg_1m"] >= 0
     v = obj["verdicts"][0]
     assert v["seeds"] == [0, 1] and v["reason"]
     for c in v["checks"]:        # the machine-readable names other tools read

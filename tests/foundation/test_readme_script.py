@@ -17,7 +17,7 @@ def _script():
 def _report():
     check = {"name": "acc", "op": ">=", "threshold": 0.95, "per_seed": [0.96, 0.97, 0.98], "mean": 0.97,
              "ci_low": 0.9452, "ci_high": 0.9948, "null_mean": 0.1, "relative_to": None, "passed": None}
-    return {"meta": {"preset": "quick", "seed": 0, "seeds": 3, "jobs": 2, "elapsed_s": 812.4, "lab_run": "lab-x",
+    return {"meta": {"preset": "quick", "seed": 0, "seeds": 3, "jobs": 2, "elapsed_s": 812.4, "cpu_s": 1500.2, "load_avg_1m": 2.04, "lab_run": "lab-x",
                      "neumo_version": "0.1"},
             "verdicts": [{"study": "S-a", "status": "inconclusive", "checks": [check]},
                          {"study": "S-b", "status": "error", "reason": "boom", "checks": []},
@@ -38,7 +38,7 @@ def test_table_is_replaced_between_markers_and_check_mode_detects_drift(tmp_path
     assert text.startswith("intro\n") and text.endswith("outro\n") and "STALE TABLE" not in text
     assert "| S-a | **inconclusive** | `acc` 0.97 [0.945, 0.995] | >= 0.95 | 0.1 |" in text
     assert "| S-b | **error** | boom |" in text
-    assert "| S-c | **inconclusive** | gate `acc_at_L` 0.488 (worst seed) | >= 0.95 | – |" in text and "812 s in all" in text and "seeds 0..2" in text
+    assert "| S-c | **inconclusive** | gate `acc_at_L` 0.488 (worst seed) | >= 0.95 | – |" in text and "812 s in all, 1500 CPU-s, load average 2.0 at the end" in text and "seeds 0..2" in text
     assert mod.main([str(rep), "--readme", str(readme), "--check"]) == 0
 
 

@@ -7,6 +7,7 @@ reported as ``error`` and the others go on.
 from __future__ import annotations
 
 import os
+import resource
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -21,6 +22,12 @@ from neumo.runs.sinks import check_sinks
 from neumo.studies.base import Verdict
 from neumo.studies.registry import all_studies, get_study
 from neumo.studies.runner import check_seeds, default_seeds, run_study
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its children that have been waited for."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _run_one(sid: str, preset: str, seed: int, seeds: int, parent: str, sinks: tuple[str, ...] = ()) -> Verdict:
@@ -100,7 +107,7 @@ def run_lab(
     }
     lab = Run.create("lab", doc, root=root, kind="lab")
     parent = str(lab.dir / "studies")
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), _cpu_seconds()
     done: dict[str, Verdict] = {}
 
     def record(v: Verdict) -> None:
@@ -137,6 +144,10 @@ def run_lab(
             "lab_run": lab.id,
             "jobs": jobs,
             "elapsed_s": round(time.monotonic() - t0, 1),
+            # CPU seconds of this process and its reaped workers (not of Ray workers): with the 1-minute load
+            # average it tells a slow run on a busy machine from a slow lab
+            **({"cpu_s": round(_cpu_seconds() - cpu0, 1)} if ray is None else {}),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
         },
         studies=all_studies(),
     )
