@@ -335,3 +335,6 @@ def calibrate(
         f"{cal.n_human} human, {cal.n_machine} machine, AUROC {cal.reference_auroc:.3f}); saved {out}",
         highlight=False,
     )
+
+
+app.command("fit")(__import__("neumo.cli.detect_fit", fromlist=["fit"]).fit)  # 'detect fit': neumo.cli.detect_fit
