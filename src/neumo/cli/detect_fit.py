@@ -20,7 +20,10 @@ def fit(
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the combiner JSON."),
     model: Optional[List[str]] = typer.Option(
-        None, "--model", "-m", help="Scoring model (repeat for two; default smollm2): smollm2 | ngram | tiny | hf:<folder>."
+        None,
+        "--model",
+        "-m",
+        help="Scoring model (repeat for two; default smollm2): smollm2 | ngram | tiny | hf:<folder>.",
     ),
     group: Optional[List[str]] = typer.Option(
         None, "--group", help="Group label of each file, in order (default: domain and generator from the file name)."
@@ -37,7 +40,15 @@ def fit(
     """Fit a logistic regression over the one-pass detector scores of one or two models on labelled files;
     report it leave-one-generator-out and leave-one-domain-out against the best single detector."""
     from neumo.cli.detect import _check_max_tokens, _check_precision, _in_range, _load
-    from neumo.detect.combine import check_file, file_groups, fit_files, groupings, save_combiner, transfer_summary
+    from neumo.detect.combine import (
+        check_file,
+        check_groups,
+        file_groups,
+        fit_files,
+        groupings,
+        save_combiner,
+        transfer_summary,
+    )
     from neumo.detect.datasets import MAX_LIMIT
 
     _check_max_tokens(max_tokens)
@@ -54,8 +65,7 @@ def fit(
             "every file is in the same generator and domain: a held-out evaluation needs files of at least two "
             "generators or domains (or two different --group labels)"
         )
-    for p in data:  # before any model loads
-        check_file(p, limit)
+    check_groups(list(data), fg, [check_file(p, limit) for p in data])  # before any model loads
     lms = [_load(m, precision) for m in models]
     comb = fit_files(lms, list(data), groups=group, limit=limit, max_tokens=max_tokens)
     save_combiner(comb, out)
@@ -63,7 +73,9 @@ def fit(
     if json_out:
         emit_json({**comb.model_dump(), "transfer": summary})
         return
-    t = Table(title=f"held out: combiner of {len(comb.features)} features vs the best single detector on the training groups")
+    t = Table(
+        title=f"held out: combiner of {len(comb.features)} features vs the best single detector on the training groups"
+    )
     for c in ("grouping", "held out", "n", "combiner AUROC", "TPR@1%FPR", "best single (train)", "AUROC", "TPR@1%FPR"):
         t.add_column(c)
     for r in comb.evaluation:

@@ -3,7 +3,7 @@ or two scoring models, saved with its provenance and always evaluated on groups 
 
 Features: the one-pass detector scores of :mod:`neumo.detect.registry` for each scoring model, named
 ``{model}:{detector}``; a text's features come from one forward pass per model (pair files: the shared prompt
-cut as ``neumo detect eval`` does, :func:`neumo.detect.datasets.evaluate_file`). The fit is scikit-learn's
+cut as ``neumo detect eval`` does, :func:`file_stats`). The fit is scikit-learn's
 ``StandardScaler`` then ``LogisticRegression`` (L2, ``C``, lbfgs); :func:`decision` re-computes its decision
 function from the saved numbers alone (no pickle).
 
@@ -67,7 +67,7 @@ class HeldOut(StrictModel):
 
 
 class Combiner(StrictModel):
-    format: Literal["neumo-detect-combiner"] = FORMAT
+    format: Literal["neumo-detect-combiner"] = "neumo-detect-combiner"
     features: list[str]
     models: list[ScoringModel]
     max_tokens: int | None
@@ -153,6 +153,20 @@ def groupings(groups: list[dict[str, str]]) -> list[str]:
     return [k for k in keys if len({g[k] for g in groups}) >= 2]
 
 
+def check_groups(paths: list[Path], groups: list[dict[str, str]], counts: list[tuple[int, int]]) -> None:
+    """Every group of every usable grouping holds human and machine texts (else it cannot be held out)."""
+    for grouping in groupings(groups):
+        for g in dict.fromkeys(x[grouping] for x in groups):
+            idx = [i for i, x in enumerate(groups) if x[grouping] == g]
+            h, m = sum(counts[i][0] for i in idx), sum(counts[i][1] for i in idx)
+            if not h or not m:
+                names = ", ".join(Path(paths[i]).name for i in idx)
+                raise NeumoError(
+                    f"{grouping} {g!r} ({names}) holds {h} human and {m} machine texts; every group needs both "
+                    "to be held out"
+                )
+
+
 def best_single(X, y, names: list[str]) -> int:
     """Index of the feature with the highest AUROC on (X, y) (higher = more machine-like, as every detector)."""
     from neumo.detect.evaluate import auroc
@@ -216,24 +230,37 @@ def check_file(path: Path, limit: int | None) -> tuple[int, int]:
     return counts
 
 
+def file_stats(lm, path: Path, limit: int | None, max_tokens: int | None) -> tuple[list, np.ndarray]:
+    """Per-text statistics and labels of a labelled file, read and cut as ``neumo detect eval`` does (pair files:
+    continuation tokens only, the shared prompt as context; human texts first, then machine texts)."""
+    from neumo.detect.evaluate import load_labelled
+    from neumo.detect.pairs import encode_pairs, is_pair_file, load_pairs, score_pairs
+    from neumo.detect.score import score_texts
+
+    if is_pair_file(path):
+        scored = score_pairs(lm, encode_pairs(lm, *load_pairs(path, limit)), max_tokens=max_tokens)
+        return [s.human for s in scored] + [s.machine for s in scored], np.r_[
+            np.zeros(len(scored)), np.ones(len(scored))
+        ]
+    texts, labels = load_labelled(path, limit)
+    return score_texts(lm, texts, max_tokens=max_tokens), np.asarray(labels, np.float64)
+
+
 def file_features(lms, path: Path, limit: int | None, max_tokens: int | None) -> tuple[np.ndarray, np.ndarray, list]:
     """(X, y, names) of one labelled file: every one-pass detector of every model (one forward pass each)."""
-    from neumo.detect.datasets import evaluate_file
-    from neumo.detect.registry import detector_names
+    from neumo.detect.registry import compute_scores, detector_names
 
     cols, names, y = [], [], None
     for lm in lms:
-        fe = evaluate_file(lm, path, None, limit=limit, max_tokens=max_tokens, n_boot=0)
-        if y is not None and not np.array_equal(y, fe.labels):
-            raise NeumoError(f"{path}: the models read different texts")  # pragma: no cover - same reader
-        y = fe.labels
+        stats, y = file_stats(lm, path, limit, max_tokens)
+        per = [compute_scores(s) for s in stats]
         for d in detector_names():
-            cols.append(fe.scores[d])
+            cols.append(np.array([p[d] for p in per]))
             names.append(f"{lm.name}:{d}")
     X = np.column_stack(cols)
     _check_finite(X, names, Path(path).name)
     assert y is not None
-    return X, y, names
+    return X, y.astype(int), names
 
 
 def text_features(comb: Combiner, lms, texts: list[str]) -> np.ndarray:
@@ -270,8 +297,13 @@ def _check_finite(X: np.ndarray, names: list[str], where: str) -> None:
 
 
 def fit_files(
-    lms, paths: list[Path], *, groups: list[str] | None = None, limit: int | None = None,
-    max_tokens: int | None = 128, C: float = 1.0,
+    lms,
+    paths: list[Path],
+    *,
+    groups: list[str] | None = None,
+    limit: int | None = None,
+    max_tokens: int | None = 128,
+    C: float = 1.0,
 ) -> Combiner:
     """Fit the combiner on every text of ``paths`` and evaluate it leave-one-group-out."""
     from neumo import __version__
@@ -290,6 +322,7 @@ def fit_files(
             "generators or domains (or two different --group labels)"
         )
     counts = [check_file(p, limit) for p in paths]
+    check_groups(paths, fgroups, counts)
     Xs, ys, tg, names = [], [], [], None
     for p, g in zip(paths, fgroups):
         X, y, names = file_features(lms, p, limit, max_tokens)
@@ -374,6 +407,7 @@ def transfer_summary(rows: list[HeldOut]) -> dict[str, float]:
 __all__ = [
     "Combiner",
     "HeldOut",
+    "check_groups",
     "decision",
     "file_groups",
     "fit_files",
