@@ -77,7 +77,7 @@ def test_splits_and_shuffle_are_seeded_and_disjoint():
 
 # ---- the study on stubbed scores ---------------------------------------------------------------------------
 
-STUB = ["model=ngram", "generators=[gen]", "multi_generators=[gen]", "n_boot=200", "report_detectors=[logrank]"]
+STUB = ["model=ngram", "generators=[gen]", "multi_generators=[gen]", "n_boot=100", "report_detectors=[logrank]"]
 
 
 def _stub(monkeypatch, shifts: dict[str, float], n_humans: int = 600, n_machines: int = 200):
