@@ -54,6 +54,8 @@ def fit(
     _check_max_tokens(max_tokens)
     _check_precision(precision)
     _in_range("--limit", limit, 1, MAX_LIMIT)
+    if Path(out).is_dir():
+        raise NeumoError(f"--out {out} is a folder; give the path of the combiner JSON to write")
     models = list(model or ["smollm2"])
     if len(models) > MAX_MODELS:
         raise NeumoError(f"--model is given {len(models)} times; the combiner takes one or two scoring models")
