@@ -1,4 +1,5 @@
-"""Write the reference sets of the shipped multi-domain calibration (run from the repo root):
+"""Write the reference sets of the multi-domain calibration measured in docs/detect.md, "Several domains"
+(not shipped: S-detect-transfer did not show that it bounds every domain's FPR). Run from the repo root:
 
     .venv/bin/python scripts/multidomain_calibration_data.py OUT_DIR
 

@@ -202,9 +202,14 @@ def test_smollm2_quick_verdict(smollm2_quick):
 def test_smollm2_full_agrees_with_quick(smollm2_quick, shared_data, tmp_path):
     v = run_study("S-detect-transfer", preset="full", overrides=[f"data_dir={shared_data}"], root=tmp_path)
     assert v.measured["files"] == 15 and v.status == FULL_STATUS, v.reason
+    for k, want in FULL_PINNED.items():
+        assert v.measured[k] == pytest.approx(want, abs=0.02), k
 
 
 # measured (docs/studies/S-detect-transfer.md)
 QUICK_STATUS = "inconclusive"
-QUICK_PINNED: dict[str, float] = {}
+QUICK_PINNED = {"offdomain_fpr_ratio": 1.519, "multidomain_worst_fpr_ratio": 1.444, "auroc_mean": 0.813,
+                "in_domain_fpr_ratio": 0.889, "offdomain_fpr_worst": 0.206}
 FULL_STATUS = "inconclusive"
+FULL_PINNED = {"offdomain_fpr_ratio": 1.969, "multidomain_worst_fpr_ratio": 2.22, "in_domain_fpr_ratio": 1.063,
+               "cross_generator_fpr_mean": 0.052}
