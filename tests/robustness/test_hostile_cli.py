@@ -60,6 +60,15 @@ OUT_OF_RANGE += [(cmd, "--precision", v) for cmd in (D_SCORE, D_EXPLAIN, D_EVAL,
      (D_EVAL, "-d", "binoculars"), (D_CALIBRATE, "-d", "binoculars")] + \
     [(["serve"], "--precision", v) for v in ("fp64", "")] + [(["serve", "--model", "ngram"], "--precision", "bf16")] + \
     [(["serve"], "--performer", v) for v in ("gpt9", "hf:/no/such/folder")]
+# detect fit (the supervised combiner): two shipped pair files of two domains are a valid base
+_PAIRS_W = str(_REPO / "src/neumo/detect/data/fast-detect-gpt/writing_gpt-neo-2.7B.raw_data.json.gz")
+D_FIT = ["detect", "fit", _PAIRS, _PAIRS_W, "--model", "ngram", "--limit", "4", "--max-tokens", "64", "--out", "{missing}"]
+NUMERIC += [(D_FIT, "--limit"), (D_FIT, "--max-tokens")]
+OUT_OF_RANGE += [(D_FIT, "--limit", "0"), (D_FIT, "--max-tokens", "0"), (D_FIT, "--precision", "fp64"),
+                 (D_FIT, "--model", "gpt9"), (D_FIT, "--model", "ngram"), (D_FIT, "--group", "a")] + \
+    [(D_FIT + ["--model", "tiny"], "--model", "hf:{missing}")] + \
+    [(D_CALIBRATE + [_PAIRS], "--model", "gpt9"), (["detect", "calibrate", _PAIRS, "{missing}", "--model", "ngram",
+                                                   "--out", "{missing}"], "--limit", "4")]
 BAD_SET = ["noequals", "=3", "unknown.key=1", "train.lr=nan", "train.lr=-1", "train.lr=inf", "train.steps=abc",
            "train.steps=-3", "train.steps=0", "train=5", "train.lr=[1,2]", "train.steps=1.5", "train..lr=1", "train.lr.x=1"]
 
@@ -90,6 +99,9 @@ def _files(tmp: Path) -> dict[str, Path]:
     put("nan_value.yaml", b"study: F-mlp-digits\ntrain: {lr: .nan}\n")
     put("tag.yaml", b"study: !!python/object/apply:os.system ['true']\n")
     put("empty.yaml", b"")
+    put("empty.jsonl", b"")
+    put("one_class.jsonl", b'{"text": "A human wrote this.", "label": 0}\n{"text": "And this too.", "label": 0}\n')
+    put("no_label.jsonl", b'{"text": "A text without a label."}\n')
     (tmp / "a_dir.yaml").mkdir()
     f["a_dir.yaml"] = tmp / "a_dir.yaml"
     f["missing.yaml"] = tmp / "missing.yaml"
@@ -149,6 +161,16 @@ def _cases():
         yield pytest.param(["study", "run", "--resume", "nope"] + extra, None, id=f"resume-with:{extra[0]}")
     for path in ("/dev/zero", "{dir}", "{missing}", "{non_utf8}"):
         yield pytest.param(["detect", "score", path, "--model", "tiny"], None, id=f"detect:{path}")
+    fit = ["--model", "ngram", "--limit", "4", "--max-tokens", "64", "--out", "{missing}"]
+    yield pytest.param(["detect", "fit", _PAIRS] + fit, None, id="fit:one-file-one-group")
+    yield pytest.param(D_FIT[:-1] + ["{dir}"], None, id="fit:out-is-a-folder")
+    yield pytest.param(["detect", "fit", _PAIRS, _PAIRS] + fit, None, id="fit:same-generator-and-domain")
+    yield pytest.param(["detect", "fit", _PAIRS, _TEXT] + fit, None, id="fit:name-without-groups")
+    yield pytest.param(["detect", "fit", _PAIRS, "{missing}", "--group", "a", "--group", "b"] + fit, None,
+                       id="fit:missing-file")
+    for name in ("empty.jsonl", "one_class.jsonl", "no_label.jsonl"):
+        yield pytest.param(["detect", "fit", _PAIRS, "{file}", "--group", "a", "--group", "b"] + fit, name,
+                           id=f"fit:{name}")
     yield pytest.param(["study", "run", "S-long-tail", "--checkpoint-every", "5"], None, id="checkpoint-unsupported")
     yield pytest.param(["study", "run"], None, id="study-run-no-id")
     yield pytest.param(["study", "run", "F-mlp-digits", "--force"], None, id="force-without-resume")

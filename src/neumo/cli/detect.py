@@ -278,7 +278,10 @@ def eval_(
 
 @app.command("calibrate")
 def calibrate(
-    data: Path = typer.Argument(..., help="Labelled reference set (.json pairs, .jsonl, .csv)."),
+    data: List[Path] = typer.Argument(
+        ...,
+        help="Labelled reference set(s) (.json pairs, .jsonl, .csv); several files: one threshold over their pooled human texts.",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the calibration JSON."),
     model: str = ModelOpt,
     detector: str = typer.Option(
@@ -294,7 +297,8 @@ def calibrate(
     precision: Optional[str] = PrecisionOpt,
     json_out: bool = JsonFlag,
 ) -> None:
-    """Fit a threshold and its uncertainty band on a named reference set and save them with their provenance."""
+    """Fit a threshold and its uncertainty band on a named reference set and save them with their provenance
+    (several files: one threshold over their pooled human texts)."""
     from neumo.detect.datasets import evaluate_file
     from neumo.detect.evaluate import MAX_BAND_BOOT, fit_calibration, save_calibration
     from neumo.detect.datasets import MAX_LIMIT
@@ -311,17 +315,24 @@ def calibrate(
     if detector in TWO_MODEL:
         raise NeumoError(f"calibrate fits one-pass detectors; {detector} has no calibration yet (pick e.g. -d logrank)")
     resolve([detector])
+    for p in data:
+        if not Path(p).is_file():
+            raise NeumoError(f"data file {p} does not exist")
     lm = _load(model, precision)
-    fe = evaluate_file(lm, data, [detector], limit=limit, max_tokens=max_tokens, n_boot=0)
+    from neumo.detect.datasets import pool_files
+
+    scores, labels, human_reference = pool_files(
+        [evaluate_file(lm, p, [detector], limit=limit, max_tokens=max_tokens, n_boot=0) for p in data], detector
+    )
     cal = fit_calibration(
-        fe.scores[detector],
-        fe.labels,
+        scores,
+        labels,
         detector=detector,
         model=lm.name,
-        reference=name or Path(data).name,
+        reference=name or " + ".join(Path(p).name for p in data),
         target_fpr=target_fpr,
         max_tokens=max_tokens,
-        human_reference=fe.human_reference,
+        human_reference=human_reference,
         band_boot=band_boot,
         precision=lm.precision,
     )
@@ -335,3 +346,6 @@ def calibrate(
         f"{cal.n_human} human, {cal.n_machine} machine, AUROC {cal.reference_auroc:.3f}); saved {out}",
         highlight=False,
     )
+
+
+app.command("fit")(__import__("neumo.cli.detect_fit", fromlist=["fit"]).fit)  # 'detect fit': neumo.cli.detect_fit

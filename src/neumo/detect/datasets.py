@@ -177,3 +177,16 @@ def evaluate_file(
     human_mechs = [mechanisms(s) for s, lab in zip(stats, y) if lab == 0]
     ref = {k: float(np.mean([m[k] for m in human_mechs])) for k in REFERENCE_MECHANISMS} if human_mechs else {}
     return FileEval(rows, scores, y, ref)
+
+
+def pool_files(evals: list[FileEval], detector: str) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """(scores, labels, human reference) of several evaluated files pooled: one reference set whose human
+    reference statistics are the means over all its human texts (each file weighted by its humans)."""
+    scores = np.concatenate([fe.scores[detector] for fe in evals])
+    labels = np.concatenate([fe.labels for fe in evals])
+    w = np.array([(fe.labels == 0).sum() for fe in evals], np.float64)
+    ref: dict[str, float] = {}
+    if w.sum() > 0:
+        for k in REFERENCE_MECHANISMS:
+            ref[k] = float(sum(wi * fe.human_reference[k] for wi, fe in zip(w, evals) if wi > 0) / w.sum())
+    return scores, labels, ref
