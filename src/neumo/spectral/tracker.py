@@ -134,10 +134,10 @@ class SpectralTracker(Callback):
         live = [(n, p, p.grad) for n, p in zip(self._names, self._plist) if p.grad is not None]
         if live:
             names, _, grads = zip(*live)
-            with torch.no_grad():
-                torch._foreach_add_([self.accum[n] for n in names], list(grads))
             if want_energy:  # params without a gradient keep their last energy (as they always did)
                 self._grad_energy.update(zip(names, squared_norms(grads)))
+            with torch.no_grad():  # after the norms: the gradients they read are still in cache
+                torch._foreach_add_([self.accum[n] for n in names], list(grads))
         if want_ranks and live:
             n_samples = self.batch_size or (n_samples_of(batch) if batch is not None else None)
             bounds = [gradient_rank_bound(p.shape, n_samples) for _, p, _ in live]
