@@ -83,3 +83,14 @@ def test_batch_rich_is_spearman_of_strength_and_growth_per_side():
     for r, s, n in zip(batch_rich(snaps, now), snaps, now):
         assert r == pytest.approx({side: spearman(s[side], n[side] - s[side]) for side in ("out", "in")}, rel=1e-12)
     assert np.isfinite([v for r in batch_rich(snaps, snaps) for v in r.values()]).all()
+
+
+def test_energy_shares_equal_inverse_herfindahl():
+    from neumo.spectral.inequality import inverse_herfindahl
+    from neumo.spectral.tracker_metrics import energy_shares
+
+    e = {"a": 3.0, "b": 1e-9, "c": 0.5, "d": 12.25}
+    shares, eff = energy_shares(e)
+    assert shares == pytest.approx({k: v / sum(e.values()) for k, v in e.items()}, rel=1e-15)
+    assert math.isclose(eff, inverse_herfindahl(list(e.values())), rel_tol=1e-14)
+    assert energy_shares({"a": 0.0, "b": 0.0}) == ({"a": 0.0, "b": 0.0}, 0.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from neumo.spectral.inequality import inequality_metrics, inverse_herfindahl, neuron_strengths
+from neumo.spectral.inequality import inequality_metrics, neuron_strengths
 from neumo.spectral.ranks import RANK_NAMES, as_matrix, matrix_ranks
 
 
@@ -33,12 +33,16 @@ def inequality_rows(w: torch.Tensor) -> dict[tuple[str, str], float]:
 
 
 def energy_shares(energies: dict[str, float]) -> tuple[dict[str, float], float]:
-    """Shares of a per-module energy and the effective number of modules (1 / Herfindahl)."""
+    """Shares of a per-module energy and the effective number of modules (1 / Herfindahl).
+
+    Plain Python floats (the tracker calls this twice a step, for a dozen values): equal to
+    :func:`neumo.spectral.inequality.inverse_herfindahl` of the values up to float64 summation order."""
     values = list(energies.values())
     total = sum(values)
-    shares = {k: (v / total if total > 0 else 0.0) for k, v in energies.items()}
-    # a float64 tensor holds the same values np.asarray would give inverse_herfindahl, without the detour
-    return shares, (inverse_herfindahl(torch.tensor(values, dtype=torch.float64)) if total > 0 else 0.0)
+    if not total > 0:
+        return {k: 0.0 for k in energies}, 0.0
+    shares = {k: v / total for k, v in energies.items()}
+    return shares, 1.0 / sum((v / total) ** 2 for v in values)
 
 
 class SquaredNorms:

@@ -25,6 +25,7 @@ from neumo.seeding import as_generator
 
 WHICH = ("LA", "SA", "LM")
 CRITERIA = ("residual", "eigenvalue")
+_FIRST_ROWS = 32  # rows of the Krylov basis allocated up front
 
 
 @dataclass(frozen=True)
@@ -88,12 +89,15 @@ def lanczos_basis(op, v0: torch.Tensor, steps: int, on_step=None):
     """
     n = op.size
     steps = min(steps, n)
-    Q = torch.zeros(steps, n, dtype=op.dtype, device=op.device)
+    # the basis grows by doubling: a run that stops early never allocates (and zero-fills) all ``steps`` rows
+    Q = torch.empty(min(steps, _FIRST_ROWS), n, dtype=op.dtype, device=op.device)
     q = v0.to(op.dtype) / v0.norm()
     alpha: list[float] = []
     beta: list[float] = []
     scale = 0.0
     for j in range(steps):
+        if j == Q.shape[0]:
+            Q = torch.cat([Q, torch.empty(min(Q.shape[0], steps - j), n, dtype=op.dtype, device=op.device)])
         Q[j] = q
         w = op.matvec(q)
         a = float(torch.dot(w, q))
@@ -110,7 +114,7 @@ def lanczos_basis(op, v0: torch.Tensor, steps: int, on_step=None):
             beta[-1] = 0.0
             return Q[: j + 1], alpha, beta
         q = w / b
-    return Q, alpha, beta
+    return Q[: len(alpha)], alpha, beta
 
 
 def lanczos(
