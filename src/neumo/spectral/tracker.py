@@ -39,18 +39,16 @@ from neumo.spectral.curvature.params import loss_value
 from neumo.spectral.inequality import neuron_strengths
 from neumo.spectral.schedule import TrackerSchedule
 from neumo.spectral.tracker_batch import batch_inequality, batch_rank_metrics, batch_rich
-from neumo.spectral.tracker_metrics import energy_shares, gradient_rank_bound, n_samples_of, rank_metrics
+from neumo.spectral.tracker_metrics import (
+    energy_shares,
+    gradient_rank_bound,
+    n_samples_of,
+    rank_metrics,
+    squared_norms,
+)
 from neumo.train.callbacks import Callback
 
 COLUMNS = ["run", "step", "module", "quantity", "metric", "value"]
-
-
-def squared_norms(tensors) -> list[float]:
-    """``[float(t.double().pow(2).sum()) for t in tensors]`` to float64 rounding, in one fused call
-    (the norms are accumulated in float64 without a float64 copy of each tensor)."""
-    if not tensors:
-        return []
-    return torch.stack(torch._foreach_norm(list(tensors), 2, dtype=torch.float64)).square_().tolist()
 
 
 class SpectralTracker(Callback):

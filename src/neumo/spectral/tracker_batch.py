@@ -94,7 +94,7 @@ def _gini_top(asc: torch.Tensor) -> list[tuple[float, float, float]]:
     """(gini, top1_share, top10_share) of each row of ``asc`` (B, n), sorted ascending, non-negative."""
     n = asc.shape[-1]
     total = asc.sum(-1)
-    i = torch.arange(1, n + 1, dtype=torch.float64)
+    i = torch.arange(1, n + 1, dtype=torch.float64, device=asc.device)
     ok = total > 0
     safe = torch.where(ok, total, 1.0)
     gini = torch.where(ok, 2 * (asc * i).sum(-1) / (n * safe) - (n + 1) / n, 0.0)
@@ -131,7 +131,9 @@ def _sorted(v: torch.Tensor) -> torch.Tensor:
 def _ranks_of(v: torch.Tensor) -> torch.Tensor:
     """Average ranks of each row of ``v`` (B, n): the inverse permutation, or :func:`_rank` on rows with ties."""
     order = torch.argsort(v, dim=-1, stable=True)
-    ranks = torch.empty_like(v).scatter_(-1, order, torch.arange(v.shape[-1], dtype=v.dtype).expand_as(v))
+    ranks = torch.empty_like(v).scatter_(
+        -1, order, torch.arange(v.shape[-1], dtype=v.dtype, device=v.device).expand_as(v)
+    )
     srt = torch.gather(v, -1, order)
     ties = (srt[:, 1:] == srt[:, :-1]).any(-1)
     for b in ties.nonzero().flatten().tolist():
