@@ -97,10 +97,10 @@ def _resolve(method: str, k: int | None, A: torch.Tensor, seed) -> str:
 
 def _lanczos_budget(k: int, n: int) -> int:
     """Products of the Gram operator (of size ``n`` = min(m, n)) ``auto`` spends before it falls back to the
-    exact SVD. One product costs about 4 / n of an exact SVD here (bench/spectral_svd.py: 1 ms vs 0.25 s at
-    1024^2, 4 ms vs 2.0 s at 2048^2, CPU time), so n / 8 products are about half of one. The top-32 of a flat
-    (Gaussian) spectrum took 281 products at n = 2048 and 340 at 4096: a fixed 312 sent 4096^2 to the
-    fallback, after the Lanczos time was spent (0.78x the exact SVD)."""
+    exact SVD. One product costs 1/510 of an exact SVD at n = 2048 and 1/1570 at 4096 (CPU time, 3.9 ms vs
+    2.0 s and 11.4 ms vs 17.9 s), so n / 8 products are at most about half of one from n = 2048 on. The
+    top-32 of a flat (Gaussian) spectrum took 281 products at n = 2048 and 340 at 4096: a fixed 312 sent
+    4096^2 to the fallback after the Lanczos time was spent (0.78x the exact SVD; bench/README.md)."""
     return max(6 * k + 120, 200, n // 8)
 
 
