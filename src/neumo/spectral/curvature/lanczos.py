@@ -10,7 +10,7 @@ two criteria:
   where gap_i is the distance from theta_i to the nearest other Ritz value. r_i bounds the distance from
   theta_i to the spectrum (for any symmetric A); r_i^2 / gap is the sharper Kato-Temple-type bound with the
   gap to the rest of the spectrum estimated by the Ritz values (Parlett, The Symmetric Eigenvalue Problem,
-  ch. 11). Use it when only eigenvalues are wanted: they converge about twice as fast as the vectors.
+  ch. 11). Use it when only eigenvalues are wanted: their error falls like the square of the residual.
 """
 
 from __future__ import annotations
@@ -70,8 +70,7 @@ def eigh_tridiagonal(alpha: list[float], beta: list[float]) -> tuple[torch.Tenso
 
 def eigenvalue_error_bound(theta: torch.Tensor, idx: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
     """min(r_i, r_i^2 / gap_i) for the Ritz values ``theta[idx]`` with residuals ``res``; gap_i is the distance
-    to the nearest other Ritz value (infinite when there is none: the estimate is then r_i^2 / inf = 0 only if
-    theta is the whole spectrum of a 1-D Krylov space, so the plain r_i is used)."""
+    to the nearest other Ritz value. With a single Ritz value there is no gap estimate, and r_i is returned."""
     t = theta[idx]
     if theta.numel() < 2:
         return res.clone()
