@@ -12,7 +12,8 @@ Both sides train the same model from the same seed on the same batches.
 - ``--mode fits``: whole ``Trainer.fit`` runs, plain and tracked back to back (order alternating between
   repeats); noisy under load.
 
-Per-repeat overheads (tracked / plain - 1), their median, and the load average are printed.
+Per-repeat overheads (tracked / plain - 1) in wall-clock and in this thread's CPU time (which other
+processes on a loaded machine do not inflate), their medians, and the load average are printed.
 """
 
 from __future__ import annotations
@@ -48,8 +49,12 @@ def timed_fit(tok, batch_fn, steps, seq_len, tracker):
     return time.perf_counter() - t
 
 
+cpu_inside = {"start": 0.0, "step": 0.0, "record": 0.0}  # CPU seconds inside the tracker, summed over repeats
+
+
 def interleaved(tok, batch_fn, steps, seq_len):
-    """(plain seconds, tracked seconds, seconds inside the tracker, rows) of one side-by-side run."""
+    """(plain seconds, tracked seconds, seconds inside the tracker, rows, plain CPU s, tracked CPU s) of one
+    side-by-side run (CPU: this thread's time, which other processes on a loaded machine do not inflate)."""
     def side():
         m = make(tok, seq_len)
         return m, torch.optim.Adam(m.parameters(), lr=3e-3)
@@ -59,30 +64,37 @@ def interleaved(tok, batch_fn, steps, seq_len):
         F.cross_entropy(m(b[0]).reshape(-1, tok.vocab_size), b[1].reshape(-1)).backward()
 
     (mp, op), (mt, ot), tr = side(), side(), SpectralTracker()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     tr.start(mt)
     t_tracked = t_inside = time.perf_counter() - t0
+    c_tracked, c_plain = time.thread_time() - c0, 0.0
+    cpu_inside["start"] += c_tracked
     t_plain = 0.0
     for step in range(1, steps + 1):
         b, last = batch_fn(step - 1), step == steps
         for which in ((0, 1) if step % 2 else (1, 0)):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             if which == 0:
                 one_step(mp, op, b)
                 op.step()
                 t_plain += time.perf_counter() - t0
+                c_plain += time.thread_time() - c0
             else:
                 one_step(mt, ot, b)
-                t1 = time.perf_counter()
+                t1, u1 = time.perf_counter(), time.thread_time()
                 tr.observe_gradients(mt, step, b, last=last)
-                t2 = time.perf_counter()
+                t2, u2 = time.perf_counter(), time.thread_time()
                 ot.step()
-                t3 = time.perf_counter()
+                t3, u3 = time.perf_counter(), time.thread_time()
                 tr.observe_step(mt, step, last=last)
-                t4 = time.perf_counter()
+                t4, u4 = time.perf_counter(), time.thread_time()
+                record = any(tr.schedule.due(g, step, last) for g in ("ranks", "inequality")) or (
+                    tr.schedule.rich_lag and step % tr.schedule.rich_lag == 0)
+                cpu_inside["record" if record else "step"] += (u2 - u1) + (u4 - u3)
                 t_tracked += t4 - t0
+                c_tracked += time.thread_time() - c0
                 t_inside += (t2 - t1) + (t4 - t3)
-    return t_plain, t_tracked, t_inside, len(tr.rows)
+    return t_plain, t_tracked, t_inside, len(tr.rows), c_plain, c_tracked
 
 
 def main():
@@ -97,11 +109,13 @@ def main():
     text = " ".join(human_documents("lee_background"))
     tok = CharTokenizer.fit(text)
     batch_fn = char_lm_batches(tok.encode(text), a.seq_len, a.batch, 0)
-    plain, tracked, ratios, inside, rows, table_s = [], [], [], [], 0, 0.0
+    plain, tracked, ratios, inside, rows, table_s, cpu_ratios, cpu_plain = [], [], [], [], 0, 0.0, [], []
     load0 = os.getloadavg()
     timed_fit(tok, batch_fn, 5, a.seq_len, None)  # warm-up
     for r in range(a.repeats if a.mode == "steps" else 0):
-        p, t, i, rows = interleaved(tok, batch_fn, a.steps, a.seq_len)
+        p, t, i, rows, cp, ct = interleaved(tok, batch_fn, a.steps, a.seq_len)
+        cpu_ratios.append(ct / cp)
+        cpu_plain.append(cp)
         plain.append(p)
         tracked.append(t)
         ratios.append(t / p)
@@ -124,6 +138,14 @@ def main():
     print(f"mode {a.mode}: Transformer d64 L2, batch {a.batch}x{a.seq_len}, {a.steps} steps x {a.repeats} repeats, "
           f"default schedule {SpectralTracker().schedule.model_dump()}, {rows} rows per run")
     print("per-repeat overhead %: " + " ".join(f"{100 * (x - 1):+.1f}" for x in ratios))
+    if cpu_ratios:
+        print("per-repeat CPU-time overhead %: " + " ".join(f"{100 * (x - 1):+.1f}" for x in cpu_ratios)
+              + f" (median {100 * (statistics.median(cpu_ratios) - 1):.1f}; median plain CPU "
+              f"{statistics.median(cpu_plain) * ms:.1f} ms/step)")
+    if cpu_ratios:
+        tot = sum(cpu_plain)
+        print("CPU time inside the tracker / plain CPU time %: "
+              + ", ".join(f"{k} {100 * v / tot:.2f}" for k, v in cpu_inside.items()))
     if inside:
         print("per-repeat time inside the tracker / plain time %: " + " ".join(f"{100 * x:.1f}" for x in inside)
               + f" (median {100 * statistics.median(inside):.1f})")

@@ -57,7 +57,7 @@ def test_auto_picks_exact_for_a_flat_spectrum_below_the_crossover_and_lanczos_ab
 
 def test_auto_falls_back_to_exact_when_lanczos_has_not_converged_within_its_budget(monkeypatch):
     A = decaying()
-    monkeypatch.setattr(linalg, "_lanczos_budget", lambda k: k + 2)
+    monkeypatch.setattr(linalg, "_lanczos_budget", lambda k, n: k + 2)
     res = singular_values(A, k=5)
     assert res.method == "exact" and res.converged and torch.equal(res.values, torch.linalg.svdvals(A)[:5])
     lz = singular_values(A, k=5, method="lanczos")                 # an explicit choice is not overridden
@@ -115,3 +115,9 @@ def test_shortcuts_equal_exact_values(seed):
     flat = torch.randn(120, 90, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     assert energy_rank_fast(flat, 0.01) == energy_rank(torch.linalg.svdvals(flat), 0.01)  # exact fallback
     assert energy_rank_fast(torch.zeros(4, 4)) == 0.0
+
+
+def test_auto_lanczos_budget_grows_with_the_size():
+    assert linalg._lanczos_budget(32, 1024) == 312                 # the fixed floor below n = 2496
+    assert linalg._lanczos_budget(32, 4096) == 512 > 340           # 4096^2 Gaussian top-32 needs 340 products
+    assert linalg._lanczos_budget(1, 100) == 200

@@ -229,6 +229,34 @@ def test_relora_prune_keeps_the_largest_entries():
     assert int(kept.sum()) == 3                           # 30% of 10 entries
     assert before.abs()[kept].min() >= before.abs()[~kept].max()
     torch.testing.assert_close(m[kept], before[kept], rtol=0, atol=0)
+    v = opt.state[model[0].lora_B]["exp_avg_sq"]          # pruned with m's mask: every kept m keeps its v
+    assert torch.equal(v != 0, kept)
+
+
+def test_relora_prune_trains_through_several_restarts_without_diverging():
+    # with m and v pruned separately, entries whose m survived but whose v was zeroed stepped by ~m / eps
+    # after each restart, and this run reached a loss of 5e11
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(256, 48, generator=g, dtype=torch.float64)
+    Y = X @ (torch.randn(24, 48, generator=g, dtype=torch.float64) / 48**0.5).T
+    lin = nn.Linear(48, 24, dtype=torch.float64)
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(24, 48, generator=g, dtype=torch.float64) * 0.1)
+        lin.bias.zero_()
+    model = nn.Sequential(lin)
+    apply_lora(model, rank=4, seed=0)
+    opt = torch.optim.Adam(lora_parameters(model), lr=0.02)
+    sched = ReLoRA(model, opt, every=20, seed=0, reset="prune", prune_ratio=0.99, restart_warmup=5)
+    losses = []
+    for _ in range(120):                                  # 6 cycles, 5 restarts with pruned moments
+        opt.zero_grad()
+        loss = ((model(X) - Y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+    assert sched.restarts == 6 and np.isfinite(losses).all()
+    assert max(losses) <= losses[0] and losses[-1] < 0.1 * losses[0]
 
 
 def test_relora_lr_schedule_warms_up_after_each_restart():

@@ -1,4 +1,7 @@
-"""The tracker's fused per-step path gives bit-identical rows to the straightforward per-module computation."""
+"""The tracker's fused per-step path and batched record path give the rows of the straightforward per-module
+computation: same rows in the same order, values equal to float64 rounding (relative 1e-12)."""
+
+import math
 
 import pytest
 import torch
@@ -6,14 +9,30 @@ import torch.nn.functional as F
 
 from neumo.spectral.inequality import gini, inequality_metrics, neuron_strengths, spearman, top_share
 from neumo.spectral.ranks import energy_rank, entropy_rank, participation_ratio, spectrum_ranks, stable_rank
+from neumo.seeding import make_generator
 from neumo.spectral.tracker import SpectralTracker
-from neumo.spectral.tracker_metrics import (SquaredNorms, energy_shares, gradient_rank_bound, inequality_rows,
+from neumo.spectral.tracker_metrics import (energy_shares, squared_norms, gradient_rank_bound, inequality_rows,
                                             n_samples_of, rank_metrics)
 from neumo.train import Trainer
 
 
 class ReferenceTracker(SpectralTracker):
-    """The per-module loops the tracker used before its per-step path was fused (kept verbatim)."""
+    """The per-module loops the tracker used before its per-step and record paths were fused (kept verbatim)."""
+
+    def start(self, model):
+        self.params = self._select(model)
+        self.w0 = {n: p.detach().clone() for n, p in self.params.items()}
+        self.accum = {n: torch.zeros_like(p, memory_format=torch.contiguous_format) for n, p in self.params.items()}
+        self.snapshot = {n: neuron_strengths(p) for n, p in self.params.items()}
+        self._grad_energy = {}
+        self._bind()
+        for i, (n, p) in enumerate(self.params.items()):
+            g = make_generator(self.seed, "tracker-random", i)
+            rand = torch.randn(p.shape, generator=g, dtype=torch.float64)
+            self._add(0, n, "W", rank_metrics(p, self.eps))
+            self._add(0, n, "W_random", rank_metrics(rand, self.eps))
+            for (q, m), v in inequality_rows(p).items():
+                self._add(0, n, q, {m: v})
 
     def observe_gradients(self, model, step, batch=None, loss_fn=None, last=False):
         sch, loss_fn = self.schedule, loss_fn or self.loss_fn
@@ -84,12 +103,20 @@ def fit(tracker_cls, dtype, schedule):
     return tr.rows
 
 
+def assert_rows_close(got, want, rel=1e-12):
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g[:5] == w[:5] and math.isclose(g[5], w[5], rel_tol=rel, abs_tol=1e-300), (g, w)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("schedule", [{}, {"energy": 2, "ranks": 3, "inequality": 4, "rich_lag": 5}])
-def test_fused_path_rows_equal_the_reference_bit_for_bit(dtype, schedule):
+def test_fused_path_rows_equal_the_per_module_reference(dtype, schedule):
     got, want = fit(SpectralTracker, dtype, schedule), fit(ReferenceTracker, dtype, schedule)
-    assert len(got) == len(want) and got == want     # tuples of floats compared exactly
+    assert_rows_close(got, want)
     assert any(r[2] == "unused.weight" and r[3] == "energy" and r[1] > 2 for r in got)
+    # discrete metrics are exactly equal (the energy rank is an index)
+    assert [r for r in got if r[4] == "energy_rank"] == [r for r in want if r[4] == "energy_rank"]
 
 
 def test_squared_norms_equal_the_per_tensor_formula_and_never_touch_inputs():
@@ -98,10 +125,10 @@ def test_squared_norms_equal_the_per_tensor_formula_and_never_touch_inputs():
     ts += [torch.randn(40, 30, generator=g, dtype=torch.float64), torch.randn(9, 9, generator=g).T]
     before = [t.clone() for t in ts]
     want = [float(t.double().pow(2).sum()) for t in ts]
-    sq = SquaredNorms()
-    assert sq(ts) == want and sq(ts) == want
+    got = squared_norms(ts)
+    assert len(got) == len(want) and all(math.isclose(a, b, rel_tol=1e-13) for a, b in zip(got, want))
     assert all(torch.equal(a, b) for a, b in zip(ts, before))
-    assert sq([t.double().clone() for t in ts], fresh=True) == want and sq([]) == []
+    assert squared_norms([]) == []
 
 
 def test_one_sort_inequality_and_one_normalisation_ranks_equal_each_function():

@@ -36,6 +36,7 @@ from neumo.train.callbacks import Callback
 
 INITS = ("lora", "pissa", "milora")
 RESETS = ("zero", "prune")
+_FIRST_MOMENTS = ("exp_avg", "momentum_buffer")  # the state tensor whose magnitude ranks the entries to keep
 
 
 class LoRALinear(nn.Module):
@@ -242,8 +243,10 @@ class ReLoRA(Callback):
     into its base, draws a new A from ``make_generator(seed, "relora", name, k)`` (k = restart number,
     from 1) with B = 0, and resets the optimizer state of the adapter parameters: every state tensor of
     the parameter's shape (Adam's ``exp_avg`` / ``exp_avg_sq``, SGD's ``momentum_buffer``) is zeroed
-    (``reset="zero"``) or magnitude-pruned, keeping the largest ``1 - prune_ratio`` share of entries
-    (``reset="prune"``, the paper's partial reset); step counters are kept. ReLoRA owns the learning
+    (``reset="zero"``) or magnitude-pruned (``reset="prune"``, the paper's partial reset): the entries with
+    the largest ``1 - prune_ratio`` share of |first moment| (``exp_avg``, else ``momentum_buffer``) keep
+    *all* their state (m and v together, so m / sqrt(v) stays bounded), the others are zeroed in every
+    moment; step counters are kept. ReLoRA owns the learning
     rate: it sets ``lr = base_lr * relora_lr_multiplier(step, ...)`` for the next step, so give an outer
     schedule as ``schedule`` rather than as a separate scheduler.
     """
@@ -298,18 +301,24 @@ class ReLoRA(Callback):
                 self._reset_state(p)
 
     def _reset_state(self, p: torch.Tensor) -> None:
-        for t in self.optimizer.state.get(p, {}).values():
-            if not (torch.is_tensor(t) and t.shape == p.shape):
-                continue
-            if self.reset == "zero" or t.numel() == 0:
+        state = self.optimizer.state.get(p, {})
+        tensors = {k: t for k, t in state.items() if torch.is_tensor(t) and t.shape == p.shape}
+        if not tensors:
+            return
+        keep = max(0, round((1 - self.prune_ratio) * p.numel()))
+        if self.reset == "zero" or keep == 0:
+            for t in tensors.values():
                 t.zero_()
-                continue
-            keep = max(0, round((1 - self.prune_ratio) * t.numel()))
-            if keep == 0:
-                t.zero_()
-                continue
-            threshold = t.abs().flatten().kthvalue(t.numel() - keep + 1).values
-            t.mul_(t.abs() >= threshold)
+            return
+        # one mask for every moment of the parameter: pruning Adam's m and v separately keeps entries whose m
+        # survives while their v is zeroed, and m / (sqrt(v) + eps) then steps by about m / eps (divergence)
+        key = next((k for k in _FIRST_MOMENTS if k in tensors), next(iter(tensors)))
+        score = tensors[key].abs().flatten()
+        mask = torch.zeros(score.numel(), dtype=torch.bool, device=score.device)
+        mask[torch.topk(score, keep, sorted=False).indices] = True
+        mask = mask.view(p.shape)
+        for t in tensors.values():
+            t.mul_(mask)
 
     def on_after_optimizer_step(self, trainer, state) -> None:
         self.step()

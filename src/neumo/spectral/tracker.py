@@ -36,15 +36,15 @@ from neumo.errors import NeumoError
 from neumo.seeding import make_generator
 from neumo.spectral.curvature import HessianOperator, gradient_fraction, lanczos
 from neumo.spectral.curvature.params import loss_value
-from neumo.spectral.inequality import neuron_strengths, spearman
+from neumo.spectral.inequality import neuron_strengths
 from neumo.spectral.schedule import TrackerSchedule
+from neumo.spectral.tracker_batch import batch_inequality, batch_rank_metrics, batch_rich
 from neumo.spectral.tracker_metrics import (
-    SquaredNorms,
     energy_shares,
     gradient_rank_bound,
-    inequality_rows,
     n_samples_of,
     rank_metrics,
+    squared_norms,
 )
 from neumo.train.callbacks import Callback
 
@@ -103,7 +103,6 @@ class SpectralTracker(Callback):
         self._names = list(self.params)
         self._plist = list(self.params.values())
         self._w0_list = [self.w0[n] for n in self._names]
-        self._sq = SquaredNorms()
 
     def start(self, model: torch.nn.Module) -> None:
         self.params = self._select(model)
@@ -112,12 +111,16 @@ class SpectralTracker(Callback):
         self.snapshot = {n: neuron_strengths(p) for n, p in self.params.items()}
         self._grad_energy: dict[str, float] = {}
         self._bind()
-        for i, (n, p) in enumerate(self.params.items()):
-            g = make_generator(self.seed, "tracker-random", i)
-            rand = torch.randn(p.shape, generator=g, dtype=torch.float64)
-            self._add(0, n, "W", rank_metrics(p, self.eps))
-            self._add(0, n, "W_random", rank_metrics(rand, self.eps))
-            for (q, m), v in inequality_rows(p).items():
+        rand = [
+            torch.randn(p.shape, generator=make_generator(self.seed, "tracker-random", i), dtype=torch.float64)
+            for i, p in enumerate(self._plist)
+        ]
+        ranks = batch_rank_metrics([*self._plist, *rand], self.eps)
+        ineq = batch_inequality(self._plist, [self.snapshot[n] for n in self._names])
+        for i, n in enumerate(self._names):
+            self._add(0, n, "W", ranks[i])
+            self._add(0, n, "W_random", ranks[len(self._names) + i])
+            for (q, m), v in ineq[i].items():
                 self._add(0, n, q, {m: v})
 
     def observe_gradients(
@@ -129,50 +132,57 @@ class SpectralTracker(Callback):
         live = [(n, p, p.grad) for n, p in zip(self._names, self._plist) if p.grad is not None]
         if live:
             names, _, grads = zip(*live)
-            with torch.no_grad():
-                torch._foreach_add_([self.accum[n] for n in names], list(grads))
             if want_energy:  # params without a gradient keep their last energy (as they always did)
-                self._grad_energy.update(zip(names, self._sq(grads)))
-        if want_ranks:
+                self._grad_energy.update(zip(names, squared_norms(grads)))
+            with torch.no_grad():  # after the norms: the gradients they read are still in cache
+                torch._foreach_add_([self.accum[n] for n in names], list(grads))
+        if want_ranks and live:
             n_samples = self.batch_size or (n_samples_of(batch) if batch is not None else None)
-            for n, p, g in live:
-                bound = gradient_rank_bound(p.shape, n_samples)
-                self._add(step, n, "grad", rank_metrics(g, self.eps, bound))
-                self._add(step, n, "grad_accum", rank_metrics(self.accum[n], self.eps, bound))
-            if self.shuffled_labels:
-                self._shuffled(model, step, batch, loss_fn, n_samples)
+            bounds = [gradient_rank_bound(p.shape, n_samples) for _, p, _ in live]
+            mats = [g for _, _, g in live] + [self.accum[n] for n, _, _ in live]
+            r = batch_rank_metrics(mats, self.eps, bounds + bounds)
+            for i, (n, _, _) in enumerate(live):
+                self._add(step, n, "grad", r[i])
+                self._add(step, n, "grad_accum", r[len(live) + i])
+        if want_ranks and self.shuffled_labels:
+            n_samples = self.batch_size or (n_samples_of(batch) if batch is not None else None)
+            self._shuffled(model, step, batch, loss_fn, n_samples)
         if sch.due("hessian", step, last):
             self._hessian(model, step, batch, loss_fn)
 
     def observe_step(self, model: torch.nn.Module, step: int, last: bool = False) -> None:
         """Call after the optimizer step (parameters hold W_step)."""
         sch = self.schedule
-        if sch.due("energy", step, last):
-            with torch.no_grad():
-                diffs = torch._foreach_sub(
-                    list[torch.Tensor](self._plist), self._w0_list
-                )  # W_t - W_0, elementwise as before
-            self._energy_rows(step, "update", dict(zip(self._names, self._sq(diffs, fresh=True))))
+        want_energy, want_ranks = sch.due("energy", step, last), sch.due("ranks", step, last)
+        if want_energy or want_ranks:
+            with torch.no_grad():  # W_t - W_0, elementwise as before
+                diffs = torch._foreach_sub(list[torch.Tensor](self._plist), self._w0_list)
+        if want_energy:
+            self._energy_rows(step, "update", dict(zip(self._names, squared_norms(diffs))))
             if self._grad_energy:
                 self._energy_rows(step, "grad", self._grad_energy)
-        want_ranks, want_ineq = sch.due("ranks", step, last), sch.due("inequality", step, last)
+        want_ineq = sch.due("inequality", step, last)
         want_rich = bool(sch.rich_lag) and step % sch.rich_lag == 0
         if not (want_ranks or want_ineq or want_rich):
             self.last_step = step
             return
-        for n, p in self.params.items():
+        k = len(self._names)
+        if want_ranks:
+            ranks = batch_rank_metrics([*self._plist, *diffs], self.eps)
+        now = [neuron_strengths(p) for p in self._plist] if (want_ineq or want_rich) else []
+        ineq = batch_inequality(self._plist, now) if want_ineq else []
+        rich = batch_rich([self.snapshot[n] for n in self._names], now) if want_rich else []
+        for i, n in enumerate(self._names):
             if want_ranks:
-                self._add(step, n, "W", rank_metrics(p, self.eps))
-                self._add(step, n, "update", rank_metrics(p.detach() - self.w0[n], self.eps))
+                self._add(step, n, "W", ranks[i])
+                self._add(step, n, "update", ranks[k + i])
             if want_ineq:
-                for (q, m), v in inequality_rows(p).items():
+                for (q, m), v in ineq[i].items():
                     self._add(step, n, q, {m: v})
             if want_rich:
-                now = neuron_strengths(p)
                 for side in ("out", "in"):
-                    growth = now[side] - self.snapshot[n][side]
-                    self._add(step, n, f"neurons_{side}", {"rich_get_richer": spearman(self.snapshot[n][side], growth)})
-                self.snapshot[n] = now
+                    self._add(step, n, f"neurons_{side}", {"rich_get_richer": rich[i][side]})
+                self.snapshot[n] = now[i]
         self.last_step = step
 
     # ------------------------------------------------------------------ optional measurements

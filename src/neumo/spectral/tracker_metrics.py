@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from neumo.spectral.inequality import inequality_metrics, inverse_herfindahl, neuron_strengths
+from neumo.spectral.inequality import inequality_metrics, neuron_strengths
 from neumo.spectral.ranks import RANK_NAMES, as_matrix, matrix_ranks
 
 
@@ -33,37 +33,24 @@ def inequality_rows(w: torch.Tensor) -> dict[tuple[str, str], float]:
 
 
 def energy_shares(energies: dict[str, float]) -> tuple[dict[str, float], float]:
-    """Shares of a per-module energy and the effective number of modules (1 / Herfindahl)."""
+    """Shares of a per-module energy and the effective number of modules (1 / Herfindahl).
+
+    Plain Python floats (the tracker calls this twice a step, for a dozen values): equal to
+    :func:`neumo.spectral.inequality.inverse_herfindahl` of the values up to float64 summation order."""
     values = list(energies.values())
     total = sum(values)
-    shares = {k: (v / total if total > 0 else 0.0) for k, v in energies.items()}
-    # a float64 tensor holds the same values np.asarray would give inverse_herfindahl, without the detour
-    return shares, (inverse_herfindahl(torch.tensor(values, dtype=torch.float64)) if total > 0 else 0.0)
+    if not total > 0:
+        return {k: 0.0 for k in energies}, 0.0
+    shares = {k: v / total for k, v in energies.items()}
+    return shares, 1.0 / sum((v / total) ** 2 for v in values)
 
 
-class SquaredNorms:
-    """``[float(t.double().pow(2).sum()) for t in tensors]``, bit for bit, through one reused float64 scratch.
-
-    The tracker calls this every step; a fresh float64 copy per tensor (allocated, converted, squared into a
-    second allocation) was most of its fixed per-step cost. The scratch grows to the largest tensor seen and
-    stays cache-warm; summing a contiguous view of it reduces in the same order as summing a fresh tensor.
-    With ``fresh=True`` the inputs are temporaries the caller discards: float64 ones are squared in place.
-    """
-
-    def __init__(self):
-        self._buf = torch.empty(0, dtype=torch.float64)
-
-    def __call__(self, tensors, fresh: bool = False) -> list[float]:
-        sums = []
-        for t in tensors:
-            if fresh and t.dtype == torch.float64 and t.is_contiguous():
-                d = t
-            else:
-                if self._buf.numel() < t.numel() or self._buf.device != t.device:
-                    self._buf = torch.empty(t.numel(), dtype=torch.float64, device=t.device)
-                d = self._buf[: t.numel()].view(t.shape).copy_(t)
-            sums.append(d.pow_(2).sum())
-        return torch.stack(sums).tolist() if sums else []
+def squared_norms(tensors) -> list[float]:
+    """``[float(t.double().pow(2).sum()) for t in tensors]`` to float64 rounding, in one fused call
+    (the norms are accumulated in float64 without a float64 copy of each tensor)."""
+    if not tensors:
+        return []
+    return torch.stack(torch._foreach_norm(list(tensors), 2, dtype=torch.float64)).square_().tolist()
 
 
 def n_samples_of(batch) -> int | None:

@@ -22,9 +22,10 @@ is the smallest entropy rank over the layers, divided by r. For ReLoRA the piece
 each restart) are recorded, and the mean overlap ||U_kᵀ U_{k+1}||_F² / r of consecutive pieces' top-r
 column spaces is reported beside its chance level r / out for random subspaces.
 
-``reset="prune"`` (the paper's partial reset) is not used: it prunes Adam's two moments independently, so
-a first-moment entry can survive with its second moment pruned to zero, and the next step divides by eps
-(the pilot diverged; see docs/studies/S-relora.md).
+``reset="prune"`` (the paper's partial reset) is not used: when this study was registered it pruned Adam's two
+moments independently, so a first-moment entry could survive with its second moment pruned to zero and the
+next step divided by eps (the pilot diverged; see docs/studies/S-relora.md). ``ReLoRA`` now prunes both
+moments with one mask (tested through several restarts); the study keeps its registered ``reset="zero"``.
 
 A seed changes the split, the base model's initialisation (so its pretrained weights) and every A drawn.
 """

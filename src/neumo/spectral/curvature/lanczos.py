@@ -2,7 +2,15 @@
 
 The Krylov basis is kept (k_max x size) and every new vector is orthogonalised against all previous
 ones twice ("twice is enough"), so Ritz values do not duplicate. Convergence is checked after every
-iteration from the Lanczos residual estimate |beta_m * s_{m,i}| = ||A x_i - theta_i x_i||.
+iteration from the Lanczos residual estimate r_i = |beta_m * s_{m,i}| = ||A x_i - theta_i x_i||, with one of
+two criteria:
+
+- ``"residual"`` (default): every wanted r_i <= tol * max |theta| (the eigenvectors are then good too).
+- ``"eigenvalue"``: every wanted eigenvalue error estimate e_i = min(r_i, r_i^2 / gap_i) <= tol * |theta_i|,
+  where gap_i is the distance from theta_i to the nearest other Ritz value. r_i bounds the distance from
+  theta_i to the spectrum (for any symmetric A); r_i^2 / gap is the sharper Kato-Temple-type bound with the
+  gap to the rest of the spectrum estimated by the Ritz values (Parlett, The Symmetric Eigenvalue Problem,
+  ch. 11). Use it when only eigenvalues are wanted: their error falls like the square of the residual.
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ from neumo.errors import NeumoError, check_choice
 from neumo.seeding import as_generator
 
 WHICH = ("LA", "SA", "LM")
+CRITERIA = ("residual", "eigenvalue")
+_FIRST_ROWS = 32  # rows of the Krylov basis allocated up front
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,18 @@ def eigh_tridiagonal(alpha: list[float], beta: list[float]) -> tuple[torch.Tenso
     return torch.from_numpy(w), torch.from_numpy(v)
 
 
+def eigenvalue_error_bound(theta: torch.Tensor, idx: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
+    """min(r_i, r_i^2 / gap_i) for the Ritz values ``theta[idx]`` with residuals ``res``; gap_i is the distance
+    to the nearest other Ritz value. With a single Ritz value there is no gap estimate, and r_i is returned."""
+    t = theta[idx]
+    if theta.numel() < 2:
+        return res.clone()
+    d = (t[:, None] - theta[None, :]).abs()
+    d[torch.arange(len(idx)), idx] = float("inf")
+    gap = d.min(dim=1).values
+    return torch.minimum(res, res**2 / gap.clamp(min=1e-300))
+
+
 def lanczos_basis(op, v0: torch.Tensor, steps: int, on_step=None):
     """Run up to ``steps`` Lanczos iterations from ``v0``; returns (Q (m, size), alpha, beta).
 
@@ -66,12 +88,15 @@ def lanczos_basis(op, v0: torch.Tensor, steps: int, on_step=None):
     """
     n = op.size
     steps = min(steps, n)
-    Q = torch.zeros(steps, n, dtype=op.dtype, device=op.device)
+    # the basis grows by doubling: a run that stops early never allocates (and zero-fills) all ``steps`` rows
+    Q = torch.empty(min(steps, _FIRST_ROWS), n, dtype=op.dtype, device=op.device)
     q = v0.to(op.dtype) / v0.norm()
     alpha: list[float] = []
     beta: list[float] = []
     scale = 0.0
     for j in range(steps):
+        if j == Q.shape[0]:
+            Q = torch.cat([Q, torch.empty(min(Q.shape[0], steps - j), n, dtype=op.dtype, device=op.device)])
         Q[j] = q
         w = op.matvec(q)
         a = float(torch.dot(w, q))
@@ -88,7 +113,7 @@ def lanczos_basis(op, v0: torch.Tensor, steps: int, on_step=None):
             beta[-1] = 0.0
             return Q[: j + 1], alpha, beta
         q = w / b
-    return Q, alpha, beta
+    return Q[: len(alpha)], alpha, beta
 
 
 def lanczos(
@@ -100,13 +125,16 @@ def lanczos(
     max_iter: int | None = None,
     seed: int | torch.Generator = 0,
     return_vectors: bool = True,
+    criterion: str = "residual",
 ) -> EigenResult:
     """Top-k eigenpairs of ``op`` (``which``: LA largest, SA smallest algebraic, LM largest magnitude).
 
-    Converged when every wanted residual is <= ``tol`` * max |Ritz value|. ``max_iter`` defaults to
-    min(size, max(4k + 40, 80)).
+    Converged (``criterion="residual"``) when every wanted residual is <= ``tol`` * max |Ritz value|, or
+    (``criterion="eigenvalue"``) when every wanted eigenvalue's error estimate is <= ``tol`` * |its value|
+    (see the module docstring). ``max_iter`` defaults to min(size, max(4k + 40, 80)).
     """
     check_choice("which", which, WHICH)
+    check_choice("criterion", criterion, CRITERIA)
     if not 1 <= k <= op.size:
         raise NeumoError(f"The 'k' parameter must be in [1, {op.size}] (the operator size). Got {k} instead.")
     max_iter = min(op.size, max_iter or max(4 * k + 40, 80))
@@ -125,7 +153,10 @@ def lanczos(
         if len(alpha) < k:
             return False
         theta, _, idx, res = ritz(alpha, beta)
-        state["ok"] = bool((res <= tol * max(float(theta.abs().max()), 1e-30)).all())
+        if criterion == "residual":
+            state["ok"] = bool((res <= tol * max(float(theta.abs().max()), 1e-30)).all())
+        else:
+            state["ok"] = bool((eigenvalue_error_bound(theta, idx, res) <= tol * theta[idx].abs()).all())
         return state["ok"]
 
     Q, alpha, beta = lanczos_basis(op, v0, max_iter, on_step=done)
