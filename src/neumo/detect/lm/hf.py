@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -141,9 +143,10 @@ def smollm2_gguf() -> Path:
     return files[0]
 
 
-def convert_smollm2(out: Path) -> Path:
-    """De-quantise the GGUF once and save fp32 safetensors + tokenizer into ``out``."""
-    gguf = smollm2_gguf()
+def convert_gguf(gguf: Path, out: Path) -> Path:
+    """De-quantise the GGUF file ``gguf`` once and save fp32 safetensors + tokenizer into ``out`` (written to
+    ``out.tmp`` first, then renamed, so a half-written folder is never taken for a model)."""
+    gguf = Path(gguf)
     tf = _transformers()
     tok = tf.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = tf.AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
@@ -159,11 +162,22 @@ def convert_smollm2(out: Path) -> Path:
     return out
 
 
+def converted(out: Path, what: str, gguf_file: Callable[[Path], Path]) -> Path:
+    """``out`` once it holds the converted model: converted first (:func:`convert_gguf`) from the GGUF file
+    ``gguf_file(scratch)`` returns, ``scratch`` being a folder beside ``out`` that is deleted afterwards (where
+    a GGUF that has to be assembled is written). A folder without ``model.safetensors`` is refused."""
+    if (out / "model.safetensors").is_file():
+        return out
+    if out.exists():
+        raise NeumoError(f"the {what} cache {out} is incomplete; delete it and load again")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-gguf-") as scratch:
+        convert_gguf(gguf_file(Path(scratch)), out)
+    return out
+
+
 def load_smollm2(cache: str | Path | None = None, precision: str | None = None) -> HFCausalLM:
     """SmolLM2-135M-Instruct; documents start with ``<|endoftext|>`` (its pre-training separator)."""
     out = Path(cache) if cache else cache_dir() / "smollm2-135m-instruct"
-    if not (out / "model.safetensors").is_file():
-        if out.exists():
-            raise NeumoError(f"the SmolLM2 cache {out} is incomplete; delete it and load again")
-        convert_smollm2(out)
+    converted(out, "SmolLM2", lambda _scratch: smollm2_gguf())
     return load_hf(out, name="smollm2", bos_token="<|endoftext|>", precision=precision)
