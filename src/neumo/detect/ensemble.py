@@ -184,6 +184,59 @@ def fit_ensemble(
     )
 
 
+def member_scores_file(
+    path: str | Path,
+    lms: list,
+    members: list[Member],
+    limit: int | None = None,
+    max_tokens: int | None = None,
+    batch_size: int = 8,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Each member's detector score on every text of a labelled file (pair files: continuations only, as
+    ``neumo detect eval``; :func:`neumo.detect.datasets.evaluate_file`), and the labels."""
+    from neumo.detect.datasets import evaluate_file
+
+    if [lm.name for lm in lms] != [m.model for m in members]:
+        raise NeumoError("the scoring models and the ensemble members must be the same models, in order")
+    scores: dict[str, np.ndarray] = {}
+    labels: np.ndarray | None = None
+    for lm, m in zip(lms, members):
+        fe = evaluate_file(
+            lm, Path(path), [m.detector], limit=limit, max_tokens=max_tokens, n_boot=0, batch_size=batch_size
+        )
+        if labels is not None and not np.array_equal(labels, fe.labels):
+            raise NeumoError(f"{path}: the models read different texts")  # pragma: no cover - one reader
+        labels, scores[m.model] = fe.labels, fe.scores[m.detector]
+    assert labels is not None  # members has at least two entries
+    return scores, labels
+
+
+def calibrate_ensemble(
+    path: str | Path,
+    lms: list,
+    members: list[Member],
+    *,
+    reference: str | None = None,
+    target_fpr: float = 0.05,
+    limit: int | None = None,
+    max_tokens: int | None = None,
+    band_boot: int = 0,
+    seed: int = 0,
+) -> EnsembleCalibration:
+    """:func:`fit_ensemble` on a labelled reference file scored by each of ``lms`` (aligned with ``members``)."""
+    scores, labels = member_scores_file(path, lms, members, limit=limit, max_tokens=max_tokens)
+    return fit_ensemble(
+        scores,
+        labels,
+        members,
+        reference=reference or Path(path).name,
+        target_fpr=target_fpr,
+        max_tokens=max_tokens,
+        band_boot=band_boot,
+        seed=seed,
+    )
+
+
 def is_ensemble_file(path: str | Path) -> bool:
     """Whether ``path`` holds a JSON object of ``"kind": "ensemble"`` (unreadable files: False)."""
     try:
@@ -258,13 +311,15 @@ def resolve_members(
                     f"{ensemble.source or ''} was fitted with ({by[name].calibration}); drop one of them"
                 )
         return [by[m] for m in models]
-    missing = [m for m in models if m not in member_cals]
-    if missing:
-        raise NeumoError(
-            f"model {missing[0]} has no calibration, so its score cannot be z-scored; give --calibration "
-            f"for it (fit one with 'neumo detect calibrate --model {missing[0]}') or an ensemble calibration"
-        )
-    return [member_from(member_cals[m]) for m in models]
+    out = []
+    for m in models:
+        if m not in member_cals:
+            raise NeumoError(
+                f"model {m} has no calibration, so its score cannot be z-scored; give --calibration for it "
+                f"(fit one with 'neumo detect calibrate --model {m}') or an ensemble calibration"
+            )
+        out.append(member_from(member_cals[m]))
+    return out
 
 
 def threshold_info(cal: EnsembleCalibration) -> ThresholdInfo:
