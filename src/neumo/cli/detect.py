@@ -40,7 +40,7 @@ PrecisionOpt = typer.Option(
     None,
     "--precision",
     help="fp32 | bf16 | int8: arithmetic of a Hugging Face model's "
-    "forward pass (default: bf16 for smollm2, fp32 otherwise).",
+    "forward pass (default: bf16 for smollm2 and gemma3-270m, fp32 otherwise).",
 )
 PerformerOpt = typer.Option(
     None,
@@ -154,8 +154,7 @@ def _canonical(model: str) -> str:
 def _ensemble_plan(models: List[str], calibrations: List[Path], detector, performer):
     """The members and the ensemble calibration of ``score`` with several models, refused before any load
     when they do not fit together (see neumo.detect.ensemble.resolve_members)."""
-    from neumo.detect.ensemble import check_models, is_ensemble_file, load_ensemble, resolve_members, shipped_ensemble
-    from neumo.detect.evaluate import Calibration, default_calibration, load_calibration
+    from neumo.detect.ensemble import check_models, plan_members
 
     names = [_canonical(m) for m in models]
     check_models(names)
@@ -166,26 +165,7 @@ def _ensemble_plan(models: List[str], calibrations: List[Path], detector, perfor
         )
     if performer is not None:
         raise NeumoError("--performer (binoculars) needs one --model that shares its tokenizer; not an ensemble")
-    ensemble = None
-    members: dict[str, Calibration] = {}
-    for p in calibrations:
-        if is_ensemble_file(p):
-            if ensemble is not None:
-                raise NeumoError("give at most one ensemble calibration")
-            ensemble = load_ensemble(p)
-            continue
-        cal = load_calibration(p)
-        if cal.model in members:
-            raise NeumoError(f"two calibrations for {cal.model} ({members[cal.model].source}, {cal.source}); give one")
-        members[cal.model] = cal
-    if ensemble is None:
-        ensemble = shipped_ensemble(names)
-    if ensemble is None:
-        for m in names:
-            shipped = None if m in members else default_calibration(m)
-            if shipped is not None:
-                members[m] = shipped
-    return resolve_members(names, members, ensemble), ensemble
+    return plan_members(names, calibrations)
 
 
 def _score_ensemble(source, models, calibrations, detector, max_tokens, lines, precision, performer, json_out):

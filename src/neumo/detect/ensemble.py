@@ -322,6 +322,35 @@ def resolve_members(
     return out
 
 
+def plan_members(models: list[str], calibrations: list) -> tuple[list[Member], EnsembleCalibration | None]:
+    """The members and the ensemble calibration of ``models`` from calibration files: an ensemble one
+    (at most one; default: :func:`shipped_ensemble`) and one-model ones (at most one per model; without an
+    ensemble calibration, a model without one given takes its shipped one), checked by :func:`resolve_members`."""
+    from neumo.detect.evaluate import default_calibration, load_calibration
+
+    check_models(models)
+    ensemble = None
+    members: dict[str, Calibration] = {}
+    for p in calibrations:
+        if is_ensemble_file(p):
+            if ensemble is not None:
+                raise NeumoError("give at most one ensemble calibration")
+            ensemble = load_ensemble(p)
+            continue
+        cal = load_calibration(p)
+        if cal.model in members:
+            raise NeumoError(f"two calibrations for {cal.model} ({members[cal.model].source}, {cal.source}); give one")
+        members[cal.model] = cal
+    if ensemble is None:
+        ensemble = shipped_ensemble(models)
+    if ensemble is None:
+        for m in models:
+            shipped = None if m in members else default_calibration(m)
+            if shipped is not None:
+                members[m] = shipped
+    return resolve_members(models, members, ensemble), ensemble
+
+
 def threshold_info(cal: EnsembleCalibration) -> ThresholdInfo:
     return ThresholdInfo(
         detector=cal.detector,

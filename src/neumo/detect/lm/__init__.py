@@ -20,7 +20,7 @@ LM_NAMES = ("smollm2", "gemma3-270m", "ngram", "tiny", "hf:<folder>")
 PRECISION_NAMES = PRECISIONS
 # the precision `neumo detect ...` and `neumo serve` use when --precision is not given (measured to keep AUROC
 # within 0.01 of fp32 at >= 1.6x the tokens/s: bench/README.md); load_lm itself defaults to fp32
-FACE_PRECISION = {"smollm2": "bf16"}
+FACE_PRECISION = {"smollm2": "bf16", "gemma3-270m": "bf16"}
 
 
 def face_precision(name: str, precision: str | None = None) -> str | None:

@@ -1,0 +1,61 @@
+"""AUROC of an ensemble across tokenizers (neumo.detect.ensemble) and of each of its members, on labelled
+files (run from the repo root).
+
+    D=src/neumo/detect/data/fast-detect-gpt
+    OMP_NUM_THREADS=1 PYTHONPATH=src .venv/bin/python scripts/eval_ensemble.py $D/*.json.gz \
+        --model smollm2 --model gemma3-270m --limit 100 --max-tokens 128 --n-boot 1000 [--json]
+
+Members and their z-scoring come from the ensemble calibration (``--calibration ENS.json``, else the shipped
+one of those models) or from one calibration per model (``--calibration``, else each model's shipped one),
+as ``neumo detect score`` takes them. Pair files score the continuation only (as ``neumo detect eval``). Each
+row: AUROC with its stratified bootstrap 95% interval, TPR at 1% and 5% FPR, for every member's calibrated
+detector and for the ensemble's mean z; ``ens_tpr_at_cal`` / ``ens_fpr_at_cal``: the share of machine /
+human texts the ensemble calibration's threshold flags (when there is one).
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from neumo.detect.ensemble import mean_z, member_scores_file, plan_members
+from neumo.detect.evaluate import summarize
+from neumo.detect.lm import face_precision, load_lm
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("data", nargs="+", type=Path)
+    ap.add_argument("--model", action="append", required=True)
+    ap.add_argument("--calibration", action="append", default=[], type=Path)
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--max-tokens", type=int, default=None)
+    ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--precision", default=None)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    members, ensemble = plan_members(a.model, a.calibration)
+    lms = [load_lm(m, precision=face_precision(m, a.precision)) for m in a.model]
+    rows = []
+    for path in a.data:
+        scores, y = member_scores_file(path, lms, members, limit=a.limit, max_tokens=a.max_tokens)
+        named = {f"{m.model}:{m.detector}": scores[m.model] for m in members}
+        named["ensemble mean z"] = np.asarray(mean_z(scores, members))
+        for what, s in named.items():
+            row = {"file": path.name, "scores": what, **summarize(s, y, n_boot=a.n_boot, seed=a.seed)}
+            if what == "ensemble mean z" and ensemble is not None:
+                flagged = s >= ensemble.threshold
+                row["ens_tpr_at_cal"], row["ens_fpr_at_cal"] = float(flagged[y == 1].mean()), float(flagged[y == 0].mean())
+            rows.append(row)
+            if not a.json:
+                print(f"{path.name:40s} {what:32s} AUROC {row['auroc']:.3f} [{row['auroc_lo']:.3f}, "
+                      f"{row['auroc_hi']:.3f}]  TPR@1%FPR {row['tpr_at_1fpr']:.3f}  TPR@5%FPR {row['tpr_at_5fpr']:.3f}  "
+                      f"n {row['n_human']}+{row['n_machine']}", flush=True)
+    cal = ensemble.source if ensemble is not None else "none"
+    if a.json:
+        print(json.dumps({"members": [m.model_dump() for m in members], "ensemble_calibration": cal, "rows": rows},
+                         indent=2))
+    else:
+        print(f"members: {', '.join(f'{m.model}:{m.detector} z against {m.calibration}' for m in members)}; "
+              f"ensemble calibration: {cal}")
