@@ -10,7 +10,9 @@ one of those models) or from one calibration per model (``--calibration``, else 
 as ``neumo detect score`` takes them. Pair files score the continuation only (as ``neumo detect eval``). Each
 row: AUROC with its stratified bootstrap 95% interval, TPR at 1% and 5% FPR, for every member's calibrated
 detector and for the ensemble's mean z; ``ens_tpr_at_cal`` / ``ens_fpr_at_cal``: the share of machine /
-human texts the ensemble calibration's threshold flags (when there is one).
+human texts the ensemble calibration's threshold flags (when there is one). ``--all-detectors`` adds, from
+the same scoring passes, every one-pass detector of every member (the rows of ``neumo detect eval``, with
+``by_length``, under ``member_rows`` in ``--json``).
 """
 
 import argparse
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neumo.detect.ensemble import mean_z, member_scores_file, plan_members
+from neumo.detect.ensemble import mean_z, member_file_evals, plan_members
 from neumo.detect.evaluate import summarize
 from neumo.detect.lm import face_precision, load_lm
 
@@ -33,13 +35,23 @@ if __name__ == "__main__":
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--precision", default=None)
+    ap.add_argument("--all-detectors", action="store_true")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     members, ensemble = plan_members(a.model, a.calibration)
     lms = [load_lm(m, precision=face_precision(m, a.precision)) for m in a.model]
-    rows = []
+    rows, member_rows = [], []
     for path in a.data:
-        scores, y = member_scores_file(path, lms, members, limit=a.limit, max_tokens=a.max_tokens)
+        evals, y = member_file_evals(path, lms, members, None if a.all_detectors else [], limit=a.limit,
+                                     max_tokens=a.max_tokens, n_boot=a.n_boot if a.all_detectors else 0, seed=a.seed)
+        scores = {m.model: fe.scores[m.detector] for m, fe in zip(members, evals)}
+        if a.all_detectors:
+            for lm, fe in zip(lms, evals):
+                member_rows += [{"model": lm.name, **r} for r in fe.rows]
+                if not a.json:
+                    for r in fe.rows:
+                        print(f"{path.name:40s} {lm.name + ':' + r['detector']:32s} AUROC {r['auroc']:.3f} "
+                              f"[{r['auroc_lo']:.3f}, {r['auroc_hi']:.3f}]  TPR@1%FPR {r['tpr_at_1fpr']:.3f}", flush=True)
         named = {f"{m.model}:{m.detector}": scores[m.model] for m in members}
         named["ensemble mean z"] = np.asarray(mean_z(scores, members))
         for what, s in named.items():
@@ -54,8 +66,8 @@ if __name__ == "__main__":
                       f"n {row['n_human']}+{row['n_machine']}", flush=True)
     cal = ensemble.source if ensemble is not None else "none"
     if a.json:
-        print(json.dumps({"members": [m.model_dump() for m in members], "ensemble_calibration": cal, "rows": rows},
-                         indent=2))
+        print(json.dumps({"members": [m.model_dump() for m in members], "ensemble_calibration": cal, "rows": rows,
+                          "member_rows": member_rows}, indent=2))
     else:
         print(f"members: {', '.join(f'{m.model}:{m.detector} z against {m.calibration}' for m in members)}; "
               f"ensemble calibration: {cal}")

@@ -184,6 +184,39 @@ def fit_ensemble(
     )
 
 
+def member_file_evals(
+    path: str | Path,
+    lms: list,
+    members: list[Member],
+    detectors: list[str] | None = None,
+    limit: int | None = None,
+    max_tokens: int | None = None,
+    n_boot: int = 0,
+    seed: int = 0,
+    batch_size: int = 8,
+) -> tuple[list, np.ndarray]:
+    """One :func:`neumo.detect.datasets.evaluate_file` per member (pair files: continuations only, as
+    ``neumo detect eval``) of its detector and ``detectors`` (``None``: every one-pass detector), and the
+    labels; the texts are read once per model, in the same order."""
+    from neumo.detect.datasets import evaluate_file
+    from neumo.detect.registry import detector_names
+
+    if [lm.name for lm in lms] != [m.model for m in members]:
+        raise NeumoError("the scoring models and the ensemble members must be the same models, in order")
+    evals, labels = [], None
+    for lm, m in zip(lms, members):
+        names = list(dict.fromkeys([m.detector] + (detector_names() if detectors is None else list(detectors))))
+        fe = evaluate_file(
+            lm, Path(path), names, limit=limit, max_tokens=max_tokens, n_boot=n_boot, seed=seed, batch_size=batch_size
+        )
+        if labels is not None and not np.array_equal(labels, fe.labels):
+            raise NeumoError(f"{path}: the models read different texts")  # pragma: no cover - one reader
+        evals.append(fe)
+        labels = fe.labels
+    assert labels is not None  # members has at least two entries
+    return evals, labels
+
+
 def member_scores_file(
     path: str | Path,
     lms: list,
@@ -192,23 +225,9 @@ def member_scores_file(
     max_tokens: int | None = None,
     batch_size: int = 8,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Each member's detector score on every text of a labelled file (pair files: continuations only, as
-    ``neumo detect eval``; :func:`neumo.detect.datasets.evaluate_file`), and the labels."""
-    from neumo.detect.datasets import evaluate_file
-
-    if [lm.name for lm in lms] != [m.model for m in members]:
-        raise NeumoError("the scoring models and the ensemble members must be the same models, in order")
-    scores: dict[str, np.ndarray] = {}
-    labels: np.ndarray | None = None
-    for lm, m in zip(lms, members):
-        fe = evaluate_file(
-            lm, Path(path), [m.detector], limit=limit, max_tokens=max_tokens, n_boot=0, batch_size=batch_size
-        )
-        if labels is not None and not np.array_equal(labels, fe.labels):
-            raise NeumoError(f"{path}: the models read different texts")  # pragma: no cover - one reader
-        labels, scores[m.model] = fe.labels, fe.scores[m.detector]
-    assert labels is not None  # members has at least two entries
-    return scores, labels
+    """Each member's detector score on every text of a labelled file (:func:`member_file_evals`), and the labels."""
+    evals, labels = member_file_evals(path, lms, members, [], limit=limit, max_tokens=max_tokens, batch_size=batch_size)
+    return {m.model: fe.scores[m.detector] for m, fe in zip(members, evals)}, labels
 
 
 def calibrate_ensemble(
