@@ -160,3 +160,16 @@ def test_cli_refuses_what_an_ensemble_cannot_do(tmp_path, cli):
     code, _, err = cli(["detect", "score", str(text), "-m", "ngram", "--calibration", str(cal), "--calibration",
                         str(cal)])
     assert code == 2 and "one --model takes one --calibration" in err
+
+
+def test_the_shipped_ensemble_matches_the_shipped_member_calibrations():
+    from neumo.detect.ensemble import plan_members, shipped_ensemble
+    from neumo.detect.evaluate import default_calibration
+
+    ens = shipped_ensemble(["gemma3-270m", "smollm2"])  # any order
+    assert ens is not None and ens.source == "ensemble-smollm2+gemma3-270m.json (shipped)"
+    members, found = plan_members(["smollm2", "gemma3-270m"], [])
+    assert found == ens and [m.model for m in members] == ["smollm2", "gemma3-270m"]
+    shipped = {m: default_calibration(m) for m in ("smollm2", "gemma3-270m")}
+    assert resolve_members(["smollm2", "gemma3-270m"], shipped, ens) == members  # fitted with these files
+    assert all(m.calibration == f"{m.model}.json (shipped)" for m in members)
