@@ -19,21 +19,30 @@ ModelsOpt = typer.Option(
     None,
     "--model",
     "-m",
+    metavar="MODEL",
     help="smollm2 | gemma3-270m | ngram | tiny | hf:<folder> (default smollm2); repeat it for an ensemble "
     "across tokenizers: the mean of each model's z-score against its calibration's human texts.",
+)
+ExplainModelOpt = typer.Option(
+    None,
+    "--model",
+    "-m",
+    metavar="MODEL",
+    help="smollm2 | gemma3-270m | ngram | tiny | hf:<folder> (default smollm2; one model).",
 )
 DetectorOpt = typer.Option(None, "--detector", "-d", help="Detector name (repeatable; default: all one-pass).")
 CalOpt = typer.Option(
     None,
     "--calibration",
     help="Calibration JSON (from 'neumo detect calibrate') for the verdict; "
-    "default: the model's shipped one (smollm2), else 'undecided'.",
+    "default: the model's shipped one (smollm2, gemma3-270m), else 'undecided'.",
 )
 CalsOpt = typer.Option(
     None,
     "--calibration",
+    metavar="CAL.json",
     help="Calibration JSON (from 'neumo detect calibrate') for the verdict; default: the model's shipped one "
-    "(smollm2), else 'undecided'. With several --model: one per model (its human score statistics) and/or "
+    "(smollm2, gemma3-270m), else 'undecided'. With several --model: one per model (its human score statistics) and/or "
     "an ensemble calibration (default: the shipped one of those models, if any).",
 )
 PrecisionOpt = typer.Option(
@@ -235,7 +244,7 @@ def score(
 @app.command("explain")
 def explain(
     source: str = typer.Argument(..., help="Text file or '-' for stdin."),
-    model: Optional[List[str]] = ModelsOpt,
+    model: Optional[List[str]] = ExplainModelOpt,
     calibration: Optional[Path] = CalOpt,
     max_tokens: Optional[int] = MaxTokOpt,
     html: Optional[Path] = typer.Option(None, "--html", help="Write a token heat map to this HTML file."),
