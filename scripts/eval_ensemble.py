@@ -9,8 +9,9 @@ Members and their z-scoring come from the ensemble calibration (``--calibration 
 one of those models) or from one calibration per model (``--calibration``, else each model's shipped one),
 as ``neumo detect score`` takes them. Pair files score the continuation only (as ``neumo detect eval``). Each
 row: AUROC with its stratified bootstrap 95% interval, TPR at 1% and 5% FPR, for every member's calibrated
-detector and for the ensemble's mean z; ``ens_tpr_at_cal`` / ``ens_fpr_at_cal``: the share of machine /
-human texts the ensemble calibration's threshold flags (when there is one). ``--all-detectors`` adds, from
+detector and for the ensemble's mean z; ``tpr_at_cal`` / ``fpr_at_cal``: the share of machine / human texts
+that the threshold of the ensemble calibration (ensemble row) or of the model's shipped calibration (member
+rows: the given one, else its shipped one) flags, when there is one (score >= threshold; the band is not applied). ``--all-detectors`` adds, from
 the same scoring passes, every one-pass detector of every member (the rows of ``neumo detect eval``, with
 ``by_length``, under ``member_rows`` in ``--json``).
 """
@@ -21,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neumo.detect.ensemble import mean_z, member_file_evals, plan_members
-from neumo.detect.evaluate import summarize
+from neumo.detect.ensemble import is_ensemble_file, mean_z, member_file_evals, plan_members
+from neumo.detect.evaluate import default_calibration, load_calibration, summarize
 from neumo.detect.lm import face_precision, load_lm
 
 if __name__ == "__main__":
@@ -39,6 +40,7 @@ if __name__ == "__main__":
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     members, ensemble = plan_members(a.model, a.calibration)
+    given = {c.model: c for c in (load_calibration(p) for p in a.calibration if not is_ensemble_file(p))}
     lms = [load_lm(m, precision=face_precision(m, a.precision)) for m in a.model]
     rows, member_rows = [], []
     for path in a.data:
@@ -54,16 +56,21 @@ if __name__ == "__main__":
                               f"[{r['auroc_lo']:.3f}, {r['auroc_hi']:.3f}]  TPR@1%FPR {r['tpr_at_1fpr']:.3f}", flush=True)
         named = {f"{m.model}:{m.detector}": scores[m.model] for m in members}
         named["ensemble mean z"] = np.asarray(mean_z(scores, members))
+        thresholds = {f"{m.model}:{m.detector}": given.get(m.model) or default_calibration(m.model) for m in members}
+        thresholds["ensemble mean z"] = ensemble
         for what, s in named.items():
             row = {"file": path.name, "scores": what, **summarize(s, y, n_boot=a.n_boot, seed=a.seed)}
-            if what == "ensemble mean z" and ensemble is not None:
-                flagged = s >= ensemble.threshold
-                row["ens_tpr_at_cal"], row["ens_fpr_at_cal"] = float(flagged[y == 1].mean()), float(flagged[y == 0].mean())
+            cal = thresholds[what]
+            if cal is not None and (what == "ensemble mean z" or cal.detector == what.split(":", 1)[1]):
+                flagged = s >= cal.threshold
+                row["tpr_at_cal"], row["fpr_at_cal"] = float(flagged[y == 1].mean()), float(flagged[y == 0].mean())
             rows.append(row)
             if not a.json:
                 print(f"{path.name:40s} {what:32s} AUROC {row['auroc']:.3f} [{row['auroc_lo']:.3f}, "
                       f"{row['auroc_hi']:.3f}]  TPR@1%FPR {row['tpr_at_1fpr']:.3f}  TPR@5%FPR {row['tpr_at_5fpr']:.3f}  "
-                      f"n {row['n_human']}+{row['n_machine']}", flush=True)
+                      f"n {row['n_human']}+{row['n_machine']}"
+                      + (f"  at the calibrated threshold: TPR {row['tpr_at_cal']:.2f} FPR {row['fpr_at_cal']:.2f}"
+                         if "fpr_at_cal" in row else ""), flush=True)
     cal = ensemble.source if ensemble is not None else "none"
     if a.json:
         print(json.dumps({"members": [m.model_dump() for m in members], "ensemble_calibration": cal, "rows": rows,
