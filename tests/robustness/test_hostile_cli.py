@@ -69,6 +69,12 @@ OUT_OF_RANGE += [(D_FIT, "--limit", "0"), (D_FIT, "--max-tokens", "0"), (D_FIT, 
     [(D_FIT + ["--model", "tiny"], "--model", "hf:{missing}")] + \
     [(D_CALIBRATE + [_PAIRS], "--model", "gpt9"), (["detect", "calibrate", _PAIRS, "{missing}", "--model", "ngram",
                                                    "--out", "{missing}"], "--limit", "4")]
+# ensembles (several --model on detect score): a model twice, one without a calibration (or with one that has
+# no human score statistics), a detector or performer choice that an ensemble cannot use, explain on several
+OUT_OF_RANGE += [(D_SCORE, "--model", "ngram"), (D_SCORE, "--model", "tiny"), (D_SCORE, "--model", "smollm2"),
+                 (D_SCORE + ["--model", "tiny"], "--calibration", "{old_cal}"),
+                 (D_SCORE + ["--model", "tiny"], "--detector", "logrank"),
+                 (D_SCORE + ["--model", "tiny"], "--performer", "ngram"), (D_EXPLAIN, "--model", "tiny")]
 BAD_SET = ["noequals", "=3", "unknown.key=1", "train.lr=nan", "train.lr=-1", "train.lr=inf", "train.steps=abc",
            "train.steps=-3", "train.steps=0", "train=5", "train.lr=[1,2]", "train.steps=1.5", "train..lr=1", "train.lr.x=1"]
 
@@ -102,6 +108,8 @@ def _files(tmp: Path) -> dict[str, Path]:
     put("empty.jsonl", b"")
     put("one_class.jsonl", b'{"text": "A human wrote this.", "label": 0}\n{"text": "And this too.", "label": 0}\n')
     put("no_label.jsonl", b'{"text": "A text without a label."}\n')
+    put("old_calibration.json", b'{"detector": "logrank", "threshold": 0.0, "target_fpr": 0.05, "model": "ngram", '
+        b'"reference": "r", "n_human": 2, "n_machine": 2, "fitted_at": "2026-01-01"}')
     (tmp / "a_dir.yaml").mkdir()
     f["a_dir.yaml"] = tmp / "a_dir.yaml"
     f["missing.yaml"] = tmp / "missing.yaml"
@@ -205,7 +213,7 @@ def test_hostile_input_is_a_clean_user_error(argv, fixture, tmp_path, monkeypatc
     monkeypatch.setenv("NEUMO_CRASH_DIR", str(tmp_path / "crashes"))
     files = _files(tmp_path)
     subs = {"{dir}": str(tmp_path), "{missing}": str(tmp_path / "missing.txt"),
-            "{non_utf8}": str(files["non_utf8.yaml"])}
+            "{non_utf8}": str(files["non_utf8.yaml"]), "{old_cal}": str(files["old_calibration.json"])}
     if fixture in files:
         subs["{file}"] = str(files[fixture])
     if fixture in CORRUPT_RUNS:

@@ -14,19 +14,42 @@ from neumo.errors import NeumoError
 
 app = typer.Typer(no_args_is_help=True, help="Score text with a causal LM, detect machine text, explain why.")
 
-ModelOpt = typer.Option("smollm2", "--model", "-m", help="smollm2 | ngram | tiny | hf:<folder>.")
+ModelOpt = typer.Option("smollm2", "--model", "-m", help="smollm2 | gemma3-270m | ngram | tiny | hf:<folder>.")
+ModelsOpt = typer.Option(
+    None,
+    "--model",
+    "-m",
+    metavar="MODEL",
+    help="smollm2 | gemma3-270m | ngram | tiny | hf:<folder> (default smollm2); repeat it for an ensemble "
+    "across tokenizers: the mean of each model's z-score against its calibration's human texts.",
+)
+ExplainModelOpt = typer.Option(
+    None,
+    "--model",
+    "-m",
+    metavar="MODEL",
+    help="smollm2 | gemma3-270m | ngram | tiny | hf:<folder> (default smollm2; one model).",
+)
 DetectorOpt = typer.Option(None, "--detector", "-d", help="Detector name (repeatable; default: all one-pass).")
 CalOpt = typer.Option(
     None,
     "--calibration",
     help="Calibration JSON (from 'neumo detect calibrate') for the verdict; "
-    "default: the model's shipped one (smollm2), else 'undecided'.",
+    "default: the model's shipped one (smollm2, gemma3-270m), else 'undecided'.",
+)
+CalsOpt = typer.Option(
+    None,
+    "--calibration",
+    metavar="CAL.json",
+    help="Calibration JSON (from 'neumo detect calibrate') for the verdict; default: the model's shipped one "
+    "(smollm2, gemma3-270m), else 'undecided'. With several --model: one per model (its human score statistics) and/or "
+    "an ensemble calibration (default: the shipped one of those models, if any).",
 )
 PrecisionOpt = typer.Option(
     None,
     "--precision",
     help="fp32 | bf16 | int8: arithmetic of a Hugging Face model's "
-    "forward pass (default: bf16 for smollm2, fp32 otherwise).",
+    "forward pass (default: bf16 for smollm2 and gemma3-270m, fp32 otherwise).",
 )
 PerformerOpt = typer.Option(
     None,
@@ -125,12 +148,62 @@ def _texts(source: str, lines: bool) -> list[str]:
     return texts
 
 
+def _one_model(models: Optional[List[str]], command: str) -> str:
+    """The single model of ``explain`` (several are an ensemble, which only ``score`` gives)."""
+    if models and len(models) > 1:
+        raise NeumoError(f"{command} shows one model's tokens; give one --model (ensembles: neumo detect score)")
+    return models[0] if models else "smollm2"
+
+
+def _canonical(model: str) -> str:
+    """The name a model's results and calibrations carry (``hf:<folder>``: the folder's name)."""
+    return f"hf:{Path(model[3:]).expanduser().name}" if model.startswith("hf:") and len(model) > 3 else model
+
+
+def _ensemble_plan(models: List[str], calibrations: List[Path], detector, performer):
+    """The members and the ensemble calibration of ``score`` with several models, refused before any load
+    when they do not fit together (see neumo.detect.ensemble.resolve_members)."""
+    from neumo.detect.ensemble import check_models, plan_members
+
+    names = [_canonical(m) for m in models]
+    check_models(names)
+    if detector:
+        raise NeumoError(
+            "--detector picks detectors of one model; an ensemble uses each model's calibrated detector "
+            "(drop --detector, or give one --model)"
+        )
+    if performer is not None:
+        raise NeumoError("--performer (binoculars) needs one --model that shares its tokenizer; not an ensemble")
+    return plan_members(names, calibrations)
+
+
+def _score_ensemble(source, models, calibrations, detector, max_tokens, lines, precision, performer, json_out):
+    from neumo.detect.ensemble import analyze_ensemble
+
+    texts = _texts(source, lines)
+    members, ensemble = _ensemble_plan(models, calibrations, detector, performer)
+    lms = [_load(m, precision) for m in models]
+    results = analyze_ensemble(texts, lms, members, ensemble, max_tokens=max_tokens)
+    if json_out:
+        emit_json([r.model_dump() for r in results])
+        return
+    for i, r in enumerate(results):
+        s = {"machine": "red", "human": "green"}.get(r.verdict, "yellow")
+        sc = "  ".join(f"{m.model} {m.detector}={m.score:.3f} z={m.z:+.3f} ({m.n_tokens} tokens)" for m in r.members)
+        decided = _decided_by(r) if r.threshold is not None else "no ensemble calibration"
+        decided += "; z against " + ", ".join(r.member_calibrations)
+        console.print(
+            f"[{s}]{r.verdict:9s}[/] text {i}  ensemble mean z={r.score:+.3f}  {sc}  ({escape(decided)})",
+            highlight=False,
+        )
+
+
 @app.command("score")
 def score(
     source: str = typer.Argument("-", help="Text file, .json/.jsonl/.csv of texts, or '-' for stdin."),
-    model: str = ModelOpt,
+    model: Optional[List[str]] = ModelsOpt,
     detector: Optional[List[str]] = DetectorOpt,
-    calibration: Optional[Path] = CalOpt,
+    calibration: Optional[List[Path]] = CalsOpt,
     max_tokens: Optional[int] = MaxTokOpt,
     lines: bool = typer.Option(False, "--lines", help="Each non-empty line is a separate text."),
     precision: Optional[str] = PrecisionOpt,
@@ -138,18 +211,24 @@ def score(
     json_out: bool = JsonFlag,
 ) -> None:
     """Print one verdict line per text with its detector scores and the calibration that decided it
-    (texts are scored in batches)."""
+    (texts are scored in batches). Several --model: the ensemble's mean z-score and its verdict."""
     from neumo.detect.analyze import analyze_texts
     from neumo.detect.registry import split_detectors
 
     _check_max_tokens(max_tokens)
     _check_precision(precision)
+    models, cals = list(model or ["smollm2"]), list(calibration or [])
+    if len(models) > 1:
+        _score_ensemble(source, models, cals, detector, max_tokens, lines, precision, performer, json_out)
+        return
+    if len(cals) > 1:
+        raise NeumoError("one --model takes one --calibration (several: an ensemble, give a --model for each)")
     texts = _texts(source, lines)
     split_detectors(detector)
     _check_performer(detector, performer)
-    lm = _load(model, precision)
+    lm = _load(models[0], precision)
     perf = _performer(detector, performer, precision, lm)
-    cal = _calibration_for(calibration, lm)  # read once, not once per text
+    cal = _calibration_for(cals[0] if cals else None, lm)  # read once, not once per text
     results = analyze_texts(texts, lm, detector, cal, max_tokens=max_tokens, performer=perf)
     if json_out:
         emit_json([r.model_dump(exclude={"tokens"}) for r in results])
@@ -165,7 +244,7 @@ def score(
 @app.command("explain")
 def explain(
     source: str = typer.Argument(..., help="Text file or '-' for stdin."),
-    model: str = ModelOpt,
+    model: Optional[List[str]] = ExplainModelOpt,
     calibration: Optional[Path] = CalOpt,
     max_tokens: Optional[int] = MaxTokOpt,
     html: Optional[Path] = typer.Option(None, "--html", help="Write a token heat map to this HTML file."),
@@ -179,8 +258,9 @@ def explain(
     _check_max_tokens(max_tokens)
     _check_precision(precision)
     _in_range("--top", top, 1, MAX_TOP)
+    name = _one_model(model, "explain")
     text = _texts(source, False)[0]
-    lm = _load(model, precision)
+    lm = _load(name, precision)
     r = analyze_text(text, lm, None, _calibration_for(calibration, lm), max_tokens=max_tokens)
     if html:
         from neumo.detect.html import render_html

@@ -56,7 +56,8 @@ def command(
     precision: Optional[str] = typer.Option(
         None,
         "--precision",
-        help="fp32 | bf16 | int8 for smollm2 and hf:<folder> models (default: bf16 for smollm2, fp32 otherwise).",
+        help="fp32 | bf16 | int8 for smollm2, gemma3-270m and hf:<folder> models "
+        "(default: bf16 for smollm2 and gemma3-270m, fp32 otherwise).",
     ),
     performer: Optional[str] = typer.Option(
         None, "--performer", help="Second model for the 'binoculars' detector; must share --model's tokenizer."

