@@ -143,9 +143,9 @@ def test_smollm2_score_and_explain_give_a_verdict_with_the_shipped_calibration(t
     code, out, _ = cli(["detect", "score", str(f), "--json"])
     r = json.loads(out)[0]
     assert code == 0 and r["threshold"]["calibration"] == "smollm2.json (shipped)"
-    assert r["threshold"]["detector"] == "logrank" and r["verdict"] in ("machine", "human", "undecided")
-    assert r["verdict"] == decide(r["scores"]["logrank"], load_calibration(
-        __import__("neumo.detect.evaluate", fromlist=["x"]).shipped_calibration("smollm2")))
+    shipped = load_calibration(__import__("neumo.detect.evaluate", fromlist=["x"]).shipped_calibration("smollm2"))
+    assert r["threshold"]["detector"] == shipped.detector == "specdetect"
+    assert r["verdict"] in ("machine", "human", "undecided") and r["verdict"] == decide(r["scores"]["specdetect"], shipped)
     code, out, _ = cli(["detect", "explain", str(f), "--json"])
     e = json.loads(out)
     assert code == 0 and e["verdict"] == r["verdict"] and e["threshold"] == r["threshold"]

@@ -86,7 +86,7 @@ def test_the_default_detector_is_marked(tmp_path, table_lm):
     rows = evaluate_file(table_lm, f, None, n_boot=0).rows
     assert [r["detector"] for r in rows if r["default"]] == [DEFAULT_DETECTOR]    # no shipped calibration
     assert all(isinstance(r["default"], bool) for r in rows)
-    assert default_detector("smollm2") == "logrank"       # the shipped calibration's detector (serve's verdict)
+    assert default_detector("smollm2") == "specdetect"    # the shipped calibration's detector (serve's verdict)
     import inspect
 
     from typer.models import OptionInfo
