@@ -11,6 +11,7 @@ one it is ``undecided``. Callers that want the shipped default pass
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from neumo.detect import explain
 from neumo.detect.evaluate import Calibration, decide, load_calibration
@@ -19,6 +20,9 @@ from neumo.detect.registry import PERFORMER_HINT, TWO_MODEL, compute_scores, spl
 from neumo.detect.schema import DetectionResult, SentenceScore, ThresholdInfo, TokenEvidence
 from neumo.detect.score import TokenStats, check_max_tokens, score_texts
 from neumo.errors import NeumoError
+
+if TYPE_CHECKING:
+    from neumo.detect.ensemble import EnsembleCalibration
 
 
 def _calibration(cal) -> Calibration | None:
@@ -33,7 +37,8 @@ def _one_pass(detectors: list[str] | None) -> list[str]:
     return split_detectors(detectors)[0]
 
 
-def threshold_info(cal: Calibration) -> ThresholdInfo:
+def threshold_info(cal: Calibration | EnsembleCalibration) -> ThresholdInfo:
+    """What decided a verdict: a one-model or an ensemble calibration (the same fields)."""
     return ThresholdInfo(
         detector=cal.detector,
         value=cal.threshold,

@@ -33,6 +33,7 @@ from neumo.detect.evaluate import (
     fit_threshold,
     threshold_band,
 )
+from neumo.detect.analyze import threshold_info
 from neumo.detect.schema import ThresholdInfo
 from neumo.errors import NeumoError
 
@@ -368,19 +369,6 @@ def plan_members(models: list[str], calibrations: list) -> tuple[list[Member], E
             if shipped is not None:
                 members[m] = shipped
     return resolve_members(models, members, ensemble), ensemble
-
-
-def threshold_info(cal: EnsembleCalibration) -> ThresholdInfo:
-    return ThresholdInfo(
-        detector=cal.detector,
-        value=cal.threshold,
-        reference=cal.reference,
-        n=cal.n_human + cal.n_machine,
-        fitted_at=cal.fitted_at,
-        target_fpr=cal.target_fpr,
-        calibration=cal.source,
-        band=cal.band,
-    )
 
 
 def analyze_ensemble(
