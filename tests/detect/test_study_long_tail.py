@@ -53,6 +53,7 @@ def test_continuation_stats_equal_score_ids_and_excess_loss_falls_with_data():
     assert 0 < excess_loss(lang, lm, test) < excess_loss(lang, weak, test)
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_quick_holds(quick):
     v = quick
     # measured: Spearman -0.28 [-0.48, -0.07] over 93 pooled styles (p = 0.004); within the chat styles AUROC
@@ -71,6 +72,7 @@ def test_quick_holds(quick):
     assert v.measured["share_formal"] == pytest.approx(0.9)
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_the_uniform_null_in_the_treatments_place_does_not_hold(quick):
     units, seeds = load_units(quick.run_dir)
     cfg = resolve_config(LongTail, "quick")

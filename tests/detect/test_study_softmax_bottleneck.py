@@ -31,6 +31,7 @@ def docs():
     return human_documents("lee_background")
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_quick_verdict_is_inconclusive_on_the_mos_gate(quick):
     # measured (3 seeds): every check's interval clears or straddles its threshold, but the MoS does not
     # reach targets it can represent (KL ~0.03 nats > 0.005), so the verdict is inconclusive on that gate
@@ -47,6 +48,7 @@ def test_quick_verdict_is_inconclusive_on_the_mos_gate(quick):
     assert quick.measured["rank_centred_softmax_fit"] <= 4 + 1          # a softmax fit: rank <= d + 1
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_null_as_treatment_does_not_hold(quick):
     units, seeds = load_units(quick.run_dir)
     cfg = resolve_config(SoftmaxBottleneck, "quick")

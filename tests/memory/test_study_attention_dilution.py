@@ -24,6 +24,7 @@ def quick(tmp_path_factory):
     return run_study(SID, preset="quick", root=tmp_path_factory.mktemp("runs"))
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_quick_preset_verdict(quick):
     v = quick
     assert v.seeds == [0, 1, 2] and v.preconditions[0].passed and v.preconditions[0].value >= 0.95
@@ -47,6 +48,7 @@ def test_quick_preset_verdict(quick):
     assert v.figures and all(Path(v.run_dir, f).is_file() for f in v.figures)
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_the_untrained_model_in_the_treatments_place_does_not_hold(quick):
     study = get_study(SID)
     units, seeds = load_units(quick.run_dir)

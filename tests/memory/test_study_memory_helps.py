@@ -16,6 +16,7 @@ def quick(tmp_path_factory):
     return run_study(SID, preset="quick", root=tmp_path_factory.mktemp("memhelps"))
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_quick_verdict_is_inconclusive_on_the_gates(quick):
     assert quick.seeds == [0, 1, 2]
     assert quick.status == "inconclusive"
@@ -29,6 +30,7 @@ def test_quick_verdict_is_inconclusive_on_the_gates(quick):
     assert quick.figures
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_null_in_the_treatment_place_does_not_hold(quick):
     units, seeds = load_units(quick.run_dir)
     cfg = resolve_config(MemoryHelps, "quick")

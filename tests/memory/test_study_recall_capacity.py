@@ -24,6 +24,7 @@ def quick(tmp_path_factory):
     return run_study(SID, preset="quick", root=tmp_path_factory.mktemp("runs"))
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_quick_preset_verdict(quick):
     v = quick
     assert v.seeds == [0, 1, 2]
@@ -40,6 +41,7 @@ def test_quick_preset_verdict(quick):
     assert v.figures and all(Path(v.run_dir, f).is_file() for f in v.figures)
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_the_untrained_null_in_the_treatments_place_does_not_hold(quick):
     study = get_study(SID)
     units, seeds = load_units(quick.run_dir)

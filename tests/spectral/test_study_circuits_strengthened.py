@@ -19,6 +19,7 @@ def quick(tmp_path_factory):
     return run_study(ID, preset="quick", root=tmp_path_factory.mktemp("runs"))
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_quick_preset(quick):
     v = quick
     assert v.seeds == [0, 1, 2] and all(g.passed for g in v.preconditions), v.reason
@@ -35,6 +36,7 @@ def test_quick_preset(quick):
     assert v.figures and all(Path(v.run_dir, f).is_file() for f in v.figures)
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_the_unrelated_arm_in_the_treatments_place_does_not_hold(quick):
     study = get_study(ID)
     units, seeds = load_units(quick.run_dir)

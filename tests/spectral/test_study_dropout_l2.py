@@ -17,6 +17,7 @@ def quick(tmp_path_factory):
     return run_study(ID, preset="quick", root=tmp_path_factory.mktemp("dropout"))
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_quick_preset_identity_holds_and_rank_claim_fails(quick):
     v = quick
     assert all(g.passed for g in v.preconditions)
@@ -36,6 +37,7 @@ def test_quick_preset_identity_holds_and_rank_claim_fails(quick):
 
 
 @pytest.mark.parametrize("arm", ["no_penalty", "swapped_convention"])
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_a_wrong_closed_form_in_the_treatments_place_does_not_hold(quick, arm):
     cfg = resolve_config(DropoutL2, "quick")
     units, seeds = load_units(quick.run_dir)

@@ -19,6 +19,7 @@ def quick(tmp_path_factory):
     return run_study(ID, preset="quick", root=tmp_path_factory.mktemp("embedding"))
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_quick_preset_holds(quick):
     v = quick
     assert v.status == "holds", v.reason
@@ -36,6 +37,7 @@ def test_quick_preset_holds(quick):
     assert v.figures
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_untrained_in_the_treatments_place_does_not_hold(quick):
     cfg = resolve_config(EmbeddingPrinciple, "quick")
     units, seeds = load_units(quick.run_dir)

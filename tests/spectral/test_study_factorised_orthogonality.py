@@ -20,6 +20,7 @@ def quick(tmp_path_factory):
     return run_study(ID, preset="quick", root=tmp_path_factory.mktemp("runs"))
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_quick_preset_holds_the_penalty_keeps_the_factors_conditioned(quick):
     v = quick
     assert v.seeds == [0, 1, 2] and all(g.passed for g in v.preconditions), v.reason
@@ -39,6 +40,7 @@ def test_quick_preset_holds_the_penalty_keeps_the_factors_conditioned(quick):
     assert v.figures
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_plain_training_in_the_treatments_place_does_not_hold(quick):
     study = get_study(ID)
     units, seeds = load_units(quick.run_dir)

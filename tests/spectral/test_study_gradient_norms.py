@@ -19,6 +19,7 @@ def quick(tmp_path_factory):
     return run_study(ID, preset="quick", root=tmp_path_factory.mktemp("gradnorms"))
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_quick_preset_holds_and_the_random_null_grows(quick):
     v = quick
     assert v.seeds == [0, 1, 2] and all(g.passed for g in v.preconditions), v.reason
@@ -36,6 +37,7 @@ def test_quick_preset_holds_and_the_random_null_grows(quick):
     assert v.figures
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_the_random_matrix_in_the_treatments_place_does_not_hold(quick):
     cfg = resolve_config(GradientNorms, "quick")
     units, seeds = load_units(quick.run_dir)

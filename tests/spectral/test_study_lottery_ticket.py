@@ -17,6 +17,7 @@ def quick(tmp_path_factory):
     return run_study(ID, preset="quick", root=tmp_path_factory.mktemp("lottery"))
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_quick_preset_holds(quick):
     v = quick
     assert v.status == "holds", v.reason
@@ -32,6 +33,7 @@ def test_quick_preset_holds(quick):
 
 
 @pytest.mark.parametrize("arm", ["random_mask", "reinit"])
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_a_control_in_the_treatments_place_does_not_hold(quick, arm):
     cfg = resolve_config(LotteryTicket, "quick")
     units, seeds = load_units(quick.run_dir)

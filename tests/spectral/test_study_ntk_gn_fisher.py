@@ -21,6 +21,7 @@ def quick(tmp_path_factory):
     return run_study(ID, preset="quick", root=tmp_path_factory.mktemp("ntk_gn_fisher"))
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_quick_preset_holds_far_above_a_random_subspace(quick):
     v = quick
     assert v.status == "holds", v.reason
@@ -36,6 +37,7 @@ def test_quick_preset_holds_far_above_a_random_subspace(quick):
     assert v.figures
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_random_subspace_in_the_treatments_place_does_not_hold(quick):
     cfg = resolve_config(NTKGNFisher, "quick")
     units, seeds = load_units(quick.run_dir)

@@ -21,6 +21,7 @@ def quick(tmp_path_factory):
     return run_study(ID, preset="quick", root=tmp_path_factory.mktemp("runs"))
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_quick_preset_fails_pissa_is_not_faster_at_its_best_learning_rate(quick):
     v = quick
     assert v.seeds == [0, 1, 2] and all(g.passed for g in v.preconditions), v.reason
@@ -39,6 +40,7 @@ def test_quick_preset_fails_pissa_is_not_faster_at_its_best_learning_rate(quick)
 
 
 @pytest.mark.parametrize("arm", ["lora", "random_pissa"])
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_a_null_in_the_treatments_place_does_not_hold(quick, arm):
     study = get_study(ID)
     units, seeds = load_units(quick.run_dir)

@@ -23,6 +23,7 @@ def quick(tmp_path_factory):
     return run_study(ID, preset="quick", root=tmp_path_factory.mktemp("shared"))
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_quick_preset_is_inconclusive_with_a_shared_init_effect(quick):
     v = quick
     assert v.seeds == [0, 1, 2] and all(g.passed for g in v.preconditions), v.reason
@@ -45,6 +46,7 @@ def test_quick_preset_is_inconclusive_with_a_shared_init_effect(quick):
 
 
 @pytest.mark.parametrize("arm", ["different_init", "untrained", "random_update"])
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_a_null_in_the_treatments_place_does_not_hold(quick, arm):
     cfg = resolve_config(SharedSubspace, "quick")
     units, seeds = load_units(quick.run_dir)

@@ -24,6 +24,7 @@ def quick(tmp_path_factory):
     return run_study(ID, preset="quick", root=tmp_path_factory.mktemp("runs"))
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_quick_preset_fails_against_its_nulls(quick):
     v = quick
     assert v.seeds == [0, 1, 2] and all(g.passed for g in v.preconditions), v.reason
@@ -46,6 +47,7 @@ def test_quick_preset_fails_against_its_nulls(quick):
 
 
 @pytest.mark.parametrize("arm", ["shuffled_labels", "random_walk"])
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_a_null_in_the_treatments_place_does_not_hold(quick, arm):
     study = get_study(ID)
     units, seeds = load_units(quick.run_dir)

@@ -22,6 +22,7 @@ def quick(tmp_path_factory):
     return run_study(ID, preset="quick", root=tmp_path_factory.mktemp("wd_depth"))
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_quick_preset_holds_and_matches_the_schatten_prediction_at_shallow_depth(quick):
     v = quick
     assert v.status == "holds", v.reason
@@ -40,6 +41,7 @@ def test_quick_preset_holds_and_matches_the_schatten_prediction_at_shallow_depth
     assert v.figures
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_no_weight_decay_in_the_treatments_place_does_not_hold(quick):
     cfg = resolve_config(WeightDecayDepth, "quick")
     units, seeds = load_units(quick.run_dir)

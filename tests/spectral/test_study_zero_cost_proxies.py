@@ -21,6 +21,7 @@ def quick(tmp_path_factory):
     return run_study(ID, preset="quick", root=tmp_path_factory.mktemp("zero_cost"))
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_quick_preset_fails_synflow_while_the_ntk_rank_and_the_learning_rate_rank(quick):
     v = quick
     assert v.status == "fails" and "synflow_rho" in v.reason, v.reason
@@ -35,6 +36,7 @@ def test_quick_preset_fails_synflow_while_the_ntk_rank_and_the_learning_rate_ran
     assert len(v.tables["population"]) == 3 * 32 and v.figures
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_random_score_in_the_treatments_place_does_not_hold(quick):
     cfg = resolve_config(ZeroCostProxies, "quick")
     units, seeds = load_units(quick.run_dir)
