@@ -19,14 +19,18 @@ def quick(tmp_path_factory):
     return run_study(ID, preset="quick", root=tmp_path_factory.mktemp("runs"))
 
 
-def test_quick_preset_holds_within_the_margin_at_a_sixth_of_the_state(quick):
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
+def test_quick_preset_is_undecided_on_the_margin_at_a_sixth_of_the_state(quick):
     v = quick
     assert v.seeds == [0, 1, 2] and all(g.passed for g in v.preconditions), v.reason
     by = {c.name: c for c in v.checks}
-    # measured: GaLore ends ~0.025 nats above Adam (0.034 vs 0.009); state 33,192 vs 209,000 bytes (0.159)
+    # measured (2026-12-03): GaLore ends 0.029 nats above Adam, interval [-0.010, 0.068] straddles 0.05;
+    # state 33,192 vs 209,000 bytes (0.159). An earlier machine gave 0.025 [0.002, 0.047] (holds): the
+    # per-seed losses move with the CPU's rounding, see docs/studies/S-galore.md
     gap, state = by["loss_gap_to_adam"], by["state_over_adam"]
-    assert v.status == "holds" and gap.passed and state.passed
-    assert 0.0 < gap.mean < 0.05 and state.mean == pytest.approx(33192 / 209000, rel=1e-9)
+    assert v.status == "inconclusive" and "undecided: loss_gap_to_adam" in v.reason
+    assert gap.passed is None and gap.ci_low < 0.05 < gap.ci_high and 0.0 < gap.mean < 0.05
+    assert state.passed and state.mean == pytest.approx(33192 / 209000, rel=1e-9)
     # the random projection does not pass in GaLore's place, and it ends higher on average
     ctrl = gap.controls[0]
     assert ctrl.arm == "random_projection" and ctrl.passed is not True and ctrl.mean > gap.mean
@@ -34,6 +38,7 @@ def test_quick_preset_holds_within_the_margin_at_a_sixth_of_the_state(quick):
     assert v.figures
 
 
+@pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
 def test_a_null_in_the_treatments_place_does_not_hold(quick):
     study = get_study(ID)
     units, seeds = load_units(quick.run_dir)
@@ -62,10 +67,11 @@ def test_a_full_rank_galore_does_not_save_memory():
 
 @pytest.mark.slow
 def test_full_preset_is_inconclusive_where_every_optimizer_converges(tmp_path):
-    # measured (docs/studies/S-galore.md): the full preset does NOT agree with quick. After 1200 steps every
-    # optimizer is near zero training loss: GaLore's best rate sits at its sweep's edge at seed 0 (gate) and
-    # the random projection passes the margin check in GaLore's place (a defect): the margin no longer tells
+    # measured (docs/studies/S-galore.md): after 1200 steps every optimizer is near zero training loss and the
+    # random projection passes the margin check in GaLore's place (a defect): the margin no longer tells
+    # GaLore's gradient subspace from a random one
     full = run_study(ID, preset="full", root=tmp_path)
-    assert full.status == "inconclusive" and "all_bracketed" in full.reason
+    assert full.status == "inconclusive" and "study defect" in full.reason
+    assert all(g.passed for g in full.preconditions)
     ctrl = {c.name: c for c in full.checks}["loss_gap_to_adam"].controls[0]
     assert ctrl.arm == "random_projection" and ctrl.passed is True

@@ -57,7 +57,7 @@ class GaLoreConfig(StrictModel):
     rank: int = Field(8, ge=1)
     update_every: int = Field(150, ge=1)
     scale: float = Field(0.25, gt=0)
-    adam_lrs: list[float] = [3e-3, 1e-2, 3e-2, 1e-1]
+    adam_lrs: list[float] = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
     thresholds: GaLoreThresholds = GaLoreThresholds()
 
 
