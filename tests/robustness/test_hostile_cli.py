@@ -172,6 +172,8 @@ def _cases():
     fit = ["--model", "ngram", "--limit", "4", "--max-tokens", "64", "--out", "{missing}"]
     yield pytest.param(["detect", "fit", _PAIRS] + fit, None, id="fit:one-file-one-group")
     yield pytest.param(D_FIT[:-1] + ["{dir}"], None, id="fit:out-is-a-folder")
+    for v in ("-1", "100001", "many"):
+        yield pytest.param(D_FIT + ["--n-boot", v], None, id=f"fit:n-boot:{v}")
     yield pytest.param(["detect", "fit", _PAIRS, _PAIRS] + fit, None, id="fit:same-generator-and-domain")
     yield pytest.param(["detect", "fit", _PAIRS, _TEXT] + fit, None, id="fit:name-without-groups")
     yield pytest.param(["detect", "fit", _PAIRS, "{missing}", "--group", "a", "--group", "b"] + fit, None,

@@ -35,6 +35,9 @@ def fit(
         128, "--max-tokens", help="Score the first N tokens of each text (after the shared prompt in pair files)."
     ),
     limit: Optional[int] = typer.Option(None, "--limit", help="First N pairs (JSON) or rows per file."),
+    n_boot: int = typer.Option(
+        1000, "--n-boot", help="Paired bootstrap resamples of each held-out group for the AUROC gain (0: none)."
+    ),
     json_out: bool = JsonFlag,
 ) -> None:
     """Fit a logistic regression over the one-pass detector scores of one or two models on labelled files;
@@ -50,10 +53,12 @@ def fit(
         transfer_summary,
     )
     from neumo.detect.datasets import MAX_LIMIT
+    from neumo.detect.evaluate import MAX_BAND_BOOT
 
     _check_max_tokens(max_tokens)
     _check_precision(precision)
     _in_range("--limit", limit, 1, MAX_LIMIT)
+    _in_range("--n-boot", n_boot, 0, MAX_BAND_BOOT)
     if Path(out).is_dir():
         raise NeumoError(f"--out {out} is a folder; give the path of the combiner JSON to write")
     models = list(model or ["smollm2"])
@@ -69,7 +74,7 @@ def fit(
         )
     check_groups(list(data), fg, [check_file(p, limit) for p in data])  # before any model loads
     lms = [_load(m, precision) for m in models]
-    comb = fit_files(lms, list(data), groups=group, limit=limit, max_tokens=max_tokens)
+    comb = fit_files(lms, list(data), groups=group, limit=limit, max_tokens=max_tokens, n_boot=n_boot)
     save_combiner(comb, out)
     summary = transfer_summary(comb.evaluation)
     if json_out:
@@ -78,7 +83,8 @@ def fit(
     t = Table(
         title=f"held out: combiner of {len(comb.features)} features vs the best single detector on the training groups"
     )
-    for c in ("grouping", "held out", "n", "combiner AUROC", "TPR@1%FPR", "best single (train)", "AUROC", "TPR@1%FPR"):
+    cols = ("grouping", "held out", "n", "combiner AUROC", "TPR@1%FPR", "best single (train)", "AUROC", "TPR@1%FPR")
+    for c in (*cols, "gain [95%]"):
         t.add_column(c)
     for r in comb.evaluation:
         t.add_row(
@@ -90,11 +96,15 @@ def fit(
             r.best_single,
             f"{r.single_auroc:.3f}",
             f"{r.single_tpr_at_1fpr:.2f}",
+            f"{r.auroc_gain:+.3f} [{r.auroc_gain_lo:+.3f}, {r.auroc_gain_hi:+.3f}]"
+            if r.auroc_gain is not None and r.auroc_gain_lo is not None and r.auroc_gain_hi is not None
+            else "",
         )
     console.print(t)
     console.print(
         f"combiner - best single AUROC held out: mean {summary['mean_delta_auroc']:+.3f}, worst "
-        f"{summary['min_delta_auroc']:+.3f}, wins {summary['share_won']:.0%} of {summary['held_out']:.0f}; "
+        f"{summary['min_delta_auroc']:+.3f}, wins {summary['share_won']:.0%} of {summary['held_out']:.0f} "
+        f"(interval above 0: {summary['gain_above_0']:.0f}, below 0: {summary['gain_below_0']:.0f}); "
         f"in-sample AUROC {comb.train_auroc:.3f} on {comb.n} texts; saved {out}",
         highlight=False,
     )

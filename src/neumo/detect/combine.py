@@ -64,6 +64,11 @@ class HeldOut(StrictModel):
     best_single: str
     single_auroc: float
     single_tpr_at_1fpr: float
+    # combiner AUROC - single AUROC on the held-out texts and its paired bootstrap interval (None in files
+    # fitted before it was recorded)
+    auroc_gain: float | None = None
+    auroc_gain_lo: float | None = None
+    auroc_gain_hi: float | None = None
 
 
 class Combiner(StrictModel):
@@ -174,9 +179,45 @@ def best_single(X, y, names: list[str]) -> int:
     return int(np.argmax([auroc(X[:, j], y) for j in range(X.shape[1])]))
 
 
-def leave_one_group_out(X, y, text_groups: list[dict[str, str]], names: list[str], C: float = 1.0) -> list[HeldOut]:
+def paired_auroc_gain(a, b, y, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """AUROC(a) - AUROC(b) on the same texts (labels ``y``, 1 = machine) and its percentile interval over
+    stratified bootstrap resamples of the texts, both scores resampled together (a paired comparison)."""
+    from neumo.seeding import numpy_rng
+
+    a, b, y = np.asarray(a, np.float64), np.asarray(b, np.float64), np.asarray(y).astype(int)
+    i1, i0 = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    if not len(i1) or not len(i0):
+        raise NeumoError("an AUROC gain needs both human (label 0) and machine (label 1) texts")
+
+    def gains(r1: np.ndarray, r0: np.ndarray) -> np.ndarray:  # (B, n1), (B, n0) indices -> (B,)
+        from scipy.stats import rankdata
+
+        n1, n0 = r1.shape[1], r0.shape[1]
+        out = []
+        for v in (a, b):  # Mann-Whitney per resample: average ranks handle ties, O(n log n) memory O(B n)
+            r = rankdata(np.concatenate([v[r1], v[r0]], axis=1), axis=1)
+            out.append((r[:, :n1].sum(1) - n1 * (n1 + 1) / 2) / (n1 * n0))
+        return out[0] - out[1]
+
+    point = float(gains(i1[None, :], i0[None, :])[0])
+    if n_boot == 0:
+        return point, float("nan"), float("nan")
+    rng = numpy_rng(seed, "auroc_gain")
+    reps = []
+    for start in range(0, n_boot, 100):  # chunks bound the (B, n1, n0) comparison arrays
+        k = min(100, n_boot - start)
+        reps.append(gains(rng.choice(i1, (k, len(i1))), rng.choice(i0, (k, len(i0)))))
+    r = np.concatenate(reps)
+    q = (1 - level) / 2
+    return point, float(np.quantile(r, q)), float(np.quantile(r, 1 - q))
+
+
+def leave_one_group_out(
+    X, y, text_groups: list[dict[str, str]], names: list[str], C: float = 1.0, n_boot: int = 1000
+) -> list[HeldOut]:
     """Per grouping and held-out group: the combiner and the best single detector, both chosen on the other
-    groups only, scored on the held-out group (AUROC, TPR at 1% FPR). ``text_groups[i]`` is text i's groups."""
+    groups only, scored on the held-out group (AUROC, TPR at 1% FPR, and the paired bootstrap interval of the
+    AUROC gain over ``n_boot`` resamples of the held-out texts). ``text_groups[i]`` is text i's groups."""
     from neumo.detect.evaluate import auroc, tpr_at_fpr
 
     X, y = np.asarray(X, np.float64), np.asarray(y).astype(int)
@@ -192,6 +233,7 @@ def leave_one_group_out(X, y, text_groups: list[dict[str, str]], names: list[str
             scaler, coef, b = fit_logistic(X[train], y[train], C)
             j = best_single(X[train], y[train], names)
             s_comb = _decide_with(scaler, coef, b, X[test])
+            gain, lo, hi = paired_auroc_gain(s_comb, X[test, j], y[test], n_boot)
             rows.append(
                 HeldOut(
                     grouping=grouping,
@@ -203,6 +245,9 @@ def leave_one_group_out(X, y, text_groups: list[dict[str, str]], names: list[str
                     best_single=names[j],
                     single_auroc=auroc(X[test, j], y[test]),
                     single_tpr_at_1fpr=tpr_at_fpr(X[test, j], y[test], 0.01),
+                    auroc_gain=gain,
+                    auroc_gain_lo=lo if n_boot else None,
+                    auroc_gain_hi=hi if n_boot else None,
                 )
             )
     return rows
@@ -304,6 +349,7 @@ def fit_files(
     limit: int | None = None,
     max_tokens: int | None = 128,
     C: float = 1.0,
+    n_boot: int = 1000,
 ) -> Combiner:
     """Fit the combiner on every text of ``paths`` and evaluate it leave-one-group-out."""
     from neumo import __version__
@@ -332,7 +378,7 @@ def fit_files(
     assert names is not None
     X, y = np.vstack(Xs), np.concatenate(ys)
     scaler, coef, b = fit_logistic(X, y, C)
-    evaluation = leave_one_group_out(X, y, tg, names, C)
+    evaluation = leave_one_group_out(X, y, tg, names, C, n_boot)
     return Combiner(
         features=names,
         models=[ScoringModel(name=lm.name, precision=getattr(lm, "precision", "fp32")) for lm in lms],
@@ -394,13 +440,16 @@ def load_combiner(path: str | Path) -> Combiner:
 
 
 def transfer_summary(rows: list[HeldOut]) -> dict[str, float]:
-    """Mean AUROC difference (combiner - best single) over held-out groups and the share the combiner wins."""
+    """Mean AUROC difference (combiner - best single) over held-out groups, the share the combiner wins, and
+    how many groups' paired intervals lie wholly above / below 0 (rows without intervals count in neither)."""
     d = [r.combiner_auroc - r.single_auroc for r in rows]
     return {
         "held_out": float(len(rows)),
         "mean_delta_auroc": float(np.mean(d)) if d else float("nan"),
         "min_delta_auroc": float(np.min(d)) if d else float("nan"),
         "share_won": float(np.mean([x > 0 for x in d])) if d else float("nan"),
+        "gain_above_0": float(sum(r.auroc_gain_lo is not None and r.auroc_gain_lo > 0 for r in rows)),
+        "gain_below_0": float(sum(r.auroc_gain_hi is not None and r.auroc_gain_hi < 0 for r in rows)),
     }
 
 
@@ -414,6 +463,7 @@ __all__ = [
     "fit_logistic",
     "groups_from_name",
     "leave_one_group_out",
+    "paired_auroc_gain",
     "load_combiner",
     "save_combiner",
     "text_features",
