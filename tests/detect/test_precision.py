@@ -1,5 +1,7 @@
 """The precision option of the Hugging Face backend (fp32 | bf16 | int8) and load_lm's refusals."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -50,6 +52,7 @@ def test_the_faces_load_smollm2_at_bf16_unless_told(tmp_path, cli, monkeypatch):
     import neumo.detect.lm as lm_mod
     from neumo.detect.lm import face_precision
 
+    monkeypatch.setattr(lm_mod, "native_bf16", lambda: True)  # a CPU with AVX-512-BF16 / AMX
     assert face_precision("smollm2") == "bf16" and face_precision("smollm2", "fp32") == "fp32"
     assert face_precision("ngram") is None and face_precision("hf:/x") is None
     calls = []
@@ -73,3 +76,21 @@ def test_the_faces_load_smollm2_at_bf16_unless_told(tmp_path, cli, monkeypatch):
     _default_loader("smollm2")()
     _default_loader("smollm2", "fp32")()
     assert calls == [("smollm2", "bf16"), ("smollm2", "fp32")]
+
+
+def test_without_native_bf16_the_faces_default_to_fp32_but_honour_an_explicit_bf16(monkeypatch):
+    import neumo.detect.lm as lm_mod
+
+    monkeypatch.setattr(lm_mod, "native_bf16", lambda: False)  # e.g. AVX2 only: bf16 emulated, ~100x slower
+    assert lm_mod.face_precision("smollm2") == "fp32" and lm_mod.face_precision("gemma3-270m") == "fp32"
+    assert lm_mod.face_precision("smollm2", "bf16") == "bf16" and lm_mod.face_precision("ngram") is None
+
+
+def test_native_bf16_agrees_with_the_cpu_flags():
+    from neumo.detect.lm import native_bf16
+
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    if not flags:
+        pytest.skip("no /proc/cpuinfo to compare with")
+    has = "avx512_bf16" in flags or "amx_bf16" in flags
+    assert native_bf16() is has
