@@ -137,14 +137,12 @@ def test_same_file_twice_is_refused(tmp_path, cli):
 def test_shipped_calibrations_load_by_name(tmp_path):
     assert calibration_path("smollm2") == SHIPPED_CALIBRATIONS / "smollm2.json"
     assert calibration_path("smollm2.json") == SHIPPED_CALIBRATIONS / "smollm2.json"
-    cal = load_calibration("smollm2-multidomain")
-    assert cal.source == "smollm2-multidomain.json (shipped)" and cal.rule == "max" and len(cal.domains) == 3
-    assert cal.threshold == max(d.threshold for d in cal.domains) and all(d.fpr <= cal.target_fpr for d in cal.domains)
-    assert load_calibration("smollm2").detector == cal.detector == "specdetect"   # the default stays smollm2.json
+    cal = load_calibration("gemma3-270m")
+    assert cal.source == "gemma3-270m.json (shipped)" and cal.model == "gemma3-270m"
     mine = tmp_path / "smollm2"                      # a file of that name wins over the shipped one
     mine.write_text(SHIPPED_CALIBRATIONS.joinpath("gemma3-270m.json").read_text())
     assert calibration_path(mine) == mine and load_calibration(mine).model == "gemma3-270m"
-    with pytest.raises(NeumoError, match="neither a file nor a shipped calibration .*smollm2-multidomain"):
+    with pytest.raises(NeumoError, match="neither a file nor a shipped calibration .*gemma3-270m, smollm2"):
         calibration_path("smollm3")
     with pytest.raises(NeumoError, match="does not exist"):
         calibration_path(tmp_path / "smollm2.json")   # a path to a missing file is not a name
@@ -154,6 +152,6 @@ def test_score_cli_takes_a_shipped_calibration_name(cli, tmp_path):
     txt = tmp_path / "t.txt"
     txt.write_text("The fire crews worked through the night.")
     code, _, err = cli(["detect", "score", str(txt), "-m", "ngram", "--calibration", "no-such-cal"])
-    assert code == 2 and "smollm2-multidomain" in err and len(err.strip().splitlines()) == 1
-    code, _, err = cli(["detect", "score", str(txt), "-m", "ngram", "--calibration", "smollm2-multidomain"])
-    assert code == 2 and "smollm2" in err                  # found by name, refused: fitted with another model
+    assert code == 2 and "gemma3-270m, smollm2" in err and len(err.strip().splitlines()) == 1
+    code, _, err = cli(["detect", "score", str(txt), "-m", "ngram", "--calibration", "gemma3-270m"])
+    assert code == 2 and "gemma3-270m" in err and "does not exist" not in err  # found by name, other model
