@@ -235,10 +235,10 @@ def test_smollm2_full_agrees_with_quick(smollm2_quick, shared_data, tmp_path):
         assert v.measured[k] == pytest.approx(want, abs=0.02), k
 
 
-# measured (docs/studies/S-detect-transfer.md)
+# measured (docs/studies/S-detect-transfer.md): specdetect judged, max rule, quick preset, 2026-12-03
 QUICK_STATUS = "inconclusive"
-QUICK_PINNED = {"offdomain_fpr_ratio": 1.519, "multidomain_worst_fpr_ratio": 1.444, "auroc_mean": 0.813,
-                "in_domain_fpr_ratio": 0.889, "offdomain_fpr_worst": 0.206}
-FULL_STATUS = "inconclusive"
-FULL_PINNED = {"offdomain_fpr_ratio": 1.969, "multidomain_worst_fpr_ratio": 2.22, "in_domain_fpr_ratio": 1.063,
-               "cross_generator_fpr_mean": 0.052}
+QUICK_PINNED = {"offdomain_fpr_ratio": 1.093, "multidomain_worst_fpr_ratio": 0.778, "auroc_mean": 0.895,
+                "in_domain_fpr_ratio": 0.889, "offdomain_fpr_worst": 0.144, "pooled_worst_fpr_ratio": 1.333,
+                "multidomain_tpr_mean": 0.339, "in_domain_tpr_mean": 0.517, "offdomain_fpr_ratio_logrank": 1.444}
+FULL_STATUS = None  # not measured since the change (the first look's, logrank and pooled: inconclusive)
+FULL_PINNED: dict[str, float] = {}
