@@ -35,14 +35,14 @@ CalOpt = typer.Option(
     None,
     "--calibration",
     help="Calibration JSON (from 'neumo detect calibrate') for the verdict, or the name of a shipped one "
-    "(e.g. smollm2-multidomain); default: the model's shipped one (smollm2, gemma3-270m), else 'undecided'.",
+    "(e.g. gemma3-270m); default: the model's shipped one (smollm2, gemma3-270m), else 'undecided'.",
 )
 CalsOpt = typer.Option(
     None,
     "--calibration",
     metavar="CAL.json",
     help="Calibration JSON (from 'neumo detect calibrate') for the verdict, or the name of a shipped one "
-    "(e.g. smollm2-multidomain); default: the model's shipped one (smollm2, gemma3-270m), else 'undecided'. With several --model: one per model (its human score statistics) and/or "
+    "(e.g. gemma3-270m); default: the model's shipped one (smollm2, gemma3-270m), else 'undecided'. With several --model: one per model (its human score statistics) and/or "
     "an ensemble calibration (default: the shipped one of those models, if any).",
 )
 PrecisionOpt = typer.Option(

@@ -381,7 +381,7 @@ def shipped_calibration_names() -> list[str]:
 
 def calibration_path(name_or_path: str | Path) -> Path:
     """A calibration file: ``name_or_path`` when it is a file, else the shipped calibration of that name
-    (e.g. ``smollm2-multidomain``, with or without ``.json``); refused, with the shipped names, when neither."""
+    (e.g. ``gemma3-270m``, with or without ``.json``); refused, with the shipped names, when neither."""
     p = Path(name_or_path)
     if p.is_file():
         return p
