@@ -47,7 +47,9 @@ OUT_OF_RANGE += [(D_EVAL, "--limit", v) for v in ("0", "-1", "1000000000")] + \
     [(D_SCORE, "--max-tokens", v) for v in ("0", "-1", "1000000000")] + \
     [(D_EXPLAIN, "--top", v) for v in ("0", "-1", "1000000000")] + [(D_EXPLAIN, "--max-tokens", "0")] + \
     [(D_CALIBRATE, "--target-fpr", v) for v in ("nan", "0", "1", "-0.1", "inf", "1.5", "-inf")] + \
-    [(D_CALIBRATE, "--limit", "0"), (D_CALIBRATE, "--max-tokens", "0")]
+    [(D_CALIBRATE, "--limit", "0"), (D_CALIBRATE, "--max-tokens", "0")] + \
+    [(D_CALIBRATE, "--rule", v) for v in ("mean", "", "MAX", "pooled ", "max,pooled")] + \
+    [(cmd, "--calibration", v) for cmd in (D_SCORE, D_EXPLAIN) for v in ("smollm3", "ensemble-", "{missing}")]
 # precision, performer (binoculars) and the calibration band: bad values and combinations that cannot work
 NUMERIC += [(D_CALIBRATE, "--band-boot")]
 OUT_OF_RANGE += [(cmd, "--precision", v) for cmd in (D_SCORE, D_EXPLAIN, D_EVAL, D_CALIBRATE)

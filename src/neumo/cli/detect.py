@@ -34,15 +34,15 @@ DetectorOpt = typer.Option(None, "--detector", "-d", help="Detector name (repeat
 CalOpt = typer.Option(
     None,
     "--calibration",
-    help="Calibration JSON (from 'neumo detect calibrate') for the verdict; "
-    "default: the model's shipped one (smollm2, gemma3-270m), else 'undecided'.",
+    help="Calibration JSON (from 'neumo detect calibrate') for the verdict, or the name of a shipped one "
+    "(e.g. gemma3-270m); default: the model's shipped one (smollm2, gemma3-270m), else 'undecided'.",
 )
 CalsOpt = typer.Option(
     None,
     "--calibration",
     metavar="CAL.json",
-    help="Calibration JSON (from 'neumo detect calibrate') for the verdict; default: the model's shipped one "
-    "(smollm2, gemma3-270m), else 'undecided'. With several --model: one per model (its human score statistics) and/or "
+    help="Calibration JSON (from 'neumo detect calibrate') for the verdict, or the name of a shipped one "
+    "(e.g. gemma3-270m); default: the model's shipped one (smollm2, gemma3-270m), else 'undecided'. With several --model: one per model (its human score statistics) and/or "
     "an ensemble calibration (default: the shipped one of those models, if any).",
 )
 PrecisionOpt = typer.Option(
@@ -101,7 +101,8 @@ def _performer(detectors: Optional[List[str]], performer: Optional[str], precisi
 
 
 def _calibration_for(calibration: Optional[Path], lm):
-    """The given calibration file, else the model's shipped one (None: verdict 'undecided')."""
+    """The given calibration (a file, or the name of a shipped one), else the model's shipped one (None:
+    verdict 'undecided')."""
     from neumo.detect.evaluate import default_calibration, load_calibration
 
     return load_calibration(calibration) if calibration else default_calibration(lm.name)
@@ -360,7 +361,8 @@ def eval_(
 def calibrate(
     data: List[Path] = typer.Argument(
         ...,
-        help="Labelled reference set(s) (.json pairs, .jsonl, .csv); several files: one threshold over their pooled human texts.",
+        help="Labelled reference set(s) (.json pairs, .jsonl, .csv); several files (e.g. one per domain): "
+        "one threshold by --rule.",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the calibration JSON."),
     model: str = ModelOpt,
@@ -374,13 +376,21 @@ def calibrate(
     band_boot: int = typer.Option(
         1000, "--band-boot", help="Bootstrap resamples of the human scores for the uncertainty band (0: no band)."
     ),
+    rule: str = typer.Option(
+        "max",
+        "--rule",
+        metavar="max|pooled",
+        help="How several files make one threshold: max = the largest of the files' own thresholds (every "
+        "file's FPR at most the target; S-detect-transfer), pooled = one threshold over their pooled human "
+        "texts. One file: the same threshold either way.",
+    ),
     precision: Optional[str] = PrecisionOpt,
     json_out: bool = JsonFlag,
 ) -> None:
     """Fit a threshold and its uncertainty band on a named reference set and save them with their provenance
-    (several files: one threshold over their pooled human texts)."""
+    (several files: by --rule, with each file's own threshold recorded)."""
     from neumo.detect.datasets import evaluate_file
-    from neumo.detect.evaluate import MAX_BAND_BOOT, fit_calibration, save_calibration
+    from neumo.detect.evaluate import MAX_BAND_BOOT, check_rule, fit_calibration, save_calibration
     from neumo.detect.datasets import MAX_LIMIT
     from neumo.detect.registry import resolve
 
@@ -390,6 +400,10 @@ def calibrate(
     _in_range("--band-boot", band_boot, 0, MAX_BAND_BOOT)
     if not 0 < target_fpr < 1:  # also refuses NaN
         raise NeumoError(f"--target-fpr must be a share in (0, 1), e.g. 0.05; got {target_fpr}")
+    try:
+        check_rule(rule)
+    except NeumoError:
+        raise NeumoError(f"--rule must be max or pooled; got {rule!r}") from None
     from neumo.detect.registry import TWO_MODEL
 
     if detector in TWO_MODEL:
@@ -398,12 +412,13 @@ def calibrate(
     for p in data:
         if not Path(p).is_file():
             raise NeumoError(f"data file {p} does not exist")
+    names = _set_names(data)
     lm = _load(model, precision)
     from neumo.detect.datasets import pool_files
 
-    scores, labels, human_reference = pool_files(
-        [evaluate_file(lm, p, [detector], limit=limit, max_tokens=max_tokens, n_boot=0) for p in data], detector
-    )
+    evals = [evaluate_file(lm, p, [detector], limit=limit, max_tokens=max_tokens, n_boot=0) for p in data]
+    scores, labels, human_reference = pool_files(evals, detector)
+    domains = [n for n, fe in zip(names, evals) for _ in fe.labels]
     cal = fit_calibration(
         scores,
         labels,
@@ -415,6 +430,8 @@ def calibrate(
         human_reference=human_reference,
         band_boot=band_boot,
         precision=lm.precision,
+        domains=domains,
+        rule=rule,
     )
     save_calibration(cal, out)
     if json_out:
@@ -426,6 +443,25 @@ def calibrate(
         f"{cal.n_human} human, {cal.n_machine} machine, AUROC {cal.reference_auroc:.3f}); saved {out}",
         highlight=False,
     )
+    if cal.domains:
+        console.print(
+            f"rule {cal.rule}; each file's own threshold and its FPR at {cal.threshold:.4f}:", highlight=False
+        )
+        for d in cal.domains:
+            console.print(
+                f"  {d.reference}: {d.threshold:.4f} ({d.n_human} human, {d.n_machine} machine), FPR {d.fpr:.3f}",
+                highlight=False,
+            )
+
+
+def _set_names(data: List[Path]) -> List[str]:
+    """The name each reference file's threshold is recorded under: its file name (its path when two share
+    one); the same file twice is refused (it would count as two domains)."""
+    resolved = [Path(p).resolve() for p in data]
+    if len(set(resolved)) < len(resolved):
+        raise NeumoError("a reference file is given twice; give each once")
+    names = [Path(p).name for p in data]
+    return names if len(set(names)) == len(names) else [str(p) for p in data]
 
 
 app.command("fit")(__import__("neumo.cli.detect_fit", fromlist=["fit"]).fit)  # 'detect fit': neumo.cli.detect_fit

@@ -47,8 +47,8 @@ def command(
         None,
         "--calibration",
         help="Calibration JSON for the verdict "
-        "threshold ('neumo detect calibrate'); default for smollm2: the "
-        "shipped one; other models without one: verdict 'undecided'.",
+        "threshold ('neumo detect calibrate'), or the name of a shipped one (e.g. gemma3-270m); default "
+        "for smollm2: the shipped one; other models without one: verdict 'undecided'.",
     ),
     max_body_bytes: int = typer.Option(200_000, "--max-body-bytes", help="Largest request body."),
     max_tokens: int = typer.Option(2048, "--max-tokens", help="Longest text /api/detect scores, in tokens."),

@@ -346,12 +346,13 @@ def plan_members(models: list[str], calibrations: list) -> tuple[list[Member], E
     """The members and the ensemble calibration of ``models`` from calibration files: an ensemble one
     (at most one; default: :func:`shipped_ensemble`) and one-model ones (at most one per model; without an
     ensemble calibration, a model without one given takes its shipped one), checked by :func:`resolve_members`."""
-    from neumo.detect.evaluate import default_calibration, load_calibration
+    from neumo.detect.evaluate import calibration_path, default_calibration, load_calibration
 
     check_models(models)
     ensemble = None
     members: dict[str, Calibration] = {}
-    for p in calibrations:
+    for given in calibrations:
+        p = calibration_path(given)  # a file, or the name of a shipped calibration
         if is_ensemble_file(p):
             if ensemble is not None:
                 raise NeumoError("give at most one ensemble calibration")

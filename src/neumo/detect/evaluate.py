@@ -9,6 +9,12 @@ so another equally likely reference set would have given another one. The band i
 interval (95%) of the thresholds fitted on ``band_boot`` resamples (with replacement) of the human
 scores; a score inside it is ``undecided`` (:func:`decide`): below it ``human``, at or above its upper
 end ``machine`` (so a machine verdict still needs a score at or above the threshold itself).
+
+Several reference sets (domains, e.g. one file each): the ``max`` rule (:data:`CALIBRATION_RULES`) takes the
+largest of the sets' own thresholds, so every set's in-sample FPR is at most the target; its band is the
+percentile interval of that maximum over bootstrap replicates that resample each set's human scores
+(:func:`max_threshold_band`). The ``pooled`` rule fits one threshold over all their human texts (which
+S-detect-transfer measured to leave the most machine-like domain above the target).
 """
 
 from __future__ import annotations
@@ -137,6 +143,17 @@ def load_labelled(
 # ---- calibration ------------------------------------------------------------------------------------
 
 
+class DomainThreshold(BaseModel):
+    """One reference set of a calibration over several: its own threshold and its share of human texts
+    at or above the calibration's threshold (at most the target under the max rule)."""
+
+    reference: str
+    threshold: float
+    n_human: int
+    n_machine: int
+    fpr: float
+
+
 class Calibration(BaseModel):
     """A fitted threshold with its provenance, plus human reference statistics for explanations."""
 
@@ -158,6 +175,11 @@ class Calibration(BaseModel):
     # human reference an ensemble z-scores against (neumo.detect.ensemble); None in older files
     human_score_mean: float | None = None
     human_score_std: float | None = None
+    # how several reference sets made one threshold ("max" | "pooled", CALIBRATION_RULES); None: one set
+    # (or a file older than the rule, whose several sets were pooled)
+    rule: str | None = None
+    # per reference set (several files): its own threshold at target_fpr, sizes and in-sample FPR at `threshold`
+    domains: list[DomainThreshold] = Field(default_factory=list)
     # where it was read from (set by load_calibration; not saved, not compared)
     source: str | None = Field(None, exclude=True)
 
@@ -217,6 +239,39 @@ def threshold_band(
     return float(min(t, np.quantile(vals, a))), float(max(t, np.quantile(vals, 1 - a)))
 
 
+CALIBRATION_RULES = ("max", "pooled")
+
+
+def check_rule(rule: str) -> str:
+    if rule not in CALIBRATION_RULES:
+        raise NeumoError(f"rule must be one of {', '.join(CALIBRATION_RULES)}; got {rule!r}")
+    return rule
+
+
+def max_threshold(human_groups, target_fpr: float) -> float:
+    """The max rule: the largest of :func:`fit_threshold` over the groups (reference sets) of human scores."""
+    if not len(human_groups):
+        raise NeumoError("the max rule needs at least one reference set")
+    return max(fit_threshold(h, target_fpr) for h in human_groups)
+
+
+def max_threshold_band(
+    human_groups, target_fpr: float, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile interval (``level``) of :func:`max_threshold` over ``n_boot`` bootstrap replicates, each
+    resampling every group's human scores on its own (group sizes kept; replicate 0 is the data itself),
+    widened to hold the threshold of the full sample (drawn with ``numpy_rng(seed, "threshold-band", "max")``)."""
+    from neumo.detect.transfer import percentile_interval, resample, thresholds
+
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or not 1 <= n_boot <= MAX_BAND_BOOT:
+        raise NeumoError(f"The 'n_boot' parameter must be an integer in [1, {MAX_BAND_BOOT}]. Got {n_boot!r} instead.")
+    t = max_threshold(human_groups, target_fpr)
+    rng = numpy_rng(seed, "threshold-band", "max")
+    reps = np.max([thresholds(resample(h, n_boot, rng), target_fpr) for h in human_groups], axis=0)
+    lo, hi = percentile_interval(reps, level)
+    return float(min(t, lo)), float(max(t, hi))
+
+
 def fit_calibration(
     scores,
     labels,
@@ -230,28 +285,63 @@ def fit_calibration(
     band_boot: int = 0,
     seed: int = 0,
     precision: str | None = None,
+    domains=None,
+    rule: str = "max",
 ) -> Calibration:
     """The threshold at ``target_fpr`` on the human texts, with its uncertainty band when ``band_boot`` > 0
     (:func:`threshold_band`, 95%; ``neumo detect calibrate`` uses 1000; 0: no band, every score decides), and
-    the mean and standard deviation (ddof 1) of the human scores (``human_score_mean`` / ``_std``)."""
+    the mean and standard deviation (ddof 1) of the human scores (``human_score_mean`` / ``_std``).
+
+    ``domains``: per text, the name of the reference set it comes from (``None``: one set). With several,
+    ``rule`` decides: ``max`` (the largest of the sets' own thresholds, band :func:`max_threshold_band`) or
+    ``pooled`` (one threshold over all their human texts, band :func:`threshold_band`); each set's own
+    threshold, sizes and in-sample FPR are recorded in ``domains``. With one set both rules are the same."""
+    check_rule(rule)
     s, y = np.asarray(scores, np.float64), np.asarray(labels).astype(int)
     h = s[y == 0]
-    band = threshold_band(s[y == 0], target_fpr, band_boot, seed=seed) if band_boot else None
-    method = (
-        (
-            f"95% percentile interval of the threshold over {band_boot} bootstrap resamples of the "
-            f"{int((y == 0).sum())} human scores (seed {seed})"
+    names = list(dict.fromkeys(domains)) if domains is not None else []
+    dom = np.asarray(domains, dtype=object) if domains is not None else None
+    if dom is not None and len(dom) != len(s):
+        raise NeumoError(f"domains has {len(dom)} names for {len(s)} scores; give one per text")
+    groups = [s[(dom == n) & (y == 0)] for n in names] if dom is not None else []
+    for n, g in zip(names, groups):
+        if not len(g):
+            raise NeumoError(f"reference set {n} has no human texts; each needs some to fit its threshold")
+    use_max = rule == "max" and len(names) > 1
+    n_h = int((y == 0).sum())
+    if use_max:
+        threshold = max_threshold(groups, target_fpr)
+        band = max_threshold_band(groups, target_fpr, band_boot, seed=seed) if band_boot else None
+        what = (
+            f"the max over the {len(names)} reference sets of their thresholds, each refitted on a resample of "
+            f"its own human scores ({', '.join(str(len(g)) for g in groups)})"
         )
-        if band_boot
-        else None
-    )
+    else:
+        threshold = fit_threshold(h, target_fpr)
+        band = threshold_band(h, target_fpr, band_boot, seed=seed) if band_boot else None
+        what = f"the threshold over {band_boot} bootstrap resamples of the {n_h} human scores"
+    if use_max and band_boot:
+        what = f"{what}, over {band_boot} bootstrap replicates"
+    method = f"95% percentile interval of {what} (seed {seed})" if band_boot else None
+    per = [
+        DomainThreshold(
+            reference=str(n),
+            threshold=fit_threshold(g, target_fpr),
+            n_human=len(g),
+            n_machine=int(((dom == n) & (y == 1)).sum()),
+            fpr=float(np.mean(g >= threshold)),
+        )
+        for n, g in zip(names, groups)
+    ]
     return Calibration(
         detector=detector,
-        threshold=fit_threshold(s[y == 0], target_fpr),
+        threshold=threshold,
         target_fpr=target_fpr,
         band=band,
         band_method=method,
         precision=precision,
+        rule=rule if len(names) > 1 else None,
+        domains=per if len(names) > 1 else [],
         model=model,
         reference=reference,
         n_human=int((y == 0).sum()),
@@ -284,6 +374,28 @@ def shipped_calibration(model: str) -> Path | None:
     return p if p.parent == SHIPPED_CALIBRATIONS and p.is_file() else None
 
 
+def shipped_calibration_names() -> list[str]:
+    """Names of the calibrations that ship with neumo (their file names without ``.json``)."""
+    return sorted(p.stem for p in SHIPPED_CALIBRATIONS.glob("*.json"))
+
+
+def calibration_path(name_or_path: str | Path) -> Path:
+    """A calibration file: ``name_or_path`` when it is a file, else the shipped calibration of that name
+    (e.g. ``gemma3-270m``, with or without ``.json``); refused, with the shipped names, when neither."""
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    s = str(name_or_path)
+    stem = s[: -len(".json")] if s.endswith(".json") else s
+    names = shipped_calibration_names()
+    if stem in names and p.name == s:  # a bare name, not a path to a missing file
+        return SHIPPED_CALIBRATIONS / f"{stem}.json"
+    raise NeumoError(
+        f"calibration {s} does not exist: neither a file nor a shipped calibration ({', '.join(names)}); "
+        "fit one with 'neumo detect calibrate'"
+    )
+
+
 def default_detector(model: str) -> str:
     """The detector whose verdict neumo gives by default with ``model``: the one of its shipped calibration
     (what ``neumo serve`` loads), else ``neumo.detect.registry.DEFAULT_DETECTOR`` (what ``calibrate`` fits)."""
@@ -294,9 +406,8 @@ def default_detector(model: str) -> str:
 
 
 def load_calibration(path: str | Path) -> Calibration:
-    p = Path(path)
-    if not p.is_file():
-        raise NeumoError(f"calibration file {p} does not exist; fit one with 'neumo detect calibrate'")
+    """A calibration from a file, or from the name of a shipped one (:func:`calibration_path`)."""
+    p = calibration_path(path)
     try:
         cal = Calibration.model_validate_json(p.read_text(encoding="utf-8"))
     except (ValidationError, UnicodeDecodeError) as e:

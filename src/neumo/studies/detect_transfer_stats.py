@@ -53,7 +53,9 @@ def transfer(human, machine, halves, multi, target_fpr, n_boot, rng) -> dict[str
     """Bootstrap replicates ``(n_boot,)`` of every cell and summary of one detector at one target FPR.
 
     ``human`` / ``machine``: file -> scores; ``halves``: file -> (cal, test) indices; ``multi``: the files
-    whose calibration halves the multi-domain threshold pools."""
+    the multi-domain threshold is fitted on. ``multi`` (judged) is the max rule of ``neumo detect calibrate
+    --rule max``: in each replicate the largest of those files' own thresholds; ``pooled`` (reported) is
+    ``--rule pooled``: one threshold over their pooled calibration halves."""
     keys = list(human)
     cal = {k: resample(human[k][halves[k][0]], n_boot, rng) for k in keys}
     test = {k: resample(human[k][halves[k][1]], n_boot, rng) for k in keys}
@@ -69,13 +71,17 @@ def transfer(human, machine, halves, multi, target_fpr, n_boot, rng) -> dict[str
             r[f"tpr|{a}|{b}"] = rate_at(thr[a], mac[b])
         for d in doms:
             r[f"fpr_dom|{a}|{d}"] = rate_at(thr[a], test_dom[d])
-    t_multi = thresholds(np.concatenate([cal[k] for k in multi], axis=1), target_fpr)
-    r["thr|multi"] = t_multi
-    for b in keys:
-        r[f"fpr|multi|{b}"] = rate_at(t_multi, test[b])
-        r[f"tpr|multi|{b}"] = rate_at(t_multi, mac[b])
-    for d in doms:
-        r[f"fpr_dom|multi|{d}"] = rate_at(t_multi, test_dom[d])
+    # judged: the max rule (per replicate, the largest of the multi files' own thresholds); reported: the
+    # pooled rule (one threshold over their pooled calibration halves)
+    r["thr|multi"] = np.max([thr[k] for k in multi], axis=0)
+    r["thr|pooled"] = thresholds(np.concatenate([cal[k] for k in multi], axis=1), target_fpr)
+    for rule in ("multi", "pooled"):
+        t_rule = r[f"thr|{rule}"]
+        for b in keys:
+            r[f"fpr|{rule}|{b}"] = rate_at(t_rule, test[b])
+            r[f"tpr|{rule}|{b}"] = rate_at(t_rule, mac[b])
+        for d in doms:
+            r[f"fpr_dom|{rule}|{d}"] = rate_at(t_rule, test_dom[d])
 
     def mean_over(what, pick):
         cells = [r[f"{what}|{a}|{b}"] for a in keys for b in keys if pick(a, b)]
@@ -90,6 +96,8 @@ def transfer(human, machine, halves, multi, target_fpr, n_boot, rng) -> dict[str
     r["offdomain_fpr_worst"] = np.max(off, axis=0)
     r["multidomain_worst_fpr"] = np.max([r[f"fpr_dom|multi|{d}"] for d in doms], axis=0)
     r["multidomain_tpr_mean"] = np.mean([r[f"tpr|multi|{b}"] for b in keys], axis=0)
+    r["pooled_worst_fpr"] = np.max([r[f"fpr_dom|pooled|{d}"] for d in doms], axis=0)
+    r["pooled_tpr_mean"] = np.mean([r[f"tpr|pooled|{b}"] for b in keys], axis=0)
     # a single-domain threshold's worst domain, averaged over the files it could be calibrated on
     r["single_worst_fpr"] = np.mean([np.max([r[f"fpr_dom|{a}|{d}"] for d in doms], axis=0) for a in keys], axis=0)
     return r
@@ -128,6 +136,7 @@ def analyse(cfg, data: dict[str, dict], ctx: StudyContext, skipped: list[str]) -
         _put(values, f"offdomain_fpr_ratio{sfx}", r["off_domain_fpr_mean"] / t)
         _put(values, f"multidomain_worst_fpr_ratio{sfx}", r["multidomain_worst_fpr"] / t)
         _put(values, f"in_domain_fpr_ratio{sfx}", r["in_domain_fpr_mean"] / t)
+        _put(values, f"pooled_worst_fpr_ratio{sfx}", r["pooled_worst_fpr"] / t)  # reported, not judged
         for q in (
             "off_domain_fpr_mean",
             "offdomain_fpr_worst",
@@ -139,6 +148,8 @@ def analyse(cfg, data: dict[str, dict], ctx: StudyContext, skipped: list[str]) -
             "cross_generator_tpr_mean",
             "multidomain_tpr_mean",
             "single_worst_fpr",
+            "pooled_worst_fpr",
+            "pooled_tpr_mean",
         ):
             if q in r:
                 values[q.replace("off_domain", "offdomain") + sfx] = float(r[q][0])
@@ -152,6 +163,7 @@ def analyse(cfg, data: dict[str, dict], ctx: StudyContext, skipped: list[str]) -
             _put(nulls["shuffled_domains"], "multidomain_worst_fpr_ratio", s["multidomain_worst_fpr"] / t)
             for d in sorted({domain(k) for k in keys}):
                 values[f"multidomain_fpr_{d}"] = float(r[f"fpr_dom|multi|{d}"][0])
+                values[f"pooled_fpr_{d}"] = float(r[f"fpr_dom|pooled|{d}"][0])
             for extra in cfg.report_fprs:
                 x = transfer(h, m, halves, multi, extra, cfg.n_boot, numpy_rng(ctx.seed, SID, "at", extra))
                 tag = f"_at{extra * 100:g}pct"
@@ -180,15 +192,17 @@ def analyse(cfg, data: dict[str, dict], ctx: StudyContext, skipped: list[str]) -
 
 def _cells(r, keys, multi, aurocs, data, det) -> list[dict]:
     rows = []
-    for a in [*keys, "multi"]:
+    names = {"multi": "multi-domain (max rule)", "pooled": "multi-domain (pooled, not judged)"}
+    kinds = {"multi": "multi_domain", "pooled": "pooled"}
+    for a in [*keys, "multi", "pooled"]:
         for b in keys:
             f, tp = _ci(r[f"fpr|{a}|{b}"]), _ci(r[f"tpr|{a}|{b}"])
             rows.append(
                 {
                     "detector": det,
-                    "calibrated_on": "multi-domain" if a == "multi" else a,
+                    "calibrated_on": names.get(a, a),
                     "tested_on": b,
-                    "kind": "multi_domain" if a == "multi" else kind(a, b),
+                    "kind": kinds.get(a) or kind(a, b),
                     "threshold": round(float(r[f"thr|{a}"][0]), 4),
                     "fpr": round(f[0], 4),
                     "fpr_lo": round(f[1], 4),
@@ -219,11 +233,11 @@ def _file_rows(data, halves, aurocs) -> list[dict]:
 def _figure(r, keys, target, seed, det):
     from neumo.report.figures import heatmap
 
-    rows = [*keys, "multi"]
+    rows = [*keys, "multi", "pooled"]
     mat = [[float(r[f"fpr|{a}|{b}"][0]) for b in keys] for a in rows]
     fig, _ = heatmap(
         mat,
-        row_labels=[*keys, "multi-domain"],
+        row_labels=[*keys, "multi-domain (max)", "pooled (not judged)"],
         col_labels=keys,
         cbar_label="FPR on held-out humans",
         title=f"{det} at {target:.0%} FPR: calibrated on (rows), tested on (cols), seed {seed}",
