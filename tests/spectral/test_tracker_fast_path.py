@@ -1,5 +1,7 @@
 """The tracker's fused per-step path and batched record path give the rows of the straightforward per-module
-computation: same rows in the same order, values equal to float64 rounding (relative 1e-12)."""
+computation: same rows in the same order, values equal to float64 rounding (relative 1e-12), except the
+energy rows of float32 weights, whose squared norms are row sums of float32 squares (FlatLayout): within
+relative 2 (CHUNK + 2) 2^-24 = 7.9e-6 for a share and twice that for the effective number of modules."""
 
 import math
 
@@ -11,8 +13,8 @@ from neumo.spectral.inequality import gini, inequality_metrics, neuron_strengths
 from neumo.spectral.ranks import energy_rank, entropy_rank, participation_ratio, spectrum_ranks, stable_rank
 from neumo.seeding import make_generator
 from neumo.spectral.tracker import SpectralTracker
-from neumo.spectral.tracker_metrics import (energy_shares, squared_norms, gradient_rank_bound, inequality_rows,
-                                            n_samples_of, rank_metrics)
+from neumo.spectral.tracker_metrics import (CHUNK, FlatLayout, energy_shares, squared_norms, gradient_rank_bound,
+                                            inequality_rows, n_samples_of, rank_metrics)
 from neumo.train import Trainer
 
 
@@ -100,20 +102,35 @@ def fit(tracker_cls, dtype, schedule):
     Trainer(model, torch.optim.Adam(model.parameters(), lr=0.05),
             lambda m, b: F.cross_entropy(m(b[0]), b[1]), lambda s: (x[s % 8 * 8:][:8], y[s % 8 * 8:][:8]), 12,
             callbacks=[tr]).fit()
-    return tr.rows
+    return tr
 
 
-def assert_rows_close(got, want, rel=1e-12):
+U32 = 2.0**-24
+ENERGY_REL = {torch.float32: 2 * (CHUNK + 2) * U32, torch.float64: 1e-12}  # share; effective modules: twice
+
+
+def assert_rows_close(got, want, rel=1e-12, energy_rel=1e-12):
     assert len(got) == len(want)
+    worst = 0.0
     for g, w in zip(got, want):
-        assert g[:5] == w[:5] and math.isclose(g[5], w[5], rel_tol=rel, abs_tol=1e-300), (g, w)
+        tol = rel if g[3] != "energy" else energy_rel * (2 if g[2] == "*" else 1)
+        assert g[:5] == w[:5] and math.isclose(g[5], w[5], rel_tol=tol, abs_tol=1e-300), (g, w)
+        if g[3] == "energy":
+            worst = max(worst, abs(g[5] - w[5]) / abs(w[5]))
+    return worst
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("schedule", [{}, {"energy": 2, "ranks": 3, "inequality": 4, "rich_lag": 5}])
 def test_fused_path_rows_equal_the_per_module_reference(dtype, schedule):
-    got, want = fit(SpectralTracker, dtype, schedule), fit(ReferenceTracker, dtype, schedule)
-    assert_rows_close(got, want)
+    tr, ref = fit(SpectralTracker, dtype, schedule), fit(ReferenceTracker, dtype, schedule)
+    assert tr._flat is not None  # the flat path ran (and the per-tensor one once "unused" lost its gradient)
+    got, want = tr.rows, ref.rows
+    worst = assert_rows_close(got, want, energy_rel=ENERGY_REL[dtype])
+    assert worst < (1e-6 if dtype == torch.float32 else 1e-13)  # in practice far inside the bound
+    # the gradient sums are bit for bit the reference's (same float adds), W_0 too
+    for n in ref.params:
+        assert torch.equal(tr.accum[n], ref.accum[n]) and torch.equal(tr.w0[n], ref.w0[n])
     assert any(r[2] == "unused.weight" and r[3] == "energy" and r[1] > 2 for r in got)
     # discrete metrics are exactly equal (the energy rank is an index)
     assert [r for r in got if r[4] == "energy_rank"] == [r for r in want if r[4] == "energy_rank"]
@@ -141,3 +158,23 @@ def test_one_sort_inequality_and_one_normalisation_ranks_equal_each_function():
             assert spectrum_ranks(x, eps) == {"energy_rank": energy_rank(x, eps), "stable_rank": stable_rank(x),
                                               "entropy_rank": entropy_rank(x),
                                               "participation_ratio": participation_ratio(x)}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_flat_layout_squared_norms_are_within_their_bound_of_the_float64_squares(dtype):
+    g = torch.Generator().manual_seed(5)
+    ts = [torch.randn(s, generator=g, dtype=dtype) for s in [(33, 7), (64, 64), (3, 3, 5), (1, 70000), (257, 3)]]
+    ts[1] = ts[1] * torch.logspace(-8, 8, 64, dtype=dtype)  # magnitudes over 16 decades within one tensor
+    ts += [torch.zeros(5, 13, dtype=dtype), torch.full((9, 9), 1e-30, dtype=dtype),  # squares underflow float32
+           torch.full((4, 4), 3e25, dtype=dtype), torch.randn(40, 30, generator=g, dtype=dtype).T]  # overflow
+    lay = FlatLayout(ts)
+    buf = lay.buffer()
+    views = lay.views(buf)
+    torch._foreach_copy_(views, ts)
+    got, want = lay.squared_norms(buf, views), [float(t.double().pow(2).sum()) for t in ts]
+    bound = (CHUNK + 2) * U32 if dtype == torch.float32 else 1e-13
+    assert len(got) == len(want) and want[6] > 0 and math.isfinite(want[7])
+    for a, b in zip(got, want):
+        assert math.isclose(a, b, rel_tol=bound, abs_tol=0.0), (a, b)
+    assert got[5] == 0.0
+    assert torch.equal(buf[lay.offsets[0] + 33 * 7 : lay.offsets[1]], torch.zeros(lay.offsets[1] - 231, dtype=dtype))

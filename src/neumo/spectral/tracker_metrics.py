@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Sequence
+
 import torch
 
 from neumo.spectral.inequality import inequality_metrics, neuron_strengths
@@ -61,3 +64,57 @@ def n_samples_of(batch) -> int | None:
     if not torch.is_tensor(x) or x.dim() == 0:
         return None
     return int(x.numel()) if not x.is_floating_point() else int(x.shape[:-1].numel() or 1)
+
+
+CHUNK = 64  # elements per partial sum of squares in :class:`FlatLayout`
+
+
+class FlatLayout:
+    """Tensors of one dtype and device laid out in one flat buffer, each padded with zeros to whole rows of
+    :data:`CHUNK` elements, so that the squared norms of all of them are one reduction over rows.
+
+    :meth:`squared_norms` sums each row's squares in the buffer's dtype (one ``vector_norm`` over the
+    (rows, CHUNK) view), then adds each tensor's row sums in float64. Every row is a sum of at most CHUNK
+    non-negative rounded squares, so whatever the summation order inside a row, each tensor's value is
+    within relative (CHUNK + 2) u of ``float(t.double().pow(2).sum())`` (u = 2^-24 in float32: 3.9e-6; the
+    float64 stage adds about 1e-16 log2(rows)), as long as no square leaves the dtype's normal range: values
+    that are not finite or fall below ``numel * 2^-100`` (where float32 underflow could matter) are
+    recomputed from the tensor's float64 squares (a zero is kept when the tensor is all zeros)."""
+
+    def __init__(self, tensors: Sequence[torch.Tensor]):
+        t0 = tensors[0]
+        self.dtype, self.device = t0.dtype, t0.device
+        self.shapes = [t.shape for t in tensors]
+        self.numels = [t.numel() for t in tensors]
+        rows = [-(-n // CHUNK) for n in self.numels]
+        self.offsets = [CHUNK * (sum(rows[:i])) for i in range(len(rows))]
+        self.size = CHUNK * sum(rows)
+        self.row_owner = torch.repeat_interleave(
+            torch.arange(len(rows), device=self.device), torch.tensor(rows, device=self.device)
+        )
+        self.floor = [n * 2.0**-100 for n in self.numels]
+
+    @staticmethod
+    def fits(tensors: Sequence[torch.Tensor]) -> bool:
+        t0 = tensors[0] if tensors else None
+        return (
+            t0 is not None
+            and t0.is_floating_point()
+            and all(t.dtype == t0.dtype and t.device == t0.device for t in tensors)
+        )
+
+    def buffer(self) -> torch.Tensor:
+        return torch.zeros(self.size, dtype=self.dtype, device=self.device)
+
+    def views(self, buf: torch.Tensor) -> list[torch.Tensor]:
+        return [buf[o : o + n].view(s) for o, n, s in zip(self.offsets, self.numels, self.shapes)]
+
+    def squared_norms(self, buf: torch.Tensor, views: Sequence[torch.Tensor]) -> list[float]:
+        """:func:`squared_norms` of ``views`` (the tensors of ``buf``; its padding must be zeros)."""
+        rows = torch.linalg.vector_norm(buf.view(-1, CHUNK), dim=1).to(torch.float64).square_()
+        out = torch.zeros(len(self.numels), dtype=torch.float64, device=self.device)
+        vals = out.index_add_(0, self.row_owner, rows).tolist()
+        for i, (v, lo) in enumerate(zip(vals, self.floor)):
+            if not lo <= v < math.inf and (v != 0.0 or bool(views[i].any())):  # overflow or underflow:
+                vals[i] = float(views[i].double().pow(2).sum())  # the float64 squares (0 stays 0 if exact)
+        return vals
