@@ -4,7 +4,7 @@ one JSONL file per domain, to give to ``neumo detect calibrate A B C --rule max`
     PYTHONPATH=src .venv/bin/python scripts/multidomain_calibration_data.py OUT_DIR
     OMP_NUM_THREADS=1 PYTHONPATH=src .venv/bin/python -m neumo.cli.main detect calibrate OUT_DIR/xsum.jsonl \
         OUT_DIR/writing.jsonl OUT_DIR/squad.jsonl --model smollm2 --detector specdetect --rule max \
-        --max-tokens 128 --target-fpr 0.05 --out smollm2-multidomain.json
+        --max-tokens 128 --target-fpr 0.05 --precision fp32 --out src/neumo/detect/calibrations/smollm2-multidomain.json
 
 For each shipped GPT-Neo-2.7B subset (xsum, writing, squad) it keeps the pairs that S-detect-real's quick
 preset does not score (its seeds 0-2 take 3 x 16 eligible pairs of xsum and writing at 128 tokens; squad is

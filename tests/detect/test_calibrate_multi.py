@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from neumo.detect.datasets import evaluate_file, pool_files
-from neumo.detect.evaluate import (SHIPPED_CALIBRATIONS, calibration_path, fit_calibration, fit_threshold,
+from neumo.detect.evaluate import (default_calibration, SHIPPED_CALIBRATIONS, calibration_path, fit_calibration, fit_threshold,
                                    load_calibration, max_threshold, max_threshold_band, threshold_band)
 from neumo.detect.pairs import SHIPPED_DIR
 from neumo.errors import NeumoError
@@ -155,3 +155,16 @@ def test_score_cli_takes_a_shipped_calibration_name(cli, tmp_path):
     assert code == 2 and "gemma3-270m, smollm2" in err and len(err.strip().splitlines()) == 1
     code, _, err = cli(["detect", "score", str(txt), "-m", "ngram", "--calibration", "gemma3-270m"])
     assert code == 2 and "gemma3-270m" in err and "does not exist" not in err  # found by name, other model
+
+
+def test_the_shipped_multidomain_calibration_is_the_max_of_its_domains_thresholds():
+    """smollm2-multidomain.json (docs/detect.md, "Several domains"): specdetect, max rule over the shipped
+    xsum / writing / squad reference sets; its threshold is the largest domain's own, so each domain's
+    in-sample FPR is at most the target; smollm2's default stays smollm2.json."""
+    cal = load_calibration("smollm2-multidomain")
+    assert cal.model == "smollm2" and cal.detector == "specdetect" and cal.rule == "max"
+    assert [d.reference for d in cal.domains] == ["xsum.jsonl", "writing.jsonl", "squad.jsonl"]
+    assert cal.threshold == max(d.threshold for d in cal.domains)
+    assert all(d.fpr <= cal.target_fpr and d.n_human == 100 and d.n_machine == 40 for d in cal.domains)
+    assert cal.n_human == 300 and cal.n_machine == 120 and cal.band[0] <= cal.threshold < cal.band[1]
+    assert default_calibration("smollm2").source == "smollm2.json (shipped)"
