@@ -226,9 +226,6 @@ def test_smollm2_quick_verdict(smollm2_quick):
 
 @pytest.mark.slow
 def test_smollm2_full_agrees_with_quick(smollm2_quick, shared_data, tmp_path):
-    if FULL_STATUS is None:
-        pytest.skip("the full preset is not measured since the judged detector became specdetect and the "
-                    "multi-domain rule max (docs/studies/S-detect-transfer.md); run it and pin it here")
     v = run_study("S-detect-transfer", preset="full", overrides=[f"data_dir={shared_data}"], root=tmp_path)
     assert v.measured["files"] == 15 and v.status == FULL_STATUS, v.reason
     for k, want in FULL_PINNED.items():
@@ -240,5 +237,8 @@ QUICK_STATUS = "inconclusive"
 QUICK_PINNED = {"offdomain_fpr_ratio": 1.093, "multidomain_worst_fpr_ratio": 0.778, "auroc_mean": 0.895,
                 "in_domain_fpr_ratio": 0.889, "offdomain_fpr_worst": 0.144, "pooled_worst_fpr_ratio": 1.333,
                 "multidomain_tpr_mean": 0.339, "in_domain_tpr_mean": 0.517, "offdomain_fpr_ratio_logrank": 1.444}
-FULL_STATUS = None  # not measured since the change (the first look's, logrank and pooled: inconclusive)
-FULL_PINNED: dict[str, float] = {}
+# measured 2026-12-03, full preset, 15 files, at fp32 (a CPU without native bf16; see docs/detect.md, Precision)
+FULL_STATUS = "fails"  # off-domain 1.35x [0.93, 1.71], wholly under 2x
+FULL_PINNED = {"offdomain_fpr_ratio": 1.353, "multidomain_worst_fpr_ratio": 0.900, "auroc_mean": 0.862,
+               "in_domain_fpr_ratio": 1.010, "offdomain_fpr_worst": 0.3225, "pooled_worst_fpr_ratio": 1.460,
+               "multidomain_tpr_mean": 0.282, "in_domain_tpr_mean": 0.416, "offdomain_fpr_ratio_logrank": 1.964}
