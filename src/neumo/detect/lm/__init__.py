@@ -27,8 +27,9 @@ FACE_PRECISION = {"smollm2": "bf16", "gemma3-270m": "bf16"}
 def face_precision(name: str, precision: str | None = None) -> str | None:
     """The precision the CLI and the server load ``name`` at: ``precision`` when given, else the measured
     default of the model (``FACE_PRECISION``), else ``None`` (the backend's own default, fp32). The bf16
-    default needs native bf16 kernels (AVX-512-BF16 or AMX): without them oneDNN emulates bf16 matmuls,
-    about 100x slower than fp32 (measured on an AVX2 CPU: 0.28 vs 30.7 GFLOP/s), so the default is fp32 there."""
+    default needs native bf16 kernels (AVX-512-BF16 or AMX): without them oneDNN emulates bf16 matmuls at
+    51-113x the time of fp32 (``bench/bf16_matmul.py`` on an AVX2 CPU; scoring a text took about 4x), so the
+    default is fp32 there."""
     if precision is not None:
         return precision
     default = FACE_PRECISION.get(name)
