@@ -29,6 +29,12 @@ def test_help_and_version(capsys):
         assert "Usage" in res.output
 
 
+def test_help_keeps_square_brackets():
+    # rich markup would eat an unescaped "[ray]" and print an install command that installs nothing
+    res = runner.invoke(app, ["lab", "--help"], terminal_width=200)
+    assert "neumo[ray]" in res.output, res.output
+
+
 @pytest.mark.parametrize("args,needle", [
     (["study", "run", "no-such-study"], "unknown study"),
     (["study", "run", "F-mlp-digits", "--set", "train.stepz=3"], "train.stepz"),

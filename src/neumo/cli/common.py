@@ -27,7 +27,7 @@ RayOpt = typer.Option(
     None,
     "--ray",
     help="Run on a Ray cluster: an address (auto, ray://host:10001) or "
-    "'local' to start one here (pip install 'neumo[ray]').",
+    "'local' to start one here (pip install 'neumo\\[ray]').",
 )
 
 

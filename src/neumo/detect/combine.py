@@ -425,10 +425,13 @@ def load_combiner(path: str | Path) -> Combiner:
     p = Path(path)
     if not p.is_file():
         raise NeumoError(f"combiner file {p} does not exist; fit one with 'neumo detect fit'")
-    if p.stat().st_size > MAX_COMBINER_BYTES:
-        raise NeumoError(f"{p} is larger than {MAX_COMBINER_BYTES >> 20} MiB; it is not a neumo combiner file")
+    from neumo.bounded import limit_from_env, read_bytes_bounded
+
+    # a bounded read, not stat(): a file that grows (or a /proc-like one that reports 0 bytes) stays bounded
+    limit = limit_from_env("NEUMO_MAX_COMBINER_BYTES", MAX_COMBINER_BYTES)
+    raw = read_bytes_bounded(p, limit, "NEUMO_MAX_COMBINER_BYTES", what="combiner file")
     try:
-        comb = Combiner.model_validate_json(p.read_text(encoding="utf-8"))
+        comb = Combiner.model_validate_json(raw.decode("utf-8"))
     except (ValidationError, UnicodeDecodeError) as e:
         raise NeumoError(f"{p} is not a neumo combiner file ({str(e).splitlines()[0]})") from e
     k = len(comb.features)

@@ -407,9 +407,13 @@ def default_detector(model: str) -> str:
 
 def load_calibration(path: str | Path) -> Calibration:
     """A calibration from a file, or from the name of a shipped one (:func:`calibration_path`)."""
+    from neumo.bounded import MAX_CONFIG_BYTES, limit_from_env, read_bytes_bounded
+
     p = calibration_path(path)
+    limit = limit_from_env("NEUMO_MAX_CONFIG_BYTES", MAX_CONFIG_BYTES)  # shipped calibrations are a few KiB
+    raw = read_bytes_bounded(p, limit, "NEUMO_MAX_CONFIG_BYTES", what="calibration file")
     try:
-        cal = Calibration.model_validate_json(p.read_text(encoding="utf-8"))
+        cal = Calibration.model_validate_json(raw.decode("utf-8"))
     except (ValidationError, UnicodeDecodeError) as e:
         raise NeumoError(f"{p} is not a neumo calibration file ({str(e).splitlines()[0]})") from e
     if cal.band is not None and not cal.band[0] <= cal.threshold <= cal.band[1]:

@@ -1,0 +1,32 @@
+"""Calibration and combiner files are read with a bound: an oversized one is refused with one line."""
+
+from __future__ import annotations
+
+import pytest
+
+from neumo.detect.combine import load_combiner
+from neumo.detect.evaluate import load_calibration
+from neumo.errors import NeumoError
+
+
+@pytest.mark.parametrize(("loader", "env", "what"), [(load_calibration, "NEUMO_MAX_CONFIG_BYTES", "calibration"),
+                                                     (load_combiner, "NEUMO_MAX_COMBINER_BYTES", "combiner")])
+def test_oversized_file_is_refused_before_parsing(tmp_path, monkeypatch, loader, env, what):
+    p = tmp_path / "big.json"
+    p.write_text("{" + " " * 4096 + "}", encoding="utf-8")
+    monkeypatch.setenv(env, "1024")
+    with pytest.raises(NeumoError, match=rf"{what} file .* is larger than 1024 bytes; .*raise \${env}"):
+        loader(p)
+
+
+@pytest.mark.parametrize("loader", [load_calibration, load_combiner])
+def test_non_utf8_file_is_one_line_error(tmp_path, loader):
+    p = tmp_path / "bad.json"
+    p.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(NeumoError, match="is not a neumo"):
+        loader(p)
+
+
+def test_shipped_calibration_still_loads_under_the_default_bound():
+    cal = load_calibration("smollm2")
+    assert cal.source.endswith("(shipped)")
