@@ -50,6 +50,32 @@ def neumo_method(model, batch, k, tol):
     return run
 
 
+class _Bf16Hessian(HessianOperator):
+    """The same Hessian with its products under bf16 autocast (a cheaper, inexact surrogate)."""
+
+    def _matvec(self, v):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return super()._matvec(v).float()
+
+
+def mixed_method(model, batch, k, tol, extra):
+    """Lanczos on the bf16 surrogate for the top k + ``extra`` Ritz vectors, then one fp32 Rayleigh-Ritz
+    step on their span (k + extra exact products): eigenvalues of the exact H, errors quadratic in the
+    surrogate's eigenvector error. A probe of 'a cheaper operator finds the subspace', not a neumo API."""
+
+    def run():
+        sur = _Bf16Hessian(model, loss_fn, batch)
+        r = lanczos(sur, k=k + extra, tol=tol, criterion="eigenvalue", seed=0, return_vectors=True)
+        Y = torch.linalg.qr(r.eigenvectors)[0].T.contiguous()
+        ex = HessianOperator(model, loss_fn, batch)
+        HY = torch.stack([ex.matvec(y) for y in Y])
+        T = (Y @ HY.T).double()
+        vals = torch.linalg.eigvalsh((T + T.T) / 2).flip(0)[:k]
+        return vals.numpy(), r.matvecs + ex.matvecs
+
+    return run
+
+
 def eigsh_method(make_op, k, tol):
     from scipy.sparse.linalg import eigsh
 
@@ -172,6 +198,7 @@ def main():
     ap.add_argument("--n", type=int, default=1024)
     ap.add_argument("--target", type=float, default=1e-3)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--mixed", action="store_true", help="also time the bf16-surrogate + fp32 Rayleigh-Ritz probe")
     a = ap.parse_args()
     torch.set_num_threads(1)
     d = load_digits_split(0)
@@ -188,6 +215,14 @@ def main():
     ref = lanczos(HessianOperator(model, loss_fn, batch), k=a.k, tol=1e-10, max_iter=300).eigenvalues.numpy()
     print(f"MLP 64-{a.width}-{a.width}-10, P = {P:,}, batch {a.n}; reference top-{a.k}: {np.round(ref, 4)}")
     methods = {f"neumo lanczos (eigenvalue bound, tol {a.target:g})": neumo_method(model, batch, a.k, a.target)}
+    from neumo.detect.lm import native_bf16
+
+    if a.mixed and native_bf16():  # emulated bf16 is 50-100x slower (bench/bf16_matmul.py): no point there
+        for extra in (0, 2):
+            methods[f"neumo lanczos, bf16 surrogate + fp32 Rayleigh-Ritz (+{extra})"] = mixed_method(
+                model, batch, a.k, a.target, extra)
+    elif a.mixed:
+        print("--mixed skipped: this CPU has no native bf16 kernels")
     tol = tune_tol(lambda t: eigsh_method(neumo_scipy_op(model, batch), a.k, t), ref, a.target)
     if tol is not None:
         methods[f"scipy eigsh on neumo's HVP (tol {tol:g})"] = eigsh_method(neumo_scipy_op(model, batch), a.k, tol)

@@ -19,17 +19,26 @@ def quick(tmp_path_factory):
     return run_study(ID, preset="quick", root=tmp_path_factory.mktemp("runs"))
 
 
+# The per-seed losses move with the CPU's rounding (docs/studies/S-galore.md): measured on the quick preset
+# with torch's AVX2 kernels 0.029 [-0.010, 0.068] (straddles the 0.05 margin), with its AVX-512 kernels
+# 0.0247 [0.0022, 0.0472] (2026-12-04; per seed 0.0172, 0.0348, 0.0221). Pinned per kernel family, so a
+# change of the study still shows, while a new CPU family skips with its name.
+GAP_BY_CPU = {"AVX2": ("inconclusive", 0.0287, -0.010, 0.068), "AVX512": ("holds", 0.0247, 0.0022, 0.0472)}
+
+
 @pytest.mark.slow  # runs the quick preset: slow tier (README, Tests)
-def test_quick_preset_is_undecided_on_the_margin_at_a_sixth_of_the_state(quick):
+def test_quick_preset_on_the_margin_at_a_sixth_of_the_state(quick):
+    cpu = torch.backends.cpu.get_cpu_capability()
+    if cpu not in GAP_BY_CPU:
+        pytest.skip(f"S-galore's quick loss gap is pinned for {sorted(GAP_BY_CPU)} kernels, not {cpu}")
+    status, mean, lo, hi = GAP_BY_CPU[cpu]
     v = quick
     assert v.seeds == [0, 1, 2] and all(g.passed for g in v.preconditions), v.reason
     by = {c.name: c for c in v.checks}
-    # measured (2026-12-03): GaLore ends 0.029 nats above Adam, interval [-0.010, 0.068] straddles 0.05;
-    # state 33,192 vs 209,000 bytes (0.159). An earlier machine gave 0.025 [0.002, 0.047] (holds): the
-    # per-seed losses move with the CPU's rounding, see docs/studies/S-galore.md
     gap, state = by["loss_gap_to_adam"], by["state_over_adam"]
-    assert v.status == "inconclusive" and "undecided: loss_gap_to_adam" in v.reason
-    assert gap.passed is None and gap.ci_low < 0.05 < gap.ci_high and 0.0 < gap.mean < 0.05
+    assert v.status == status, v.reason
+    assert (gap.mean, gap.ci_low, gap.ci_high) == pytest.approx((mean, lo, hi), abs=2e-3)
+    assert gap.passed is (True if status == "holds" else None) and 0.0 < gap.mean < 0.05
     assert state.passed and state.mean == pytest.approx(33192 / 209000, rel=1e-9)
     # the random projection does not pass in GaLore's place, and it ends higher on average
     ctrl = gap.controls[0]
