@@ -30,3 +30,15 @@ def test_non_utf8_file_is_one_line_error(tmp_path, loader):
 def test_shipped_calibration_still_loads_under_the_default_bound():
     cal = load_calibration("smollm2")
     assert cal.source.endswith("(shipped)")
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "."])
+def test_a_calibration_that_is_not_a_regular_file_is_refused_unread(path):
+    with pytest.raises(NeumoError, match="is not a regular file"):
+        load_calibration(path)
+
+
+def test_a_shipped_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch):
+    (tmp_path / "smollm2").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert load_calibration("smollm2").source.endswith("(shipped)")

@@ -390,6 +390,8 @@ def calibration_path(name_or_path: str | Path) -> Path:
     names = shipped_calibration_names()
     if stem in names and p.name == s:  # a bare name, not a path to a missing file
         return SHIPPED_CALIBRATIONS / f"{stem}.json"
+    if p.exists():  # a folder, a device, a pipe: never read
+        raise NeumoError(f"calibration {p} is not a regular file; give a calibration .json file")
     raise NeumoError(
         f"calibration {s} does not exist: neither a file nor a shipped calibration ({', '.join(names)}); "
         "fit one with 'neumo detect calibrate'"
