@@ -42,3 +42,8 @@ def test_a_shipped_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch):
     (tmp_path / "smollm2").mkdir()
     monkeypatch.chdir(tmp_path)
     assert load_calibration("smollm2").source.endswith("(shipped)")
+
+
+def test_a_combiner_that_is_not_a_regular_file_is_refused_unread():
+    with pytest.raises(NeumoError, match="is not a regular file"):
+        load_combiner("/dev/zero")

@@ -423,6 +423,8 @@ def save_combiner(comb: Combiner, path: str | Path) -> Path:
 def load_combiner(path: str | Path) -> Combiner:
     """A saved combiner, validated: unknown keys, wrong types and inconsistent lengths are refused."""
     p = Path(path)
+    if p.exists() and not p.is_file():  # a folder, a device, a pipe: never read
+        raise NeumoError(f"combiner {p} is not a regular file; give a combiner .json file")
     if not p.is_file():
         raise NeumoError(f"combiner file {p} does not exist; fit one with 'neumo detect fit'")
     from neumo.bounded import limit_from_env, read_bytes_bounded
