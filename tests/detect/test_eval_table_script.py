@@ -28,3 +28,30 @@ def test_table_rows_and_means():
     assert "| mean AUROC (2 files) | **0.700** | **0.800** |" in text
     assert "| mean AUROC without _b (1 files) | **0.800** | **0.900** |" in text
     assert "| mean TPR@1%FPR | **0.150** | **0.400** |" in text
+
+
+def test_docs_tables_are_the_kept_eval_json_rendered():
+    # docs/detect.md's measured tables come from the eval JSON kept beside them, by this script, not by hand
+    import json
+
+    mod, doc = _script(), (ROOT / "docs" / "detect.md").read_text(encoding="utf-8")
+    kept = {
+        "detect_eval_open15_smollm2_bf16.json": (["logrank", "fast_detectgpt", "lastde++", "specdetect"], "gpt-neo-2.7B"),
+        "detect_eval_chat_gemma_bf16.json": (["likelihood", "logrank", "fast_detectgpt", "lastde++", "specdetect"], None),
+    }
+    for name, (detectors, exclude) in kept.items():
+        rows = json.loads((ROOT / "docs" / "measured" / name).read_text(encoding="utf-8"))
+        assert mod.render(rows, detectors, exclude=exclude).strip() in doc, name
+
+
+def test_white_box_chat_claim_matches_the_kept_json():
+    # docs/detect.md: "SmolLM2 scoring its own chat text: every detector but entropy has AUROC 1.000 and
+    # TPR@1%FPR 1.00; entropy has 0.789 / 0.931 / 0.897 on xsum / writing / squad"
+    import json
+
+    rows = json.loads((ROOT / "docs" / "measured" / "detect_eval_chat_smollm2_bf16.json").read_text(encoding="utf-8"))
+    assert len({r["file"] for r in rows}) == 3 and len(rows) >= 3 * 8
+    rest = [r for r in rows if r["detector"] != "entropy"]
+    assert all(round(r["auroc"], 3) == 1.0 and round(r["tpr_at_1fpr"], 2) == 1.0 for r in rest)
+    ent = {Path(r["file"]).name.split("_")[0]: round(r["auroc"], 3) for r in rows if r["detector"] == "entropy"}
+    assert ent == {"xsum": 0.789, "writing": 0.931, "squad": 0.897}
