@@ -54,6 +54,11 @@ def read_bytes_bounded(source: str | Path, limit: int, env: str, what: str = "in
             f.close()
 
 
+def read_limited(source: str | Path, env: str, default: int, what: str = "input") -> bytes:
+    """:func:`read_bytes_bounded` with the limit ``$env`` sets (``default`` when unset): how user files are read."""
+    return read_bytes_bounded(source, limit_from_env(env, default), env, what)
+
+
 def decode_utf8(raw: bytes, name: str) -> str:
     try:
         return raw.decode("utf-8")

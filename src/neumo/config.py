@@ -75,10 +75,9 @@ def load_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise NeumoError(f"config file {str(p)!r} does not exist; check the path")
-    from neumo.bounded import MAX_CONFIG_BYTES, decode_utf8, limit_from_env, read_bytes_bounded
+    from neumo.bounded import MAX_CONFIG_BYTES, decode_utf8, read_limited
 
-    limit = limit_from_env("NEUMO_MAX_CONFIG_BYTES", MAX_CONFIG_BYTES)
-    text = decode_utf8(read_bytes_bounded(p, limit, "NEUMO_MAX_CONFIG_BYTES", what="config file"), f"config file {p}")
+    text = decode_utf8(read_limited(p, "NEUMO_MAX_CONFIG_BYTES", MAX_CONFIG_BYTES, "config file"), f"config file {p}")
     try:
         if p.suffix == ".toml":
             data = tomllib.loads(text)

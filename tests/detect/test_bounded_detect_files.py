@@ -47,3 +47,17 @@ def test_a_shipped_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch):
 def test_a_combiner_that_is_not_a_regular_file_is_refused_unread():
     with pytest.raises(NeumoError, match="is not a regular file"):
         load_combiner("/dev/zero")
+
+
+def test_the_ensemble_path_reads_a_calibration_once_and_bounded(tmp_path, monkeypatch):
+    # plan_members used to json-parse every given file unbounded (to tell ensemble from one-model files)
+    # before load_calibration's bound applied
+    from neumo.detect import ensemble
+
+    p = tmp_path / "big.json"
+    p.write_text('{"kind": "ensemble"' + " " * 4096 + "}", encoding="utf-8")
+    monkeypatch.setenv("NEUMO_MAX_CONFIG_BYTES", "1024")
+    with pytest.raises(NeumoError, match="calibration file .* is larger than 1024 bytes"):
+        ensemble.plan_members(["smollm2", "gemma3-270m"], [str(p)])
+    with pytest.raises(NeumoError, match="is larger than 1024 bytes"):
+        ensemble.load_ensemble(p)

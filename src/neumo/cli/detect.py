@@ -130,10 +130,9 @@ def _check_max_tokens(max_tokens) -> None:
 
 
 def _read_text(source: str) -> str:
-    from neumo.bounded import MAX_TEXT_BYTES, decode_utf8, limit_from_env, read_bytes_bounded
+    from neumo.bounded import MAX_TEXT_BYTES, decode_utf8, read_limited
 
-    limit = limit_from_env("NEUMO_MAX_TEXT_BYTES", MAX_TEXT_BYTES)
-    raw = read_bytes_bounded(source, limit, "NEUMO_MAX_TEXT_BYTES", what="text")
+    raw = read_limited(source, "NEUMO_MAX_TEXT_BYTES", MAX_TEXT_BYTES, "text")
     return decode_utf8(raw, "stdin" if source == "-" else source)
 
 

@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, ValidationError
 
+from neumo.bounded import read_limited
 from neumo.config import StrictModel
 from neumo.errors import NeumoError
 
@@ -427,11 +428,8 @@ def load_combiner(path: str | Path) -> Combiner:
         raise NeumoError(f"combiner {p} is not a regular file; give a combiner .json file")
     if not p.is_file():
         raise NeumoError(f"combiner file {p} does not exist; fit one with 'neumo detect fit'")
-    from neumo.bounded import limit_from_env, read_bytes_bounded
-
     # a bounded read, not stat(): a file that grows (or a /proc-like one that reports 0 bytes) stays bounded
-    limit = limit_from_env("NEUMO_MAX_COMBINER_BYTES", MAX_COMBINER_BYTES)
-    raw = read_bytes_bounded(p, limit, "NEUMO_MAX_COMBINER_BYTES", what="combiner file")
+    raw = read_limited(p, "NEUMO_MAX_COMBINER_BYTES", MAX_COMBINER_BYTES, "combiner file")
     try:
         comb = Combiner.model_validate_json(raw.decode("utf-8"))
     except (ValidationError, UnicodeDecodeError) as e:

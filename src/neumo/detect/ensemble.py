@@ -29,8 +29,10 @@ from neumo.detect.evaluate import (
     SHIPPED_CALIBRATIONS,
     Calibration,
     auroc,
+    calibration_from_bytes,
     decide,
     fit_threshold,
+    read_calibration,
     threshold_band,
 )
 from neumo.detect.analyze import threshold_info
@@ -257,21 +259,23 @@ def calibrate_ensemble(
     )
 
 
-def is_ensemble_file(path: str | Path) -> bool:
-    """Whether ``path`` holds a JSON object of ``"kind": "ensemble"`` (unreadable files: False)."""
+def is_ensemble_document(raw: bytes) -> bool:
+    """Whether ``raw`` is a JSON object of ``"kind": "ensemble"`` (anything unparsable: False)."""
     try:
-        d = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        d = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return False
     return isinstance(d, dict) and d.get("kind") == "ensemble"
 
 
 def load_ensemble(path: str | Path) -> EnsembleCalibration:
-    p = Path(path)
-    if not p.is_file():
-        raise NeumoError(f"ensemble calibration file {p} does not exist")
+    """An ensemble calibration from a file or a shipped name, read once with the calibrations' bound."""
+    return ensemble_from_bytes(*read_calibration(path))
+
+
+def ensemble_from_bytes(p: Path, raw: bytes) -> EnsembleCalibration:
     try:
-        cal = EnsembleCalibration.model_validate_json(p.read_text(encoding="utf-8"))
+        cal = EnsembleCalibration.model_validate_json(raw.decode("utf-8"))
     except (ValidationError, UnicodeDecodeError) as e:
         raise NeumoError(f"{p} is not a neumo ensemble calibration file ({str(e).splitlines()[0]})") from e
     check_models(cal.models)
@@ -346,19 +350,19 @@ def plan_members(models: list[str], calibrations: list) -> tuple[list[Member], E
     """The members and the ensemble calibration of ``models`` from calibration files: an ensemble one
     (at most one; default: :func:`shipped_ensemble`) and one-model ones (at most one per model; without an
     ensemble calibration, a model without one given takes its shipped one), checked by :func:`resolve_members`."""
-    from neumo.detect.evaluate import calibration_path, default_calibration, load_calibration
+    from neumo.detect.evaluate import default_calibration
 
     check_models(models)
     ensemble = None
     members: dict[str, Calibration] = {}
     for given in calibrations:
-        p = calibration_path(given)  # a file, or the name of a shipped calibration
-        if is_ensemble_file(p):
+        p, raw = read_calibration(given)  # a file, or the name of a shipped calibration: one bounded read
+        if is_ensemble_document(raw):
             if ensemble is not None:
                 raise NeumoError("give at most one ensemble calibration")
-            ensemble = load_ensemble(p)
+            ensemble = ensemble_from_bytes(p, raw)
             continue
-        cal = load_calibration(p)
+        cal = calibration_from_bytes(p, raw)
         if cal.model in members:
             raise NeumoError(f"two calibrations for {cal.model} ({members[cal.model].source}, {cal.source}); give one")
         members[cal.model] = cal

@@ -28,6 +28,7 @@ from typing import Protocol
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
+from neumo.bounded import MAX_CONFIG_BYTES, read_limited
 from neumo.errors import NeumoError
 from neumo.seeding import numpy_rng
 
@@ -407,13 +408,20 @@ def default_detector(model: str) -> str:
     return load_calibration(p).detector if p is not None else DEFAULT_DETECTOR
 
 
+def read_calibration(path: str | Path) -> tuple[Path, bytes]:
+    """(the file :func:`calibration_path` resolves ``path`` to, its bytes), read once and with a bound
+    (``$NEUMO_MAX_CONFIG_BYTES``; shipped calibrations are a few KiB)."""
+    p = calibration_path(path)
+    return p, read_limited(p, "NEUMO_MAX_CONFIG_BYTES", MAX_CONFIG_BYTES, "calibration file")
+
+
 def load_calibration(path: str | Path) -> Calibration:
     """A calibration from a file, or from the name of a shipped one (:func:`calibration_path`)."""
-    from neumo.bounded import MAX_CONFIG_BYTES, limit_from_env, read_bytes_bounded
+    return calibration_from_bytes(*read_calibration(path))
 
-    p = calibration_path(path)
-    limit = limit_from_env("NEUMO_MAX_CONFIG_BYTES", MAX_CONFIG_BYTES)  # shipped calibrations are a few KiB
-    raw = read_bytes_bounded(p, limit, "NEUMO_MAX_CONFIG_BYTES", what="calibration file")
+
+def calibration_from_bytes(p: Path, raw: bytes) -> Calibration:
+    """The calibration in ``raw`` (the bytes of ``p``), validated."""
     try:
         cal = Calibration.model_validate_json(raw.decode("utf-8"))
     except (ValidationError, UnicodeDecodeError) as e:
