@@ -58,6 +58,17 @@ class _Bf16Hessian(HessianOperator):
             return super()._matvec(v).float()
 
 
+def surrogate_method(model, batch, k, tol):
+    """Lanczos on the bf16 surrogate alone: its own eigenvalue error and its cost per product."""
+
+    def run():
+        r = lanczos(_Bf16Hessian(model, loss_fn, batch), k=k, tol=tol, criterion="eigenvalue", seed=0,
+                    return_vectors=False)
+        return r.eigenvalues.numpy(), r.matvecs
+
+    return run
+
+
 def mixed_method(model, batch, k, tol, extra):
     """Lanczos on the bf16 surrogate for the top k + ``extra`` Ritz vectors, then one fp32 Rayleigh-Ritz
     step on their span (k + extra exact products): eigenvalues of the exact H, errors quadratic in the
@@ -218,8 +229,9 @@ def main():
     from neumo.detect.lm import native_bf16
 
     if a.mixed and native_bf16():  # emulated bf16 is 50-100x slower (bench/bf16_matmul.py): no point there
+        methods["neumo lanczos, bf16 surrogate alone (inexact)"] = surrogate_method(model, batch, a.k, a.target)
         for extra in (0, 2):
-            methods[f"neumo lanczos, bf16 surrogate + fp32 Rayleigh-Ritz (+{extra})"] = mixed_method(
+            methods[f"neumo lanczos, bf16 surrogate + fp32 Rayleigh-Ritz, +{extra} vectors"] = mixed_method(
                 model, batch, a.k, a.target, extra)
     elif a.mixed:
         print("--mixed skipped: this CPU has no native bf16 kernels")
