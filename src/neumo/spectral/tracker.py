@@ -20,9 +20,14 @@ groups' schedules (:class:`TrackerSchedule`), rows ``(run, step, module, quantit
   shape (quantity ``W_random``); with ``shuffled_labels=True`` the ranks of the gradient under permuted
   labels (quantity ``grad_shuffled``).
 
-State is fixed-size (W_0, the accumulated gradient, one strength snapshot per module, and two flat
-buffers the size of the tracked weights for the step's gradient and update); the table grows with the
-number of recorded steps only. Energy rows of float32 weights are within relative 3.9e-6 of the float64
+State is fixed-size (W_0, the accumulated gradient, one strength snapshot per module, and 2K flat
+buffers the size of the tracked weights for the gradients and updates of the last K steps, K chosen so that
+they fit in ``energy_buffer_mb``, at least 1); the table grows with the number of recorded steps only.
+Between records the per-step energy work is deferred and done for K steps at once: the values are those
+of step-by-step work, but each kernel runs once per K steps (on the CPU a kernel's first run after a
+training step costs tens of microseconds, more than its arithmetic on a small model's weights). The rows of
+deferred steps are added when the buffers are full, at each record step and the last step, and whenever
+``rows``, ``table()`` or a checkpoint reads them. Energy rows of float32 weights are within relative 3.9e-6 of the float64
 squares (:class:`~neumo.spectral.tracker_metrics.FlatLayout`); the other rows are float64 computations.
 """
 
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence, cast
 
 import torch
@@ -52,6 +58,19 @@ from neumo.spectral.tracker_metrics import (
 from neumo.train.callbacks import Callback
 
 COLUMNS = ["run", "step", "module", "quantity", "metric", "value"]
+_MAX_DEFERRED = 64  # steps whose energy work waits for one flush (records every 50 steps by default)
+
+
+@dataclass
+class _Deferred:
+    """One step whose gradient and/or update sit in buffer slot ``slot``, waiting for :meth:`_flush`."""
+
+    step: int
+    slot: int
+    grad: bool = False  # the slot holds this step's gradient (not yet added to the sums)
+    grad_energy: bool = False  # its energies are due
+    update: bool = False  # the slot holds W_step - W_0
+    update_energy: bool = False
 
 
 class SpectralTracker(Callback):
@@ -70,13 +89,22 @@ class SpectralTracker(Callback):
         seed: int = 0,
         run_name: str = "",
         table: str = "spectral",
+        energy_buffer_mb: float = 16.0,
     ):
+        if isinstance(energy_buffer_mb, bool) or not (
+            isinstance(energy_buffer_mb, (int, float)) and 0 <= energy_buffer_mb < float("inf")
+        ):
+            raise NeumoError(
+                f"energy_buffer_mb must be a finite number >= 0 (0: no deferral); got {energy_buffer_mb!r}"
+            )
+        self.energy_buffer_mb = float(energy_buffer_mb)
         self.patterns = [modules] if isinstance(modules, str) else (list(modules) if modules else None)
         self.schedule = schedule if isinstance(schedule, TrackerSchedule) else TrackerSchedule(**(schedule or {}))
         self.eps, self.hessian_k, self.hessian_batch = eps, hessian_k, hessian_batch
         self.hessian_params, self.loss_fn, self.shuffled_labels = hessian_params, loss_fn, shuffled_labels
         self.batch_size, self.seed, self.run_name, self.table_name = batch_size, seed, run_name, table
-        self.rows: list[tuple] = []
+        self._rows: list[tuple] = []
+        self._deferred: list[_Deferred] = []
         self.w0: dict[str, torch.Tensor] = {}
         self.accum: dict[str, torch.Tensor] = {}
         self.last_step: int | None = None
@@ -93,23 +121,34 @@ class SpectralTracker(Callback):
             )
         return named
 
+    @property
+    def rows(self) -> list[tuple]:
+        """The table's rows so far (deferred energy rows included)."""
+        self._flush()
+        return self._rows
+
+    @rows.setter
+    def rows(self, value: list[tuple]) -> None:
+        self._deferred, self._rows = [], value
+
     def _add(self, step: int, module: str, quantity: str, metrics: dict[str, float]) -> None:
         for k, v in metrics.items():
-            self.rows.append((self.run_name, int(step), module, quantity, k, float(v)))
+            self._rows.append((self.run_name, int(step), module, quantity, k, float(v)))
 
     def _energy_rows(self, step: int, name: str, energies: dict[str, float]) -> None:
         shares, eff = energy_shares(energies)
         run, step, q, metric = self.run_name, int(step), "energy", f"{name}_share"
-        self.rows.extend([(run, step, n, q, metric, s) for n, s in shares.items()])
-        self.rows.append((run, step, "*", q, f"effective_modules_{name}", float(eff)))
+        self._rows.extend([(run, step, n, q, metric, s) for n, s in shares.items()])
+        self._rows.append((run, step, "*", q, f"effective_modules_{name}", float(eff)))
 
     def _bind(self) -> None:
         """Per-step lists over the tracked parameters (built once, so that each step is one pass).
 
         When the tracked weights share one floating dtype and device, W_0 and the gradient sums move into
-        flat buffers (the dicts keep views of them), and each step copies the gradients and the updates
-        W_t - W_0 into two more: the step's squared norms are then one row reduction per buffer
-        (:class:`FlatLayout`) and the accumulation one add."""
+        flat buffers (the dicts keep views of them), and each step copies its gradient and W_t - W_0 into a
+        slot of K pairs of buffers (:class:`_Deferred`); :meth:`_flush` then adds the gradients to the sums
+        (one add per step, in step order, so the sums are the step-by-step ones bit for bit) and gets every
+        squared norm of the K steps from one row reduction (:class:`FlatLayout`)."""
         self._names = list(self.params)
         self._plist: list[torch.Tensor] = list(self.params.values())
         self._flat = FlatLayout(self._plist) if FlatLayout.fits(self._plist) else None
@@ -121,8 +160,12 @@ class SpectralTracker(Callback):
                 torch._foreach_copy_(w0, [self.w0[n] for n in self._names])
                 torch._foreach_copy_(accum, [self.accum[n] for n in self._names])
             self.w0, self.accum = dict(zip(self._names, w0)), dict(zip(self._names, accum))
-            self._gbuf, self._dbuf = flat.buffer(), flat.buffer()
-            self._gviews, self._dviews = flat.views(self._gbuf), flat.views(self._dbuf)
+            per_slot = 2 * flat.size * self._plist[0].element_size()
+            self._k = max(1, min(_MAX_DEFERRED, int(self.energy_buffer_mb * 2**20 // per_slot)))
+            self._slots = flat.buffer(copies=2 * self._k, zero=False).view(self._k, 2, flat.size)  # [slot, grad/update]
+            self._slot_views = [flat.views(self._slots[i, j]) for i in range(self._k) for j in (0, 1)]
+            self._all_views = [v for views in self._slot_views for v in views]  # copy by copy, as squared_norms reads
+        self._deferred = []
         self._w0_list = [self.w0[n] for n in self._names]
 
     def start(self, model: torch.nn.Module) -> None:
@@ -153,13 +196,18 @@ class SpectralTracker(Callback):
         grads = [p.grad for p in self._plist]
         flat = self._flat
         if flat is not None and all(g is not None and g.dtype == flat.dtype for g in grads):
-            with torch.no_grad():  # one copy into the flat buffer, then one norm pass and one add over it
-                torch._foreach_copy_(self._gviews, cast(list[torch.Tensor], grads))
-                if want_energy:
-                    self._grad_energy.update(zip(self._names, flat.squared_norms(self._gbuf, self._gviews)))
-                self._accum_flat.add_(self._gbuf)
-            live = list(zip(self._names, self._plist, self._gviews))
+            if len(self._deferred) == self._k:
+                self._flush()
+            e = _Deferred(step, len(self._deferred), grad=True, grad_energy=want_energy)
+            self._deferred.append(e)
+            gviews = self._slot_views[2 * e.slot]
+            with torch.no_grad():  # one copy into a free slot; the rest waits for _flush
+                torch._foreach_copy_(gviews, cast(list[torch.Tensor], grads))
+            if want_ranks:  # the ranks read the gradient sums
+                self._flush()
+            live = list(zip(self._names, self._plist, gviews))
         else:  # some weight has no gradient (or another dtype): per tensor, over those that have one
+            self._flush()
             live = [(n, p, g) for n, p, g in zip(self._names, self._plist, grads) if g is not None]
             if live:
                 names, _, gs = zip(*live)
@@ -185,22 +233,33 @@ class SpectralTracker(Callback):
         """Call after the optimizer step (parameters hold W_step)."""
         sch = self.schedule
         want_energy, want_ranks = sch.due("energy", step, last), sch.due("ranks", step, last)
-        flat = self._flat
-        if want_energy or want_ranks:
-            with torch.no_grad():  # W_t - W_0, elementwise as before
-                if flat is not None:
-                    torch._foreach_copy_(self._dviews, self._plist)
-                    diffs = self._dviews
-                    self._dbuf.sub_(self._w0_flat)
-                else:
-                    diffs = list(torch._foreach_sub(self._plist, self._w0_list))
-        if want_energy:
-            upd = flat.squared_norms(self._dbuf, diffs) if flat is not None else squared_norms(diffs)
-            self._energy_rows(step, "update", dict(zip(self._names, upd)))
-            if self._grad_energy:
-                self._energy_rows(step, "grad", self._grad_energy)
         want_ineq = sch.due("inequality", step, last)
         want_rich = bool(sch.rich_lag) and step % sch.rich_lag == 0
+        flat = self._flat
+        if flat is not None:
+            if want_energy or want_ranks:
+                last_e = self._deferred[-1] if self._deferred else None
+                if last_e is not None and last_e.step == step and not last_e.update:
+                    e = last_e  # the slot that holds this step's gradient
+                else:
+                    if len(self._deferred) == self._k:
+                        self._flush()
+                    e = _Deferred(step, len(self._deferred))
+                    self._deferred.append(e)
+                e.update, e.update_energy = True, want_energy
+                diffs = self._slot_views[2 * e.slot + 1]
+                with torch.no_grad():  # W_t - W_0 elementwise, as before, from the fresh W_t
+                    for d, p, w in zip(diffs, self._plist, self._w0_list):
+                        torch.sub(p, w, out=d)
+            if want_ranks or want_ineq or want_rich or last or len(self._deferred) == self._k:
+                self._flush()
+        elif want_energy or want_ranks:
+            with torch.no_grad():
+                diffs = list(torch._foreach_sub(self._plist, self._w0_list))
+            if want_energy:
+                self._energy_rows(step, "update", dict(zip(self._names, squared_norms(diffs))))
+                if self._grad_energy:
+                    self._energy_rows(step, "grad", self._grad_energy)
         if not (want_ranks or want_ineq or want_rich):
             self.last_step = step
             return
@@ -222,6 +281,31 @@ class SpectralTracker(Callback):
                     self._add(step, n, f"neurons_{side}", {"rich_get_richer": rich[i][side]})
                 self.snapshot[n] = now[i]
         self.last_step = step
+
+    def _flush(self) -> None:
+        """Finish the deferred steps in step order: W_t - W_0, the gradient sums, the energies and their rows."""
+        pend, flat = self._deferred, self._flat
+        if not pend or flat is None:
+            return
+        self._deferred = []
+        n, nt = len(pend), len(self._names)
+        with torch.no_grad():
+            for e in pend:
+                if e.grad:
+                    self._accum_flat.add_(self._slots[e.slot, 0])
+        used = [2 * e.slot for e in pend if e.grad and e.grad_energy]
+        used += [2 * e.slot + 1 for e in pend if e.update and e.update_energy]
+        if not used:
+            return
+        vals = flat.squared_norms(self._slots[:n].reshape(-1), self._all_views[: 2 * n * nt], check=used)
+        for e in pend:
+            if e.grad and e.grad_energy:
+                self._grad_energy.update(zip(self._names, vals[2 * e.slot * nt : (2 * e.slot + 1) * nt]))
+            if e.update and e.update_energy:
+                upd = vals[(2 * e.slot + 1) * nt : (2 * e.slot + 2) * nt]
+                self._energy_rows(e.step, "update", dict(zip(self._names, upd)))
+                if self._grad_energy:
+                    self._energy_rows(e.step, "grad", self._grad_energy)
 
     # ------------------------------------------------------------------ optional measurements
     def _hessian(self, model, step, batch, loss_fn) -> None:
@@ -265,7 +349,7 @@ class SpectralTracker(Callback):
     def table(self):
         import pandas as pd
 
-        return pd.DataFrame(self.rows, columns=COLUMNS)
+        return pd.DataFrame(self.rows, columns=COLUMNS)  # rows: deferred steps included
 
     def write(self, run) -> None:
         if run is not None:
@@ -276,12 +360,13 @@ class SpectralTracker(Callback):
         """What a resumed fit needs: W0, the gradient sums, the neuron snapshots and the rows so far."""
         if not getattr(self, "params", None):
             return {}
+        self._flush()
         out: dict[str, torch.Tensor] = {}
         for n in self.params:
             out[f"w0.{n}"], out[f"accum.{n}"] = self.w0[n].clone(), self.accum[n].clone()  # views of one buffer
             for side, v in self.snapshot[n].items():
                 out[f"snapshot.{side}.{n}"] = v
-        state = {"rows": self.rows, "last_step": self.last_step, "grad_energy": self._grad_energy}
+        state = {"rows": self._rows, "last_step": self.last_step, "grad_energy": self._grad_energy}
         out["state_json"] = torch.frombuffer(bytearray(json.dumps(state).encode()), dtype=torch.uint8)
         return out
 

@@ -93,6 +93,7 @@ class FlatLayout:
             torch.arange(len(rows), device=self.device), torch.tensor(rows, device=self.device)
         )
         self.floor = [n * 2.0**-100 for n in self.numels]
+        self._owner = self.row_owner  # row -> output slot for as many copies as seen so far (a prefix serves fewer)
 
     @staticmethod
     def fits(tensors: Sequence[torch.Tensor]) -> bool:
@@ -103,18 +104,40 @@ class FlatLayout:
             and all(t.dtype == t0.dtype and t.device == t0.device for t in tensors)
         )
 
-    def buffer(self) -> torch.Tensor:
-        return torch.zeros(self.size, dtype=self.dtype, device=self.device)
+    def buffer(self, copies: int = 1, zero: bool = True) -> torch.Tensor:
+        """A buffer holding ``copies`` layouts back to back (slice ``[i * size : (i + 1) * size]``): all zeros,
+        or (``zero=False``) zeros in the padding only, the tensors' places left for the caller to fill."""
+        if zero:
+            return torch.zeros(copies * self.size, dtype=self.dtype, device=self.device)
+        buf = torch.empty(copies, self.size, dtype=self.dtype, device=self.device)
+        for o, n in zip(self.offsets, self.numels):
+            buf[:, o + n : o + -(-n // CHUNK) * CHUNK] = 0
+        return buf.view(-1)
 
     def views(self, buf: torch.Tensor) -> list[torch.Tensor]:
         return [buf[o : o + n].view(s) for o, n, s in zip(self.offsets, self.numels, self.shapes)]
 
-    def squared_norms(self, buf: torch.Tensor, views: Sequence[torch.Tensor]) -> list[float]:
-        """:func:`squared_norms` of ``views`` (the tensors of ``buf``; its padding must be zeros)."""
+    def squared_norms(
+        self, buf: torch.Tensor, views: Sequence[torch.Tensor], check: Sequence[int] | None = None
+    ) -> list[float]:
+        """:func:`squared_norms` of ``views`` (the tensors of ``buf``; its padding must be zeros).
+
+        ``buf`` may hold several layouts back to back (:meth:`buffer` with ``copies``); ``views`` then lists
+        the tensors of each copy in turn, and so does the result. One reduction serves all copies: on the
+        CPU each distinct kernel costs tens of microseconds the first time it runs after a training step
+        (its code is no longer cached), far more than the arithmetic on a few hundred kilobytes.
+        ``check``: the copies whose values will be used (default all); only those are guarded against
+        overflow and underflow, the others are returned as computed."""
+        copies, n = buf.numel() // self.size, len(self.numels)
+        if self._owner.numel() < copies * self.row_owner.numel():
+            self._owner = torch.cat([self.row_owner + c * n for c in range(copies)])
+        owner = self._owner[: copies * self.row_owner.numel()]
         rows = torch.linalg.vector_norm(buf.view(-1, CHUNK), dim=1).to(torch.float64).square_()
-        out = torch.zeros(len(self.numels), dtype=torch.float64, device=self.device)
-        vals = out.index_add_(0, self.row_owner, rows).tolist()
-        for i, (v, lo) in enumerate(zip(vals, self.floor)):
-            if not lo <= v < math.inf and (v != 0.0 or bool(views[i].any())):  # overflow or underflow:
-                vals[i] = float(views[i].double().pow(2).sum())  # the float64 squares (0 stays 0 if exact)
+        out = torch.zeros(copies * n, dtype=torch.float64, device=self.device)
+        vals = out.index_add_(0, owner, rows).tolist()
+        for c in range(copies) if check is None else check:
+            for j, lo in enumerate(self.floor):
+                i, v = c * n + j, vals[c * n + j]
+                if not lo <= v < math.inf and (v != 0.0 or bool(views[i].any())):  # overflow or underflow:
+                    vals[i] = float(views[i].double().pow(2).sum())  # the float64 squares (0 stays 0 if exact)
         return vals
