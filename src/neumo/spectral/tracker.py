@@ -283,7 +283,7 @@ class SpectralTracker(Callback):
         self.last_step = step
 
     def _flush(self) -> None:
-        """Finish the deferred steps in step order: W_t - W_0, the gradient sums, the energies and their rows."""
+        """Finish the deferred steps in step order: the gradient sums, the energies and their rows."""
         pend, flat = self._deferred, self._flat
         if not pend or flat is None:
             return
