@@ -85,32 +85,42 @@ def test_every_reader_sees_the_deferred_steps():
     assert tr.table().equals(ref.table())
 
 
+class TwoLayers(torch.nn.Module):
+    """a(x) + scale * b(x); ``skip_every``: every so many calls b is left out (b gets no gradient)."""
+
+    def __init__(self, scale=1.0, skip_every=0):
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(6, 9), torch.nn.Linear(6, 9, bias=False)
+        self.scale, self.skip_every, self.calls = scale, skip_every, 0
+
+    def forward(self, x):
+        self.calls += 1
+        skip = self.skip_every and self.calls % self.skip_every == 0
+        return self.a(x) + (0.0 if skip else self.scale * self.b(x))
+
+
+def _sgd_run(mb, steps, **model_kw):
+    """SGD steps of TwoLayers with the tracker's four calls; the float64 squared norm of b's gradient by step."""
+    torch.manual_seed(0)  # test-only: the runs start from equal models
+    m, tr = TwoLayers(**model_kw), SpectralTracker(energy_buffer_mb=mb)
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    tr.start(m)
+    x = torch.randn(8, 6, generator=torch.Generator().manual_seed(2))
+    grads = {}
+    for step in range(1, steps + 1):
+        opt.zero_grad(set_to_none=True)
+        m(x).pow(2).mean().backward()
+        if m.b.weight.grad is not None:
+            grads[step] = float(m.b.weight.grad.double().pow(2).sum())
+        tr.observe_gradients(m, step, (x,), last=step == steps)
+        opt.step()
+        tr.observe_step(m, step, last=step == steps)
+    return tr, grads
+
+
 def test_a_step_without_some_gradient_takes_the_per_tensor_path_between_deferred_steps():
-    class Sometimes(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a, self.b = torch.nn.Linear(6, 9), torch.nn.Linear(6, 9, bias=False)
-            self.calls = 0
-
-        def forward(self, x):
-            self.calls += 1
-            return self.a(x) + (self.b(x) if self.calls % 3 else 0.0)
-
-    def run(mb):
-        torch.manual_seed(0)  # test-only: the two models start equal
-        m, tr = Sometimes(), SpectralTracker(energy_buffer_mb=mb)
-        opt = torch.optim.SGD(m.parameters(), lr=0.1)
-        tr.start(m)
-        x = torch.randn(8, 6, generator=torch.Generator().manual_seed(2))
-        for step in range(1, 13):
-            opt.zero_grad(set_to_none=True)
-            m(x).pow(2).mean().backward()
-            tr.observe_gradients(m, step, (x,), last=step == 12)
-            opt.step()
-            tr.observe_step(m, step, last=step == 12)
-        return tr
-
-    ref, tr = run(0), run(16)
+    (ref, grads), (tr, _) = _sgd_run(0, 12, skip_every=3), _sgd_run(16, 12, skip_every=3)
+    assert len(grads) == 8  # b had no gradient at steps 3, 6, 9 and 12
     assert _slots(tr) > 1 and tr.rows == ref.rows
 
 
@@ -139,33 +149,7 @@ def test_padding_only_buffers_have_zero_padding():
 def test_deferred_energies_that_float32_would_underflow_come_from_float64_squares():
     """A layer whose gradients (and updates, under SGD) are ~1e-22: their float32 squares underflow, so
     the deferred path recomputes them in float64, like the step-by-step path and the direct oracle."""
-
-    class Tiny(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a, self.b = torch.nn.Linear(6, 9), torch.nn.Linear(6, 9, bias=False)
-
-        def forward(self, x):
-            return self.a(x) + 1e-22 * self.b(x)
-
-    def run(mb):
-        torch.manual_seed(0)  # test-only: the two models start equal
-        m, tr = Tiny(), SpectralTracker(energy_buffer_mb=mb)
-        opt = torch.optim.SGD(m.parameters(), lr=0.1)
-        tr.start(m)
-        x = torch.randn(8, 6, generator=torch.Generator().manual_seed(2))
-        grads = {}
-        for step in range(1, 9):
-            opt.zero_grad(set_to_none=True)
-            m(x).pow(2).mean().backward()
-            grads[step] = float(m.b.weight.grad.double().pow(2).sum())
-            tr.observe_gradients(m, step, (x,), last=step == 8)
-            opt.step()
-            tr.observe_step(m, step, last=step == 8)
-        return tr, grads
-
-    (ref, grads), (tr, _) = run(0), run(16)
+    (ref, grads), (tr, _) = _sgd_run(0, 8, scale=1e-22), _sgd_run(16, 8, scale=1e-22)
     assert _slots(tr) > 1 and tr.rows == ref.rows
     assert 0 < grads[8] < 1e-40  # the float32 square of these entries would underflow
-    e = dict(tr._grad_energy)
-    assert e["b.weight"] == pytest.approx(grads[8], rel=1e-12)
+    assert tr._grad_energy["b.weight"] == pytest.approx(grads[8], rel=1e-12)
