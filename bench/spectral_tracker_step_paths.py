@@ -8,7 +8,8 @@ cold), and the time of that eviction alone is subtracted. Variants, all in one p
 
 - ``grad, per-tensor f64``: ``squared_norms`` (one fused float64 ``_foreach_norm``) + ``_foreach_add_`` into the
   gradient sums (the tracker before the flat buffers);
-- ``grad, flat rows``: copy into the flat buffer, :meth:`FlatLayout.squared_norms`, one add (the tracker now);
+- ``grad, flat rows``: copy into the flat buffer, :meth:`FlatLayout.squared_norms`, one add (the tracker's
+  step-by-step path, ``energy_buffer_mb=0``; by default it defers this work and does it for many steps at once);
 - ``grad, per-tensor f32``: float32 ``_foreach_norm`` + ``_foreach_add_`` (not used: its accumulation order is
   the kernel's, so no bound independent of it);
 - the same three for the update energies ||W_t - W_0||^2 (``_foreach_sub`` then the norms, or copy + sub_ into
@@ -42,22 +43,23 @@ def main():
     m = build_model("transformer", seed=0, vocab_size=tok.vocab_size, d_model=64, n_layers=2, n_heads=4, d_ff=256,
                     max_len=64)
     F.cross_entropy(m(b[0]).reshape(-1, tok.vocab_size), b[1].reshape(-1)).backward()
-    tr = SpectralTracker()
+    tr = SpectralTracker(energy_buffer_mb=0)  # one slot: the step-by-step path
     tr.start(m)
     with torch.no_grad():
         for p in m.parameters():
             p.add_(1e-3 * torch.randn_like(p))
     fl, P, W0 = tr._flat, tr._plist, tr._w0_list
+    gbuf, dbuf, gviews, dviews = tr._slots[0, 0], tr._slots[0, 1], tr._slot_views[0], tr._slot_views[1]
     grads, acc = [p.grad for p in P], [tr.accum[n] for n in tr._names]
     variants = {
         "grad, per-tensor f64": lambda: (squared_norms(grads), torch._foreach_add_(acc, grads)),
-        "grad, flat rows": lambda: (torch._foreach_copy_(tr._gviews, grads), fl.squared_norms(tr._gbuf, tr._gviews),
-                                    tr._accum_flat.add_(tr._gbuf)),
+        "grad, flat rows": lambda: (torch._foreach_copy_(gviews, grads), fl.squared_norms(gbuf, gviews),
+                                    tr._accum_flat.add_(gbuf)),
         "grad, per-tensor f32": lambda: (torch.stack(torch._foreach_norm(grads, 2)).double().square_().tolist(),
                                          torch._foreach_add_(acc, grads)),
         "update, per-tensor f64": lambda: squared_norms(torch._foreach_sub(P, W0)),
-        "update, flat rows": lambda: (torch._foreach_copy_(tr._dviews, P), tr._dbuf.sub_(tr._w0_flat),
-                                      fl.squared_norms(tr._dbuf, tr._dviews)),
+        "update, flat rows": lambda: (torch._foreach_copy_(dviews, P), dbuf.sub_(tr._w0_flat),
+                                      fl.squared_norms(dbuf, dviews)),
         "update, per-tensor f32": lambda: torch.stack(torch._foreach_norm(torch._foreach_sub(P, W0), 2)).tolist(),
         "eviction only": lambda: None,
     }
