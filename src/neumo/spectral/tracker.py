@@ -27,8 +27,9 @@ Between records the per-step energy work is deferred and done for K steps at onc
 of step-by-step work, but each kernel runs once per K steps (on the CPU a kernel's first run after a
 training step costs tens of microseconds, more than its arithmetic on a small model's weights). The rows of
 deferred steps are added when the buffers are full, at each record step and the last step, and whenever
-``rows``, ``table()`` or a checkpoint reads them. Energy rows of float32 weights are within relative 3.9e-6 of the float64
-squares (:class:`~neumo.spectral.tracker_metrics.FlatLayout`); the other rows are float64 computations.
+``rows``, ``table()`` or a checkpoint reads them (``energy_buffer_mb=0``: step by step). Energy rows of
+float32 weights are within relative 3.9e-6 of the float64 squares
+(:class:`~neumo.spectral.tracker_metrics.FlatLayout`); the other rows are float64 computations.
 """
 
 from __future__ import annotations

@@ -124,8 +124,8 @@ class FlatLayout:
 
         ``buf`` may hold several layouts back to back (:meth:`buffer` with ``copies``); ``views`` then lists
         the tensors of each copy in turn, and so does the result. One reduction serves all copies: on the
-        CPU each distinct kernel costs tens of microseconds the first time it runs after a training step
-        (its code is no longer cached), far more than the arithmetic on a few hundred kilobytes.
+        CPU each distinct kernel was measured to cost tens of microseconds the first time it runs after a
+        training step, far more than its arithmetic on a few hundred kilobytes (bench/README.md).
         ``check``: the copies whose values will be used (default all); only those are guarded against
         overflow and underflow, the others are returned as computed."""
         copies, n = buf.numel() // self.size, len(self.numels)

@@ -2,9 +2,9 @@
 
 The Krylov basis is kept (k_max x size) and every new vector is orthogonalised against all previous
 ones, a second time when the first pass removed much of it ("twice is enough", with the DGKS test of
-Daniel, Gragg, Kaufman and Stewart 1976 deciding, as ARPACK does), so Ritz values do not duplicate. Convergence is checked after every
-iteration from the Lanczos residual estimate r_i = |beta_m * s_{m,i}| = ||A x_i - theta_i x_i||, with one of
-two criteria:
+Daniel, Gragg, Kaufman and Stewart 1976 deciding, as ARPACK does), so Ritz values do not duplicate.
+Convergence is checked after every iteration from the Lanczos residual estimate
+r_i = |beta_m * s_{m,i}| = ||A x_i - theta_i x_i||, with one of two criteria:
 
 - ``"residual"`` (default): every wanted r_i <= tol * max |theta| (the eigenvectors are then good too).
 - ``"eigenvalue"``: every wanted eigenvalue error estimate e_i = min(r_i, r_i^2 / gap_i) <= tol * |theta_i|,
