@@ -16,6 +16,7 @@ from neumo.errors import check_choice
 from neumo.spectral.curvature.params import flatten, loss_value, model_mode, select_parameters, unflatten
 
 HVP_BACKENDS = ("double_backward", "func", "finite_difference")
+HVP_PRECISIONS = ("native", "bf16")
 
 
 class Operator:
@@ -77,6 +78,12 @@ class HessianOperator(Operator):
     Backends: ``double_backward`` (the first-order graph is built once and reused by every product),
     ``func`` (reverse-over-reverse ``torch.func.vjp`` of ``torch.func.grad``) and ``finite_difference``
     (central differences of gradients, step ``fd_eps`` scaled by the parameter norm).
+
+    ``precision="bf16"`` computes the loss, its graph and every product under bfloat16 autocast (vectors
+    in and out stay in the parameters' dtype): an inexact but cheaper operator, off by about 2^-8
+    relative, made to serve as the surrogate of :func:`~neumo.spectral.curvature.refine.lanczos_refined`.
+    It is fast only where the CPU or GPU has native bf16 kernels (on other CPUs bf16 matmuls are emulated and
+    far slower: bench/bf16_matmul.py).
     """
 
     def __init__(
@@ -88,9 +95,12 @@ class HessianOperator(Operator):
         backend: str = "double_backward",
         eval_mode: bool | None = None,
         fd_eps: float | None = None,
+        precision: str = "native",
     ):
         super().__init__()
         check_choice("backend", backend, HVP_BACKENDS)
+        check_choice("precision", precision, HVP_PRECISIONS)
+        self.precision = precision
         self.model, self.loss_fn, self.batch, self.backend, self.eval_mode = model, loss_fn, batch, backend, eval_mode
         named = select_parameters(model, params)
         self.names = [n for n, _ in named]
@@ -127,6 +137,12 @@ class HessianOperator(Operator):
             return self._grad_at(self._theta())
 
     def _matvec(self, v):
+        if self.precision == "native":
+            return self._product(v)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16):
+            return self._product(v).to(self.dtype)
+
+    def _product(self, v):
         if self.backend == "double_backward":
             if self._graph is None:
                 with model_mode(self.model, self.eval_mode):
