@@ -87,3 +87,9 @@ def test_bad_arguments_are_one_line_errors():
     model = torch.nn.Linear(3, 2)
     with pytest.raises(NeumoError, match="precision"):
         HessianOperator(model, lambda m, b: m(b).sum(), torch.randn(4, 3), precision="fp8")
+    with pytest.raises(NeumoError, match="finite_difference"):
+        HessianOperator(model, lambda m, b: m(b).sum(), torch.randn(4, 3), precision="bf16",
+                        backend="finite_difference")
+    with pytest.raises(NeumoError, match="float32 parameters"):  # autocast would leave float64 untouched
+        HessianOperator(model.double(), lambda m, b: m(b).sum(), torch.randn(4, 3, dtype=torch.float64),
+                        precision="bf16")

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from neumo.errors import check_choice
+from neumo.errors import NeumoError, check_choice
 from neumo.spectral.curvature.params import flatten, loss_value, model_mode, select_parameters, unflatten
 
 HVP_BACKENDS = ("double_backward", "func", "finite_difference")
@@ -107,6 +107,16 @@ class HessianOperator(Operator):
         self.params = [p for _, p in named]
         self.size = sum(p.numel() for p in self.params)
         self.dtype, self.device = self.params[0].dtype, self.params[0].device
+        if precision == "bf16" and backend == "finite_difference":
+            raise NeumoError(
+                "precision='bf16' with backend='finite_difference' would divide bf16 rounding errors by the step; "
+                "use backend='double_backward' or 'func'"
+            )
+        if precision == "bf16" and self.dtype != torch.float32:
+            raise NeumoError(
+                f"precision='bf16' needs float32 parameters (bf16 autocast leaves {self.dtype} as it is); "
+                "use precision='native' or a float32 model"
+            )
         self.fd_eps = fd_eps
         self._wrapped = _LossModule(model, loss_fn, batch)
         self._graph: tuple[torch.Tensor, ...] | None = None
