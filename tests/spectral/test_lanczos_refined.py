@@ -93,3 +93,19 @@ def test_bad_arguments_are_one_line_errors():
     with pytest.raises(NeumoError, match="float32 parameters"):  # autocast would leave float64 untouched
         HessianOperator(model.double(), lambda m, b: m(b).sum(), torch.randn(4, 3, dtype=torch.float64),
                         precision="bf16")
+
+
+@pytest.mark.parametrize("backend", ["double_backward", "func"])
+def test_bf16_products_are_inexact_at_bf16_level_for_each_backend(backend):
+    torch.manual_seed(0)  # test-only: initialises the nn.Linear layers
+    model = torch.nn.Sequential(torch.nn.Linear(6, 12), torch.nn.Tanh(), torch.nn.Linear(12, 3))
+    g = torch.Generator().manual_seed(1)
+    batch = (torch.randn(32, 6, generator=g), torch.randint(0, 3, (32,), generator=g))
+
+    def loss(m, b):
+        return F.cross_entropy(m(b[0]), b[1])
+
+    v = torch.randn(sum(p.numel() for p in model.parameters()), generator=g)
+    exact = HessianOperator(model, loss, batch, backend=backend).matvec(v)
+    bf16 = HessianOperator(model, loss, batch, backend=backend, precision="bf16").matvec(v)
+    assert bf16.dtype == torch.float32 and 1e-4 < float((bf16 - exact).norm() / exact.norm()) < 2e-2
