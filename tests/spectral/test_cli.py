@@ -59,3 +59,20 @@ def test_hessian_command_json(capsys):
     assert code == 2 and "comma-separated" in err
     code, _, err = run_cli(["spectral", "hessian", "--backend", "magic"], capsys)
     assert code == 2 and "backend" in err
+
+
+def test_hessian_command_with_a_bf16_surrogate_certifies_the_same_eigenvalues(capsys):
+    args = ["spectral", "hessian", "--hidden", "8", "--n-samples", "64", "--k", "3", "--tol", "1e-6", "--json"]
+    code, out, _ = run_cli(args, capsys)
+    plain = json.loads(out)
+    code, out, _ = run_cli(args + ["--surrogate", "bf16"], capsys)
+    assert code == 0
+    d = json.loads(out)
+    assert d["converged"] and d["surrogate"] == "bf16" and d["surrogate_matvecs"] > 0
+    assert d["matvecs"] < plain["matvecs"]  # exact products: the point of the surrogate
+    for a, b in zip(d["eigenvalues"], plain["eigenvalues"]):
+        assert abs(a - b) <= 2e-6 * abs(b)  # both within tol = 1e-6 of the truth
+    code, _, err = run_cli(["spectral", "hessian", "--surrogate", "fp8"], capsys)
+    assert code == 2 and "surrogate" in err
+    code, _, err = run_cli(["spectral", "hessian", "--surrogate", "bf16", "--backend", "finite_difference"], capsys)
+    assert code == 2 and "finite_difference" in err

@@ -88,6 +88,16 @@ def hessian(
     density: bool = typer.Option(False, "--density", help="Also estimate moments by SLQ."),
     trace: bool = typer.Option(False, "--trace", help="Also estimate the trace (Hutch++)."),
     backend: str = typer.Option("double_backward", help="double_backward | func | finite_difference"),
+    surrogate: str = typer.Option(
+        "none",
+        help="none | bf16: find the top-k subspace with bf16 products, then refine it with exact ones "
+        "(lanczos_refined; pays off only where bf16 is native: AVX512_BF16 / AMX CPUs, GPUs).",
+    ),
+    tol: float = typer.Option(
+        1e-6,
+        min=0.0,
+        help="Stop when residuals <= tol * max|eigenvalue| (with --surrogate: when every eigenvalue error bound <= tol * |eigenvalue|).",
+    ),
     seed: int = typer.Option(0),
     json_out: bool = JsonFlag,
 ) -> None:
@@ -96,7 +106,10 @@ def hessian(
 
     from neumo.data.digits import load_digits_split
     from neumo.nn import build_model
-    from neumo.spectral.curvature import HessianOperator, hutchpp, lanczos, slq
+    from neumo.errors import check_choice
+    from neumo.spectral.curvature import HessianOperator, hutchpp, lanczos, lanczos_refined, slq
+
+    check_choice("surrogate", surrogate, ("none", "bf16"))
 
     if model != "mlp":
         raise NeumoError(f"'neumo spectral hessian' runs on digits, which only the 'mlp' model takes; got {model!r}")
@@ -108,13 +121,19 @@ def hessian(
     if not 1 <= n_samples <= len(d.y_train):
         raise NeumoError(f"--n-samples must be in [1, {len(d.y_train)}]; got {n_samples}")
     net = build_model("mlp", seed=seed, in_dim=64, out_dim=10, hidden=widths, activation=activation)
-    op = HessianOperator(
-        net,
-        lambda m, b: F.cross_entropy(m(b[0]), b[1]),
-        (d.x_train[:n_samples], d.y_train[:n_samples]),
-        backend=backend,
-    )
-    res = lanczos(op, k=k, seed=seed, return_vectors=False)
+    batch = (d.x_train[:n_samples], d.y_train[:n_samples])
+
+    def loss(m, b):
+        return F.cross_entropy(m(b[0]), b[1])
+
+    op = HessianOperator(net, loss, batch, backend=backend)
+    if not 1 <= k <= op.size:
+        raise NeumoError(f"--k must be in [1, {op.size}] (the number of parameters); got {k}")
+    if surrogate == "none":
+        res = lanczos(op, k=k, seed=seed, tol=tol, return_vectors=False)
+    else:
+        sur = HessianOperator(net, loss, batch, backend=backend, precision=surrogate)
+        res = lanczos_refined(op, sur, k=k, tol=tol, seed=seed, return_vectors=False)
     out: dict[str, Any] = {
         "n_params": op.size,
         "eigenvalues": res.eigenvalues.tolist(),
@@ -122,6 +141,8 @@ def hessian(
         "matvecs": res.matvecs,
         "converged": res.converged,
     }
+    if surrogate != "none":
+        out["surrogate"], out["surrogate_matvecs"] = surrogate, sur.matvecs
     if density:
         dens = slq(op, n_probes=4, steps=30, seed=seed)
         out["moments"] = {f"m{j}": dens.moment(j) for j in (1, 2)}
@@ -131,7 +152,8 @@ def hessian(
     if json_out:
         emit_json(out)
         return
-    console.print(f"P = {op.size} parameters; top-{k} eigenvalues ({res.matvecs} HVPs, converged={res.converged}):")
+    hvps = f"{res.matvecs} HVPs" + (f" + {sur.matvecs} {surrogate} HVPs" if surrogate != "none" else "")
+    console.print(f"P = {op.size} parameters; top-{k} eigenvalues ({hvps}, converged={res.converged}):")
     console.print(", ".join(f"{v:.4g}" for v in out["eigenvalues"]))
     for key in ("moments", "trace"):
         if key in out:
