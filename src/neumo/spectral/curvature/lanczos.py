@@ -175,7 +175,9 @@ def lanczos(
     breakdown = beta[-1] == 0.0
     vecs = None
     if return_vectors:
-        vecs = (Q.T.double() @ S[:, idx].to(Q.device)).to(op.dtype)
+        # in the basis' dtype: a float64 copy of the basis would double its memory (steps x size) for
+        # sums of at most max_iter terms, whose float32 rounding is far below the Ritz vectors' own error
+        vecs = Q.T @ S[:, idx].to(device=Q.device, dtype=Q.dtype)
     kk = len(idx)
     return EigenResult(
         eigenvalues=theta[idx].clone(),
