@@ -52,7 +52,8 @@ def test_a_poor_surrogate_is_refined_until_the_bound_holds_or_reported_unconverg
     assert float(((none.eigenvalues - want).abs() / want).max()) > 1e-10
 
 
-def test_refined_hessian_with_a_bf16_surrogate_matches_the_dense_hessian():
+def _small_problem():
+    """A tanh MLP, a batch and its cross-entropy loss; the generator for further draws."""
     torch.manual_seed(0)  # test-only: initialises the nn.Linear layers
     model = torch.nn.Sequential(torch.nn.Linear(6, 12), torch.nn.Tanh(), torch.nn.Linear(12, 3))
     g = torch.Generator().manual_seed(1)
@@ -61,6 +62,11 @@ def test_refined_hessian_with_a_bf16_surrogate_matches_the_dense_hessian():
     def loss(m, b):
         return F.cross_entropy(m(b[0]), b[1])
 
+    return model, batch, loss, g
+
+
+def test_refined_hessian_with_a_bf16_surrogate_matches_the_dense_hessian():
+    model, batch, loss, g = _small_problem()
     exact = HessianOperator(model, loss, batch)
     sur = HessianOperator(model, loss, batch, precision="bf16")
     H = dense_matrix(exact).double()
@@ -97,14 +103,7 @@ def test_bad_arguments_are_one_line_errors():
 
 @pytest.mark.parametrize("backend", ["double_backward", "func"])
 def test_bf16_products_are_inexact_at_bf16_level_for_each_backend(backend):
-    torch.manual_seed(0)  # test-only: initialises the nn.Linear layers
-    model = torch.nn.Sequential(torch.nn.Linear(6, 12), torch.nn.Tanh(), torch.nn.Linear(12, 3))
-    g = torch.Generator().manual_seed(1)
-    batch = (torch.randn(32, 6, generator=g), torch.randint(0, 3, (32,), generator=g))
-
-    def loss(m, b):
-        return F.cross_entropy(m(b[0]), b[1])
-
+    model, batch, loss, g = _small_problem()
     v = torch.randn(sum(p.numel() for p in model.parameters()), generator=g)
     exact = HessianOperator(model, loss, batch, backend=backend).matvec(v)
     bf16 = HessianOperator(model, loss, batch, backend=backend, precision="bf16").matvec(v)
