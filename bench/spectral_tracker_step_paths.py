@@ -49,7 +49,7 @@ def main():
         for p in m.parameters():
             p.add_(1e-3 * torch.randn_like(p))
     fl, P, W0 = tr._flat, tr._plist, tr._w0_list
-    gbuf, dbuf, gviews, dviews = tr._slots[0, 0], tr._slots[0, 1], tr._slot_views[0], tr._slot_views[1]
+    gbuf, dbuf, gviews, dviews = tr._slots[0, 0], tr._slots[0, 1], tr._copy_views(0), tr._copy_views(1)
     grads, acc = [p.grad for p in P], [tr.accum[n] for n in tr._names]
     variants = {
         "grad, per-tensor f64": lambda: (squared_norms(grads), torch._foreach_add_(acc, grads)),

@@ -64,10 +64,10 @@ _MAX_DEFERRED = 64  # steps whose energy work waits for one flush (records every
 
 @dataclass
 class _Deferred:
-    """One step whose gradient and/or update sit in buffer slot ``slot``, waiting for :meth:`_flush`."""
+    """One step whose gradient and/or update wait in a buffer slot for :meth:`_flush` (the i-th deferred step
+    uses slot i)."""
 
     step: int
-    slot: int
     grad: bool = False  # the slot holds this step's gradient (not yet added to the sums)
     grad_energy: bool = False  # its energies are due
     update: bool = False  # the slot holds W_step - W_0
@@ -164,10 +164,15 @@ class SpectralTracker(Callback):
             per_slot = 2 * flat.size * self._plist[0].element_size()
             self._k = max(1, min(_MAX_DEFERRED, int(self.energy_buffer_mb * 2**20 // per_slot)))
             self._slots = flat.buffer(copies=2 * self._k, zero=False).view(self._k, 2, flat.size)  # [slot, grad/update]
-            self._slot_views = [flat.views(self._slots[i, j]) for i in range(self._k) for j in (0, 1)]
-            self._all_views = [v for views in self._slot_views for v in views]  # copy by copy, as squared_norms reads
+            # the tensors of copy c = 2 * slot + (0: gradient, 1: update), copy after copy as squared_norms reads them
+            self._views = [v for i in range(self._k) for j in (0, 1) for v in flat.views(self._slots[i, j])]
         self._deferred = []
         self._w0_list = [self.w0[n] for n in self._names]
+
+    def _copy_views(self, c: int) -> list[torch.Tensor]:
+        """The tracked tensors' views into copy ``c`` of the slot buffers."""
+        nt = len(self._names)
+        return self._views[c * nt : (c + 1) * nt]
 
     def start(self, model: torch.nn.Module) -> None:
         self.params = self._select(model)
@@ -199,9 +204,8 @@ class SpectralTracker(Callback):
         if flat is not None and all(g is not None and g.dtype == flat.dtype for g in grads):
             if len(self._deferred) == self._k:
                 self._flush()
-            e = _Deferred(step, len(self._deferred), grad=True, grad_energy=want_energy)
-            self._deferred.append(e)
-            gviews = self._slot_views[2 * e.slot]
+            gviews = self._copy_views(2 * len(self._deferred))
+            self._deferred.append(_Deferred(step, grad=True, grad_energy=want_energy))
             with torch.no_grad():  # one copy into a free slot; the rest waits for _flush
                 torch._foreach_copy_(gviews, cast(list[torch.Tensor], grads))
             if want_ranks:  # the ranks read the gradient sums
@@ -240,15 +244,13 @@ class SpectralTracker(Callback):
         if flat is not None:
             if want_energy or want_ranks:
                 last_e = self._deferred[-1] if self._deferred else None
-                if last_e is not None and last_e.step == step and not last_e.update:
-                    e = last_e  # the slot that holds this step's gradient
-                else:
+                if last_e is None or last_e.step != step or last_e.update:  # no slot holds this step's gradient
                     if len(self._deferred) == self._k:
                         self._flush()
-                    e = _Deferred(step, len(self._deferred))
-                    self._deferred.append(e)
+                    self._deferred.append(_Deferred(step))
+                e, slot = self._deferred[-1], len(self._deferred) - 1
                 e.update, e.update_energy = True, want_energy
-                diffs = self._slot_views[2 * e.slot + 1]
+                diffs = self._copy_views(2 * slot + 1)
                 with torch.no_grad():  # W_t - W_0 elementwise, as before, from the fresh W_t
                     for d, p, w in zip(diffs, self._plist, self._w0_list):
                         torch.sub(p, w, out=d)
@@ -291,19 +293,19 @@ class SpectralTracker(Callback):
         self._deferred = []
         n, nt = len(pend), len(self._names)
         with torch.no_grad():
-            for e in pend:
+            for i, e in enumerate(pend):
                 if e.grad:
-                    self._accum_flat.add_(self._slots[e.slot, 0])
-        used = [2 * e.slot for e in pend if e.grad and e.grad_energy]
-        used += [2 * e.slot + 1 for e in pend if e.update and e.update_energy]
+                    self._accum_flat.add_(self._slots[i, 0])
+        used = [2 * i for i, e in enumerate(pend) if e.grad and e.grad_energy]
+        used += [2 * i + 1 for i, e in enumerate(pend) if e.update and e.update_energy]
         if not used:
             return
-        vals = flat.squared_norms(self._slots[:n].reshape(-1), self._all_views[: 2 * n * nt], check=used)
-        for e in pend:
+        vals = flat.squared_norms(self._slots[:n].reshape(-1), self._views[: 2 * n * nt], check=used)
+        for i, e in enumerate(pend):
             if e.grad and e.grad_energy:
-                self._grad_energy.update(zip(self._names, vals[2 * e.slot * nt : (2 * e.slot + 1) * nt]))
+                self._grad_energy.update(zip(self._names, vals[2 * i * nt : (2 * i + 1) * nt]))
             if e.update and e.update_energy:
-                upd = vals[(2 * e.slot + 1) * nt : (2 * e.slot + 2) * nt]
+                upd = vals[(2 * i + 1) * nt : (2 * i + 2) * nt]
                 self._energy_rows(e.step, "update", dict(zip(self._names, upd)))
                 if self._grad_energy:
                     self._energy_rows(e.step, "grad", self._grad_energy)
