@@ -75,12 +75,11 @@ def lanczos_refined(
     V = torch.linalg.qr(sur.eigenvectors[:, :m].to(op.dtype))[0]
     start = op.matvecs
     W = torch.stack([op.matvec(V[:, i].contiguous()) for i in range(V.shape[1])], 1)
+    idx = torch.arange(k)
     for round_ in range(refinements + 1):
         theta, X, R = _rayleigh_ritz(V, W, which)
         res = torch.linalg.vector_norm(R.double(), dim=0)
-        idx = torch.arange(k)
-        everything = torch.cat([theta, beyond.to(theta.dtype)])
-        bound = eigenvalue_error_bound(everything, idx, res[:k])
+        bound = eigenvalue_error_bound(torch.cat([theta, beyond.to(theta.dtype)]), idx, res[:k])
         bad = (bound > tol * theta[:k].abs()).nonzero().flatten()
         if bad.numel() == 0 or round_ == refinements or V.shape[1] + bad.numel() > op.size:
             break
@@ -90,14 +89,13 @@ def lanczos_refined(
         Rq = torch.linalg.qr(R)[0]
         V = torch.cat([V, Rq], 1)
         W = torch.cat([W, torch.stack([op.matvec(Rq[:, i].contiguous()) for i in range(Rq.shape[1])], 1)], 1)
-    ok = bool((bound <= tol * theta[:k].abs()).all())
     return EigenResult(
         eigenvalues=theta[:k].clone(),
         eigenvectors=X[:, :k].clone() if return_vectors else None,
         residuals=res[:k].clone(),
         matvecs=op.matvecs - start,
         iterations=sur.iterations,
-        converged=ok,
+        converged=bad.numel() == 0,
         which=which,
     )
 
