@@ -76,3 +76,7 @@ def test_hessian_command_with_a_bf16_surrogate_certifies_the_same_eigenvalues(ca
     assert code == 2 and "surrogate" in err
     code, _, err = run_cli(["spectral", "hessian", "--surrogate", "bf16", "--backend", "finite_difference"], capsys)
     assert code == 2 and "finite_difference" in err
+    code, _, err = run_cli(["spectral", "hessian", "--tol", "inf"], capsys)
+    assert code == 2 and "--tol" in err
+    code, _, err = run_cli(["spectral", "hessian", "--hidden", "8", "--k", "1000", "--surrogate", "bf16"], capsys)
+    assert code == 2 and "[1, 610]" in err  # more eigenvalues than parameters

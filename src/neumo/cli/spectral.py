@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Optional
 
@@ -107,9 +108,11 @@ def hessian(
     from neumo.data.digits import load_digits_split
     from neumo.nn import build_model
     from neumo.errors import check_choice
-    from neumo.spectral.curvature import HessianOperator, hutchpp, lanczos, lanczos_refined, slq
+    from neumo.spectral.curvature import HVP_PRECISIONS, HessianOperator, hutchpp, lanczos, lanczos_refined, slq
 
-    check_choice("surrogate", surrogate, ("none", "bf16"))
+    check_choice("surrogate", surrogate, ("none", *(p for p in HVP_PRECISIONS if p != "native")))
+    if not math.isfinite(tol):
+        raise NeumoError(f"--tol must be a finite number >= 0; got {tol}")
 
     if model != "mlp":
         raise NeumoError(f"'neumo spectral hessian' runs on digits, which only the 'mlp' model takes; got {model!r}")
@@ -127,8 +130,6 @@ def hessian(
         return F.cross_entropy(m(b[0]), b[1])
 
     op = HessianOperator(net, loss, batch, backend=backend)
-    if not 1 <= k <= op.size:
-        raise NeumoError(f"--k must be in [1, {op.size}] (the number of parameters); got {k}")
     if surrogate == "none":
         res = lanczos(op, k=k, seed=seed, tol=tol, return_vectors=False)
     else:
